@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Escalator's error type and error codes.
+
+Every failure the collection reports carries a stable, machine-readable code
+(used in module results, the campaign event log and the CLI exit status), a
+sentence that says what is wrong and what to do, and structured details.
+"""
+
+from __future__ import annotations
+
+# Error codes. Keep them stable: AWX job templates and installer pipelines match on them.
+E_INVALID_INPUT = 'E_INVALID_INPUT'          # a parameter is wrong or inconsistent
+E_AUTH = 'E_AUTH'                            # credentials rejected (401) or cloud config unusable
+E_FORBIDDEN = 'E_FORBIDDEN'                  # authenticated but not allowed (403), usually not admin
+E_CONNECT = 'E_CONNECT'                      # an API endpoint cannot be reached
+E_API = 'E_API'                              # any other error answered by an OpenStack API
+E_HOST_NOT_FOUND = 'E_HOST_NOT_FOUND'        # no nova-compute service for that host
+E_HOST_AMBIGUOUS = 'E_HOST_AMBIGUOUS'        # several services (e.g. cells) match the host
+E_SERVICE_DOWN = 'E_SERVICE_DOWN'            # nova-compute is down where it must be up
+E_NOT_OURS = 'E_NOT_OURS'                    # the host was disabled by someone else
+E_NO_VALID_HOST = 'E_NO_VALID_HOST'          # the scheduler found no destination
+E_MIGRATION_FAILED = 'E_MIGRATION_FAILED'    # a migration ended in error or did not move the server
+E_MIGRATION_TIMEOUT = 'E_MIGRATION_TIMEOUT'  # a migration did not finish in time
+E_POLICY = 'E_POLICY'                        # an instance cannot be moved under the chosen policy
+E_HOST_NOT_EMPTY = 'E_HOST_NOT_EMPTY'        # instances remain on a host that must be empty
+E_VNFM = 'E_VNFM'                            # a VNFM refused, did not answer, or answered garbage
+E_PLAN = 'E_PLAN'                            # no valid campaign plan, or a stale plan
+E_LOCK = 'E_LOCK'                            # another campaign holds the cloud's lock
+E_PRECHECK = 'E_PRECHECK'                    # health checks refused the campaign
+
+
+class EscalatorError(Exception):
+    """A failure with a code, a message for the operator and structured details."""
+
+    def __init__(self, msg, code=E_API, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.code = code
+        self.details = details
+
+    def to_result(self):
+        """The fields a module adds to fail_json."""
+        result = dict(msg=self.msg, error_code=self.code)
+        result.update(self.details)
+        return result
