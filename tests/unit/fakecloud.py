@@ -21,6 +21,12 @@ Per-server faults (``cloud.faults[server_id] = ...``):
   ``'stuck'``      the migration stays ``running`` until force-completed or aborted
   ``'no_move'``    the migration says ``completed`` but the server never left (a Nova bug seen in the field)
   ``'reject'``     the API refuses the request with 409
+
+Cloud-wide knobs:
+  ``cloud.forbidden``           calls answered with 403 (e.g. ``{'disable_service', 'servers'}``)
+  ``cloud.duplicate_services``  {host: n}: n nova-compute services share that host name (cells)
+  ``cloud.placement_fault``     ``'unreachable'`` (no connection) or ``'error'`` (503) for every Placement call
+  ``cloud.hypervisor_stats``    True: hypervisors carry vcpus/memory_mb/local_gb(_used), as Nova < 2.88 does
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import datetime
 import itertools
 import uuid
 
+from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
+from openstack.compute.v2 import aggregate as _aggregate
 from openstack.compute.v2 import hypervisor as _hypervisor
 from openstack.compute.v2 import migration as _migration
 from openstack.compute.v2 import server as _server
@@ -74,6 +82,7 @@ class FakeHost:
         self.forced_down = False
         self.capacity = dict(VCPU=vcpus, MEMORY_MB=memory_mb, DISK_GB=disk_gb)
         self.allocation_ratio = dict(VCPU=1.0, MEMORY_MB=1.0, DISK_GB=1.0)
+        self.reserved = dict(VCPU=0, MEMORY_MB=0, DISK_GB=0)
         self.cell = 'cell1'
 
 
@@ -90,6 +99,7 @@ class FakeServer:
         self.metadata = {}
         self.resize_from = None
         self.status_before_resize = None
+        self.image = None    # '' for a server booted from volume, as Nova answers
 
 
 class FakeMigration:
@@ -143,6 +153,9 @@ class FakeCompute:
     def disable_service(self, service, host=None, binary=None, disabled_reason=None):
         self.cloud.calls.append(('disable_service', _id(service) if service else host, disabled_reason))
         self.cloud.check_forbidden('disable_service')
+        if disabled_reason is not None and not 1 <= len(disabled_reason) <= 255:
+            raise http_error(400, "Invalid input for field/attribute disabled_reason. Value: %s. "
+                             "is too long" % disabled_reason, 'PUT', 'http://nova.fake/v2.1/os-services')
         target = self._host_by_service(service, host)
         target.status = 'disabled'
         target.disabled_reason = disabled_reason
@@ -164,10 +177,25 @@ class FakeCompute:
         for host in self.cloud.hosts.values():
             if pattern and pattern not in host.name:
                 continue
+            stats = {}
+            if self.cloud.hypervisor_stats:
+                used = self.cloud.usage(host.name)
+                stats = dict(vcpus=host.capacity['VCPU'], memory_mb=host.capacity['MEMORY_MB'],
+                             local_gb=host.capacity['DISK_GB'], vcpus_used=used['VCPU'],
+                             memory_mb_used=used['MEMORY_MB'], local_gb_used=used['DISK_GB'])
             result.append(_hypervisor.Hypervisor.existing(
                 id=host.hypervisor_id, name=host.name, state=host.state, status=host.status,
-                hypervisor_type='fake', service_details=dict(host=host.name, id=host.service_id)))
+                hypervisor_type='fake', service_details=dict(host=host.name, id=host.service_id), **stats))
         return iter(result)
+
+    # -- aggregates -----------------------------------------------------
+    def aggregates(self, **query):
+        self.cloud.calls.append(('aggregates', query))
+        self.cloud.check_forbidden('aggregates')
+        return iter([_aggregate.Aggregate.existing(
+            id=index, name=aggregate['name'], hosts=list(aggregate['hosts']),
+            availability_zone=aggregate['zone'], metadata=dict(availability_zone=aggregate['zone'])
+            if aggregate['zone'] else {}) for index, aggregate in enumerate(self.cloud.aggregates, 1)])
 
     # -- servers --------------------------------------------------------
     def _server(self, server):
@@ -175,11 +203,13 @@ class FakeCompute:
             id=server.id, name=server.name, status=server.status, compute_host=server.host,
             hypervisor_hostname=server.host, project_id=server.project_id, flavor=dict(server.flavor),
             task_state=server.task_state, server_groups=list(server.groups), metadata=dict(server.metadata),
+            **({'image': server.image} if server.image is not None else {}),
             vm_state={'ACTIVE': 'active', 'SHUTOFF': 'stopped', 'PAUSED': 'paused', 'SUSPENDED': 'suspended',
                       'ERROR': 'error'}.get(server.status, server.status.lower()))
 
     def servers(self, details=True, **query):
         self.cloud.calls.append(('servers', query))
+        self.cloud.check_forbidden('servers')
         if 'host' in query:
             # openstacksdk maps `host` to a query nova ignores for all_projects listings: nothing matches.
             return iter([])
@@ -314,22 +344,33 @@ class FakePlacement:
     def __init__(self, cloud):
         self.cloud = cloud
 
+    def _check(self, call):
+        fault = self.cloud.placement_fault
+        if fault == 'unreachable':
+            raise ksa_exceptions.ConnectFailure('Unable to establish connection to http://placement.fake/')
+        if fault == 'error':
+            raise http_error(503, 'Service Unavailable', 'GET', 'http://placement.fake/%s' % call)
+        self.cloud.check_forbidden(call)
+
     def _provider(self, host):
         return _resource_provider.ResourceProvider.existing(id=host.provider_id, name=host.name)
 
     def resource_providers(self, **query):
+        self._check('resource_providers')
         return iter([self._provider(host) for host in self.cloud.hosts.values()
                      if query.get('name') in (None, host.name)])
 
     def resource_provider_inventories(self, resource_provider):
+        self._check('resource_provider_inventories')
         host = next(h for h in self.cloud.hosts.values() if h.provider_id == _id(resource_provider))
         from openstack.placement.v1 import resource_provider_inventory as _inventory
         return iter([_inventory.ResourceProviderInventory.existing(
-            resource_provider_id=host.provider_id, resource_class=rc, total=total, reserved=0,
+            resource_provider_id=host.provider_id, resource_class=rc, total=total, reserved=host.reserved[rc],
             allocation_ratio=host.allocation_ratio[rc], min_unit=1, max_unit=total, step_size=1)
             for rc, total in host.capacity.items()])
 
     def fetch_resource_provider_usages(self, resource_provider):
+        self._check('fetch_resource_provider_usages')
         host = next(h for h in self.cloud.hosts.values() if h.provider_id == _id(resource_provider))
         provider = self._provider(host)
         provider.usages = self.cloud.usage(host.name)
@@ -347,6 +388,9 @@ class FakeCloud:
         self.faults = {}
         self.forbidden = set()
         self.duplicate_services = {}
+        self.aggregates = []
+        self.placement_fault = None
+        self.hypervisor_stats = False
         self.calls = []
         self.now = 0.0
         self.project_id = project_id
@@ -372,15 +416,27 @@ class FakeCloud:
         return host
 
     def add_server(self, name, host, project_id='p-tenant', vcpus=1, ram=512, disk=1, status='ACTIVE',
-                   flavor_name='m1.tiny', group=None, metadata=None):
-        server = FakeServer(name, host, project_id,
-                            dict(vcpus=vcpus, ram=ram, disk=disk, original_name=flavor_name), status)
+                   flavor_name='m1.tiny', group=None, metadata=None, ephemeral=None, swap=None,
+                   boot_from_volume=False):
+        flavor = dict(vcpus=vcpus, ram=ram, disk=disk, original_name=flavor_name)
+        flavor.update({key: value for key, value in (('ephemeral', ephemeral), ('swap', swap)) if value is not None})
+        server = FakeServer(name, host, project_id, flavor, status)
         server.metadata = dict(metadata or {})
+        if boot_from_volume:
+            server.image = ''
+
         self.servers[server.id] = server
         if group:
             self.groups[group]['members'].append(server.id)
             server.groups.append(group)
         return server
+
+    def add_aggregate(self, name, hosts, zone=None):
+        """A host aggregate (an availability zone when ``zone`` is given: its hosts' services report it)."""
+        self.aggregates.append(dict(name=name, hosts=list(hosts), zone=zone))
+        if zone:
+            for host in hosts:
+                self.hosts[host].zone = zone
 
     def add_group(self, name, policy='anti-affinity', project_id='p-tenant'):
         group_id = str(uuid.uuid4())
@@ -388,6 +444,11 @@ class FakeCloud:
         return group_id
 
     # -- simulated scheduler --------------------------------------------------
+    @staticmethod
+    def disk_gb(server):
+        """DISK_GB as Nova allocates it: root (unless volume-backed) + ephemeral + swap rounded up to GiB."""
+        root = 0 if server.image == '' else server.flavor['disk']
+        return root + server.flavor.get('ephemeral', 0) + (server.flavor.get('swap', 0) + 1023) // 1024
     def usage(self, host_name):
         used = dict(VCPU=0, MEMORY_MB=0, DISK_GB=0)
         for server in self.servers.values():
@@ -399,12 +460,12 @@ class FakeCloud:
             if host_name in holds:
                 used['VCPU'] += server.flavor['vcpus']
                 used['MEMORY_MB'] += server.flavor['ram']
-                used['DISK_GB'] += server.flavor['disk']
+                used['DISK_GB'] += self.disk_gb(server)
         return used
 
     def _fits(self, server, host):
         used = self.usage(host.name)
-        need = dict(VCPU=server.flavor['vcpus'], MEMORY_MB=server.flavor['ram'], DISK_GB=server.flavor['disk'])
+        need = dict(VCPU=server.flavor['vcpus'], MEMORY_MB=server.flavor['ram'], DISK_GB=self.disk_gb(server))
         return all(used[rc] + need[rc] <= host.capacity[rc] * host.allocation_ratio[rc] for rc in need)
 
     def _violates_group(self, server, host):
