@@ -44,6 +44,7 @@ from openstack.compute.v2 import server as _server
 from openstack.compute.v2 import server_group as _server_group
 from openstack.compute.v2 import server_migration as _server_migration
 from openstack.compute.v2 import service as _service
+from openstack.identity.v3 import project as _project
 from openstack.placement.v1 import resource_provider as _resource_provider
 
 LIVE_STEPS = (('queued', 1.0), ('preparing', 1.0), ('running', 3.0), ('flipped', 1.0))
@@ -377,6 +378,24 @@ class FakePlacement:
         return provider
 
 
+class FakeIdentity:
+    """The part of openstacksdk's identity proxy that Escalator uses (projects by name or id)."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+
+    def find_project(self, name_or_id, ignore_missing=True, **query):
+        self.cloud.calls.append(('find_project', name_or_id))
+        self.cloud.check_forbidden('find_project')
+        for project_id, name in self.cloud.projects.items():
+            if name_or_id in (project_id, name):
+                return _project.Project.existing(id=project_id, name=name, domain_id='default')
+        if ignore_missing:
+            return None
+        raise http_error(404, 'Could not find project: %s.' % name_or_id, 'GET',
+                         'http://keystone.fake/v3/projects')
+
+
 class FakeCloud:
     """A whole fake cloud: ``cloud.compute``, ``cloud.placement``, a clock and fault knobs."""
 
@@ -396,8 +415,14 @@ class FakeCloud:
         self.project_id = project_id
         self.compute = FakeCompute(self)
         self.placement = FakePlacement(self)
+        self.projects = {}           # id -> name, for cloud.identity.find_project
+        self.identity = FakeIdentity(self)
 
     # -- the connection API -------------------------------------------------
+    @property
+    def current_project_id(self):
+        return self.project_id
+
     def authorize(self):
         return 'fake-token'
 
@@ -437,6 +462,12 @@ class FakeCloud:
         if zone:
             for host in hosts:
                 self.hosts[host].zone = zone
+
+    def add_project(self, name, project_id=None):
+        """Register a Keystone project (found by cloud.identity.find_project); returns its id."""
+        project_id = project_id or uuid.uuid4().hex
+        self.projects[project_id] = name
+        return project_id
 
     def add_group(self, name, policy='anti-affinity', project_id='p-tenant'):
         group_id = str(uuid.uuid4())
