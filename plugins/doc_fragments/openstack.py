@@ -75,7 +75,7 @@ requirements:
   - python >= 3.10
   - openstacksdk >= 4.0.0
 notes:
-  - These modules talk to the OpenStack APIs and run on the controller
-    (C(delegate_to: localhost) or a play on localhost).
+  - "These modules talk to the OpenStack APIs and run on the controller
+    (C(delegate_to: localhost) or a play on localhost)."
   - The option names are those of the openstack.cloud collection, which is not required.
 '''

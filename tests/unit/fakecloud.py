@@ -137,7 +137,7 @@ class FakeCompute:
         self.cloud.check_forbidden('services')
         result = []
         for host in self.cloud.hosts.values():
-            for _ in range(self.cloud.duplicate_services.get(host.name, 1)):
+            for _copy in range(self.cloud.duplicate_services.get(host.name, 1)):
                 if query.get('host') not in (None, host.name):
                     continue
                 if query.get('binary') not in (None, 'nova-compute'):
