@@ -348,10 +348,12 @@ def _check_batch(cloud, opts, pos, batch, upgraded, batch_of, moved):  # pylint:
             affinity_homes[gid] = {cloud.where[m] for m in grp["members"] if receivable(cloud.where[m])}
 
     valid_moves = []
+    handled = set()
     for move in moves:
         iid = move.get("instance")
-        if iid not in cloud.inst or cloud.where.get(iid) not in in_batch:
+        if iid not in cloud.inst or cloud.where.get(iid) not in in_batch or iid in handled:
             continue
+        handled.add(iid)
         if move.get("from") != cloud.where[iid]:
             bad.append("batch %d: instance %s is on %s, the plan says from %s"
                        % (pos, iid, cloud.where[iid], move.get("from")))
