@@ -917,7 +917,8 @@ class Notifier:
         return list_instances(self.conn, host=host if not ids else None, instance_ids=ids)
 
     def _project_record(self, pid, endpoint, instances, outcome=PENDING, name=None):
-        record = dict(project=(endpoint or {}).get('project', name or pid), outcome=outcome, policy=None, vnfm=_public_url(endpoint['url']) if endpoint else None,
+        record = dict(project=(endpoint or {}).get('project', name or pid), outcome=outcome, policy=None,
+                      vnfm=_public_url(endpoint['url']) if endpoint else None,
                       delivery=endpoint['delivery'] if endpoint else None,
                       granularity=endpoint['granularity'] if endpoint else None,
                       instances=[i['id'] for i in instances], reply=None, replies={}, seconds=None,
