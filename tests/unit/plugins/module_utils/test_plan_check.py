@@ -54,7 +54,7 @@ def fixture_good():
 
 
 def violations(good, plan):
-    hosts, groups, options, _ = good
+    hosts, groups, options = good[:3]
     return plan_check.check_plan(hosts, groups, options, plan)
 
 
@@ -90,7 +90,7 @@ def test_host_twice(good):
 def test_skipped_host_planned_and_used_as_destination(good):
     plan = copy.deepcopy(good[3])
     plan["batches"][-1]["hosts"].append("dead")
-    batch, move = all_moves(plan)[0]
+    move = all_moves(plan)[0][1]
     move["to"] = ["dead"] + move["to"]
     assert_caught(good, plan, "host dead is skipped (down) but planned", "sent to skipped host dead")
 
@@ -215,7 +215,7 @@ def test_stale_inputs_fail_the_fingerprint(good):
 
 def test_mode_and_preference_order(good):
     plan = copy.deepcopy(good[3])
-    move = next(m for _, m in all_moves(plan) if m["instance"] == "x2")
+    move = next(m for dummy, m in all_moves(plan) if m["instance"] == "x2")
     assert move["mode"] == "cold"
     move["mode"] = "live"
     assert_caught(good, plan, "instance x2 has mode 'live', expected 'cold'")
@@ -306,7 +306,7 @@ def _random_cloud(rnd, n_hosts):
     counter = 0
     for h in range(n_hosts):
         instances = []
-        for _ in range(rnd.randint(0, 4)):
+        for dummy in range(rnd.randint(0, 4)):
             counter += 1
             instances.append(inst("i%03d" % counter, vcpus=rnd.choice((1, 2, 4)),
                                   status=rnd.choice(("ACTIVE", "ACTIVE", "SHUTOFF"))))

@@ -342,8 +342,8 @@ def test_resource_without_capacity_is_not_limited():
 # --------------------------------------------------------------------------
 
 def test_skipped_hosts_are_reported_never_destinations_and_keep_their_instances():
-    hosts = [host("down1", [inst("d")], state="down"), host("ops1", [inst("o")], status="disabled",
-                                                           reason="hardware ticket 42"),
+    hosts = [host("down1", [inst("d")], state="down"),
+             host("ops1", [inst("o")], status="disabled", reason="hardware ticket 42"),
              host("ex1", [inst("e")]), host("c1", [inst("a")]), host("c2"),
              host("ops2", status="disabled")]
     options = {"exclude_hosts": ["ex1"], "max_batch_size": 2}
@@ -535,7 +535,7 @@ def random_cloud(rnd, n_hosts, per_host=None, fill=None):
                      zone="az%d" % rnd.randint(1, 3))
         budget_v = cap_v * fill
         count = rnd.randint(0, per_host)
-        for _ in range(count):
+        for dummy in range(count):
             f = rnd.choice(flavors)
             if sum(i["vcpus"] for i in h_obj["instances"]) + f[0] > budget_v:
                 break
@@ -552,8 +552,7 @@ def random_cloud(rnd, n_hosts, per_host=None, fill=None):
     for h_obj in hosts:
         h_obj["used"] = {k: sum(i[k] for i in h_obj["instances"]) for k in ("vcpus", "memory_mb", "disk_gb")}
     groups = []
-    by_host = [[i for i in h_obj["instances"]] for h_obj in hosts]
-    free = [list(x) for x in by_host]
+    free = [list(h_obj["instances"]) for h_obj in hosts]
     for g in range(rnd.randint(0, max(1, counter // 3))):
         policy = rnd.choice(POLICY_CHOICES)
         size = rnd.randint(2, 8)
@@ -564,7 +563,7 @@ def random_cloud(rnd, n_hosts, per_host=None, fill=None):
                 continue
             k = rnd.choice(candidates)
             take = min(len(free[k]), rnd.randint(2, 3))
-            members = [free[k].pop() for _ in range(take)]
+            members = [free[k].pop() for dummy in range(take)]
         else:
             hosts_order = list(range(n_hosts))
             rnd.shuffle(hosts_order)
