@@ -30,6 +30,7 @@ _OPTION_DEFAULTS = {
     "our_disable_marker": "escalator:",
     "reserve": 0,
     "destinations_per_move": 3,
+    "prefer": "single_moves",
     "campaign_id": None,
 }
 
@@ -76,6 +77,7 @@ def _read_options(options):
         "our_disable_marker": merged["our_disable_marker"] or None,
         "reserve": reserve,
         "destinations_per_move": _as_int(merged["destinations_per_move"]),
+        "prefer": merged["prefer"],
         "campaign_id": None if merged["campaign_id"] is None else str(merged["campaign_id"]),
     }
 

@@ -48,8 +48,10 @@ DEFAULT_OPTIONS = {
     "our_disable_marker": "escalator:",
     "reserve": 0,
     "destinations_per_move": 3,
+    "prefer": "single_moves",
     "campaign_id": None,
 }
+PREFERENCES = ("single_moves", "fewer_batches")
 
 # host states inside the planner
 _PENDING = 0      # eligible, not yet upgraded, may be batched
@@ -163,6 +165,9 @@ def normalize_options(options=None):
     if marker is not None and not isinstance(marker, str):
         raise PlanInputError("option our_disable_marker must be a string")
     out["our_disable_marker"] = marker or None
+    if opts["prefer"] not in PREFERENCES:
+        raise PlanInputError("option prefer must be one of %s, got %r" % (", ".join(PREFERENCES), opts["prefer"]))
+    out["prefer"] = opts["prefer"]
     campaign_id = opts["campaign_id"]
     out["campaign_id"] = None if campaign_id is None else str(campaign_id)
     return out
@@ -909,6 +914,7 @@ class _Planner:
         size = opts["canary_hosts"] if canary else opts["max_batch_size"]
         az_max = opts["az_max_down"]
         lookahead = max(32, 4 * size)
+        fewer_batches = opts["prefer"] == "fewer_batches"
         batch, placements = [], []
         batch_counts, zone_counts = {}, {}
         rejected = []
@@ -953,7 +959,7 @@ class _Planner:
             self.state[h] = _BATCH
             self._pool_set(h, _NO_POOL)
             placed = self._try_host(h, allow_pending=False, exhaustive=False)
-            if placed is None and (canary or not batch):
+            if placed is None and (canary or not batch or fewer_batches):
                 placed = self._try_host(h, allow_pending=True, exhaustive=True)
                 if placed is not None:
                     spill = True
@@ -976,7 +982,7 @@ class _Planner:
             for k, c in self.host_groups[h].items():
                 if self.g_limit[k] is not None:
                     batch_counts[k] = batch_counts.get(k, 0) + c
-            if spill and not canary:
+            if spill and not canary and not fewer_batches:
                 break
         for h in reserved:
             self.state[h] = _PENDING

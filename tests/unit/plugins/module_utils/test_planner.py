@@ -130,6 +130,18 @@ def test_batches_grow_only_as_upgraded_room_allows_single_moves():
     assert max(sizes[1:]) <= 4
 
 
+def test_prefer_fewer_batches_trades_double_moves_for_batch_count():
+    hosts = [host("c%d" % i, [inst("i%d-%d" % (i, j), vcpus=3, mem=4096) for j in range(4)]) for i in range(10)]
+    single = plan_ok(hosts, [], {"max_batch_size": 5})
+    fewer = plan_ok(hosts, [], {"max_batch_size": 5, "prefer": "fewer_batches"})
+    # 75 % full: at most 2 hosts fit in the room of the others, so 1 + ceil(9 / 2) = 6 batches is the best
+    assert fewer["summary"]["batches"] == 6 < single["summary"]["batches"]
+    assert all(len(b["hosts"]) <= 2 for b in fewer["batches"])
+    assert fewer["summary"]["instances_moving_more_than_once"] > single["summary"]["instances_moving_more_than_once"]
+    assert single["summary"]["instances_moving_more_than_once"] == 4
+    assert any("no upgraded host had room" in t["why"] for t in fewer["moved_more_than_once"])
+
+
 # --------------------------------------------------------------------------
 # budgets and server groups
 # --------------------------------------------------------------------------
@@ -490,6 +502,7 @@ def test_render_table_feasible_and_infeasible():
     ({"reserve": {"gpus": 1}}, "reserve"),
     ({"budgets": {"g": -1}}, "budget"),
     ({"exclude_hosts": [1]}, "exclude_hosts"),
+    ({"prefer": "speed"}, "prefer"),
 ])
 def test_bad_options_raise(options, message):
     with pytest.raises(planner.PlanInputError, match=message):
@@ -595,6 +608,8 @@ def random_options(rnd, groups):
         options["budgets"] = {rnd.choice((g["id"], g["name"])): rnd.randint(0, 3)}
     if rnd.random() < 0.2:
         options["default_budget"] = 2
+    if rnd.random() < 0.3:
+        options["prefer"] = "fewer_batches"
     return options
 
 
