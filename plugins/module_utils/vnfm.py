@@ -1056,9 +1056,10 @@ class Notifier:
             status = expectation.status()
             record['outcome'] = {PENDING: TIMED_OUT}.get(status, status)
         if expectation is not None:
-            record['replies'] = {str(key) if key else 'project': dict(state=reply['state'], ack=reply['ack'],
-                                                                       instance_actions=reply['instance_actions'])
-                                 for key, reply in expectation.replies.items()}
+            record['replies'] = {
+                str(key) if key else 'project': dict(state=reply['state'], ack=reply['ack'],
+                                                     instance_actions=reply['instance_actions'])
+                for key, reply in expectation.replies.items()}
             record['reply'] = record['replies'].get('project')
             if expectation.last_reply_at is not None and pid in self.notified_at:
                 record['seconds'] = round(expectation.last_reply_at - self.notified_at[pid], 3)
@@ -1095,8 +1096,8 @@ class Notifier:
 
     def _describe(self, outcome, record, endpoint):
         if outcome == NACKED:
-            return 'the VNFM refused (%s)' % ', '.join(sorted({r['state'] for r in record['replies'].values()
-                                                                if not r['ack']}))
+            refusals = sorted({r['state'] for r in record['replies'].values() if not r['ack']})
+            return 'the VNFM refused (%s)' % ', '.join(refusals)
         if outcome == TIMED_OUT:
             return 'no reply within %ss' % self.param(endpoint, 'reply_timeout')
         if outcome == UNREACHABLE:
