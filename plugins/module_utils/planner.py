@@ -553,7 +553,8 @@ class _Planner:
                                      if self.state[self.inst_host[i]] == _SKIPPED
                                      and self.hosts_in[self.inst_host[i]].get("state", "up") != "up"})
                 self.reasons.append(
-                    "%s: %s already unavailable on down host%s %s, so %s on %s cannot be taken down"
+                    "%s: %s already unavailable on down host%s %s, so %s on %s cannot be taken down "
+                    "(raise the budget, or set it to 0 for VNFM switchover)"
                     % (label, _plural(self.g_down[k], "member"), "" if len(down_hosts) == 1 else "s",
                        _join_names(down_hosts),
                        _plural(sum(per_host[h] for h in on_eligible), "member"),
@@ -1340,17 +1341,20 @@ def render_table(plan):
     if not plan.get("feasible"):
         lines.append("No plan exists:")
         lines.extend("  - %s" % r for r in plan.get("reasons", []))
-    rows = [("Batch", "Hosts", "Moving", "Destinations (instances)", "Notes")]
+    rows = [("Batch", "Hosts", "Instances moving", "Destinations (instances)", "Notes")]
     for batch in plan.get("batches", []):
+        moves = batch["moves"]
+        moving = str(len(moves))
+        if 0 < len(moves) <= 6:
+            moving += ": " + ", ".join(m["name"] for m in moves)
         rows.append(("%d%s" % (batch["batch"], "*" if batch.get("canary") else ""), ", ".join(batch["hosts"]),
-                     str(len(batch["moves"])), _destinations_summary(batch["moves"]) or "-",
-                     "; ".join(batch.get("notes", [])) or "-"))
+                     moving, _destinations_summary(moves) or "-", "; ".join(batch.get("notes", [])) or "-"))
     if len(rows) > 1:
-        lines.extend(_table(rows, (5, 28, 6, 34, 36)))
+        lines.extend(_table(rows, (5, 26, 30, 28, 32)))
         lines.append("* canary batch")
     for skipped in plan.get("skipped", []):
-        lines.append("skipped %s: %s (%d instances stay)" % (skipped["host"], skipped["detail"],
-                                                             skipped["instances"]))
+        lines.append("skipped %s: %s (%s left in place)"
+                     % (skipped["host"], skipped["detail"], _plural(skipped["instances"], "instance")))
     if summary:
         bound = summary.get("lower_bound", {})
         lines.append("hosts: %d eligible, %d skipped; batches: %d (lower bound %s); instances moving: %d, "

@@ -224,7 +224,8 @@ def test_member_on_down_host_uses_up_the_budget():
     plan = planner.plan_campaign(hosts, groups, {})
     assert not plan["feasible"]
     assert plan["reasons"] == ["group vnf-a (anti-affinity, budget 1): 1 member already unavailable on down host "
-                               "c0, so 1 member on c1 cannot be taken down"]
+                               "c0, so 1 member on c1 cannot be taken down (raise the budget, or set it to 0 "
+                               "for VNFM switchover)"]
     # a budget of 2 leaves room for one more
     plan_ok(hosts, groups, {"budgets": {"vnf-a": 2}})
 
