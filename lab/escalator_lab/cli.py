@@ -90,6 +90,8 @@ def ensure_hosts_running(idx):
         common.wait_for('sshd on %s' % host_name(i), lambda i=i: hosts.ssh_ready(i), 120, 0.2)
 
     def start(i):
+        if hosts.running_agent(i)[0] is not None:
+            return
         common.wait_for('systemd on %s' % host_name(i), lambda: hosts.ssh(
             i, 'systemctl is-system-running --wait >/dev/null; true', check=False,
             timeout=90).returncode == 0, 90, 1)
@@ -257,7 +259,7 @@ def cmd_status(args):
     if data['api_error']:
         print('  API: %s' % data['api_error'])
     print('\nHOSTS')
-    fmt = '  %-9s %-12s %-7s %-5s %-4s %-22s %-13s %-7s %-6s %s'
+    fmt = '  %-9s %-12s %-7s %-5s %-4s %-16s %-15s %-7s %-6s %s'
     print(fmt % ('HOST', 'IP', 'POWER', 'LINK', 'SSH', 'NOVA-COMPUTE', 'AGENT pkg/run',
                  'KERNEL', 'REBOOT', 'SERVERS'))
     for h in data['hosts']:
@@ -315,13 +317,18 @@ def reset_host(i):
     elif common.read(conf) != want_conf:
         common.write(conf, want_conf)
         cmds.append('systemctl restart nova-compute.service')
-    cmds.append('rm -f /run/reboot-required /run/reboot-required.pkgs')
-    cmds.append('systemctl is-enabled --quiet nova-compute.service || '
-                'systemctl enable nova-compute.service')
-    cmds.append('systemctl is-active --quiet nova-compute.service || '
-                'systemctl start nova-compute.service')
-    hosts.ssh(i, ' && '.join(cmds) if len(cmds) > 1 else cmds[0], timeout=180)
-    return cur
+    if cmds or hosts.reboot_required(i):
+        cmds.append('rm -f /run/reboot-required /run/reboot-required.pkgs')
+    if not os.path.lexists(os.path.join(r, 'etc/systemd/system/multi-user.target.wants/'
+                                           'nova-compute.service')):
+        cmds.append('systemctl enable nova-compute.service')
+    if cmds or hosts.running_agent(i)[0] is None:
+        cmds.append('systemctl is-active --quiet nova-compute.service || '
+                    'systemctl start nova-compute.service')
+    if not cmds:
+        return False
+    hosts.ssh(i, ' && '.join(cmds), timeout=180)
+    return True
 
 
 def cmd_reset(args):
@@ -332,8 +339,9 @@ def cmd_reset(args):
         idx = list(range(1, n + 1))
         ensure_hosts_running(idx)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(reset_host, idx))
-        cloud_call('wait_computes', host_names(n), 180)
+            changed = any(pool.map(reset_host, idx))
+        # heartbeats newer than now: a nova-compute restarted by a downgrade is really back
+        cloud_call('wait_computes', host_names(n), 180, time.time() if changed else None)
         summary = cloud_call('reset', host_names(n), quiet=True)
         common.write(SEEDED, 'ok\n')
         log('reset: hosts at 1.0, %s; total %.1fs', summary, time.monotonic() - t0)

@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Session fixtures for tests that run against the escalator lab (lab/lab, docs/lab.md).
+
+    lab         the lab, brought up with `lab up` once per session (a no-op if it is up)
+    cloud       openstacksdk Connection to the lab's admin cloud `escalator-lab`
+    seeded_lab  the lab after `lab reset`: hosts at package 1.0, every nova-compute up and
+                enabled, no fault, the seeded workloads exactly as documented
+
+Tests using them must be marked `@pytest.mark.lab`; they need root on a Debian 12 machine.
+Set ESCALATOR_LAB_SKIP_UP=1 to use a lab that is already up without calling `lab up`.
+"""
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import time
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_CMD = os.path.join(REPO_ROOT, 'lab', 'lab')
+SSH_OPTS = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+            '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5',
+            '-o', 'ServerAliveInterval=3', '-o', 'ServerAliveCountMax=2']
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'lab: needs the lab (real OpenStack control plane and compute hosts)')
+
+
+def _utc_ts(value):
+    if not value:
+        return 0.0
+    t = datetime.datetime.fromisoformat(value.replace('Z', ''))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
+
+
+class Lab:
+    """Handle on the running lab (what `lab env` / `lab status --json` report)."""
+
+    FAULTS = ('link-down', 'link-up', 'crash', 'power-off', 'power-on', 'reboot',
+              'stop-compute', 'start-compute', 'break-upgrade', 'fix-upgrade')
+
+    def __init__(self):
+        self.command = LAB_CMD
+        self.env = self._env()
+        self.state_dir = self.env['ESCALATOR_LAB_DIR']
+        self.clouds_yaml = self.env['OS_CLIENT_CONFIG_FILE']
+        self.cloud_name = self.env['OS_CLOUD']
+        self.inventory = self.env['ESCALATOR_LAB_INVENTORY']
+        self.ssh_key = self.env['ESCALATOR_LAB_SSH_KEY']
+        status = self.status()
+        self.hosts = [h['host'] for h in status['hosts']]
+        self.host_ips = {h['host']: h['ip'] for h in status['hosts']}
+        self._conn = None
+
+    # -- the lab command -----------------------------------------------------------
+    def run(self, *args, check=True, timeout=900):
+        """Run `lab ARGS...`; returns the CompletedProcess (text)."""
+        p = subprocess.run([LAB_CMD] + [str(a) for a in args], capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError('lab %s failed (rc=%d):\n%s\n%s' % (
+                ' '.join(map(str, args)), p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+        return p
+
+    @staticmethod
+    def _env():
+        out = subprocess.run([LAB_CMD, 'env'], capture_output=True, text=True, check=True).stdout
+        env = {}
+        for line in out.splitlines():
+            if line.startswith('export '):
+                k, v = line[7:].split('=', 1)
+                env[k] = shlex.split(v)[0] if v else ''
+        return env
+
+    def status(self):
+        return json.loads(self.run('status', '--json').stdout)
+
+    def host_status(self, host):
+        return next(h for h in self.status()['hosts'] if h['host'] == host)
+
+    def reset(self):
+        self.run('reset')
+
+    # -- faults ---------------------------------------------------------------------------
+    def fault(self, host, action, wait=False):
+        """Inject/clear a fault: one of Lab.FAULTS.  wait=True (link-up, crash, power-on,
+        reboot, start-compute) returns once the host's nova-compute is up again."""
+        assert action in self.FAULTS, action
+        self.run('fault', host, action, *(['--wait'] if wait else []))
+
+    def link_down(self, host):
+        self.fault(host, 'link-down')
+
+    def link_up(self, host, wait=False):
+        self.fault(host, 'link-up', wait)
+
+    def crash(self, host, wait=False):
+        self.fault(host, 'crash', wait)
+
+    def power_off(self, host):
+        self.fault(host, 'power-off')
+
+    def power_on(self, host, wait=False):
+        self.fault(host, 'power-on', wait)
+
+    def reboot(self, host, wait=False):
+        self.fault(host, 'reboot', wait)
+
+    def stop_compute(self, host):
+        self.fault(host, 'stop-compute')
+
+    def start_compute(self, host, wait=False):
+        self.fault(host, 'start-compute', wait)
+
+    def break_upgrade(self, host):
+        self.fault(host, 'break-upgrade')
+
+    def fix_upgrade(self, host):
+        self.fault(host, 'fix-upgrade')
+
+    # -- hosts -------------------------------------------------------------------------------
+    def ssh(self, host, command, check=True, timeout=120):
+        """Run a shell command on a lab host as root over SSH; returns the CompletedProcess."""
+        p = subprocess.run(['ssh', '-i', self.ssh_key] + SSH_OPTS +
+                           ['root@' + self.host_ips[host], command],
+                           capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError('%s: %r failed (rc=%d): %s%s' % (
+                host, command, p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        return p
+
+    # -- Nova ---------------------------------------------------------------------------------
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = connect(self)
+        return self._conn
+
+    def compute_service(self, host):
+        return next(iter(self.conn.compute.services(binary='nova-compute', host=host)))
+
+    def servers_on(self, host):
+        return [s for s in self.conn.compute.servers(all_projects=True, details=True)
+                if s.compute_host == host]
+
+    def wait_compute(self, host, state, timeout=90, since=None):
+        """Wait until Nova reports the host's nova-compute `state` ('up'/'down'); with `since`
+        (epoch) 'up' also needs a heartbeat newer than that.  Returns seconds waited."""
+        t0 = time.monotonic()
+        last = None
+        while time.monotonic() - t0 < timeout:
+            last = self.compute_service(host)
+            if last.state == state and (since is None or state != 'up'
+                                        or _utc_ts(last.updated_at) >= since):
+                return time.monotonic() - t0
+            time.sleep(0.5)
+        raise AssertionError('nova-compute on %s not %s after %ss (state=%s updated_at=%s)' % (
+            host, state, timeout, last and last.state, last and last.updated_at))
+
+
+def connect(lab):
+    openstack = pytest.importorskip('openstack')
+    os.environ['OS_CLIENT_CONFIG_FILE'] = lab.clouds_yaml
+    return openstack.connect(cloud=lab.cloud_name)
+
+
+@pytest.fixture(scope='session')
+def lab():
+    if os.geteuid() != 0:
+        pytest.skip('the lab needs root')
+    if not os.path.exists('/etc/debian_version'):
+        pytest.skip('the lab needs Debian')
+    if os.environ.get('ESCALATOR_LAB_SKIP_UP') != '1':
+        p = subprocess.run([LAB_CMD, 'up'], capture_output=True, text=True, timeout=1800)
+        if p.returncode != 0:
+            pytest.fail('lab up failed (rc=%d):\n%s\n%s' % (p.returncode, p.stdout[-4000:],
+                                                             p.stderr[-4000:]))
+    return Lab()
+
+
+@pytest.fixture(scope='session')
+def cloud(lab):
+    return connect(lab)
+
+
+@pytest.fixture
+def seeded_lab(lab):
+    lab.reset()
+    return lab
