@@ -116,7 +116,7 @@ def ensure_root(i, capacity):
         write(j('etc/hostname'), h + '\n')
         write(j('etc/hosts'), '127.0.0.1 localhost\n127.0.1.1 %s\n%s controller\n' % (h, CTRL_IP))
         write(j('etc/machine-id'), uuid.uuid4().hex + '\n', 0o444)
-        for k in ('ed25519', 'rsa'):
+        for k in ('ed25519',):
             key = j('etc/ssh/ssh_host_%s_key' % k)
             for f in (key, key + '.pub'):
                 if os.path.exists(f):
@@ -179,6 +179,17 @@ def _cgroup_dirs(h):
         return [os.path.join(base, 'escalator-lab', h)]
     return [os.path.join(base, hier, 'escalator-lab', h) for hier in ('systemd', 'unified')
             if os.path.isdir(os.path.join(base, hier))]
+
+
+def remove_cgroup(d):
+    """rmdir a cgroup and the sub-cgroups nspawn/systemd made in it (all empty by now)."""
+    if not os.path.isdir(d):
+        return
+    for dirpath, _, _ in sorted(os.walk(d), key=lambda t: -t[0].count('/')):
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)
+    if os.path.isdir(d):
+        raise LabError('cgroup %s is not empty (a lab process is still running?)' % d)
 
 
 def supervise(name):
@@ -367,8 +378,7 @@ def remove_host(i):
         run(['ip', 'link', 'del', veth(i)])
     ledger_remove('links', veth(i))
     for d in _cgroup_dirs(host_name(i)):
-        with contextlib.suppress(OSError):
-            os.rmdir(d)
+        remove_cgroup(d)
         ledger_remove('cgroups', d)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(stop_file(i))
@@ -396,10 +406,9 @@ def down_all():
         run(['ip', 'route', 'del', 'blackhole', route], check=False, capture=True)
         ledger_remove('routes', route)
     for d in list(data.get('cgroups', [])):
-        with contextlib.suppress(OSError):
-            os.rmdir(d)
+        remove_cgroup(d)
         ledger_remove('cgroups', d)
+    # the lab's own cgroup root (named by the lab, so everything below it is the lab's)
     for hier in ('', 'systemd', 'unified'):
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.join('/sys/fs/cgroup', hier, 'escalator-lab'))
+        remove_cgroup(os.path.join('/sys/fs/cgroup', hier, 'escalator-lab'))
     shutil.rmtree(HOSTS_DIR, ignore_errors=True)

@@ -337,7 +337,7 @@ def parser():
     p.add_argument('--vnfs', default='', help='only these VNFs (comma separated); default: every vnf metadata')
     p.add_argument('--interval', type=float, default=0.2, help='seconds between samples (default 0.2)')
     p.add_argument('--duration', type=float, default=0, help='stop after this many seconds (0: until stopped)')
-    p.add_argument('--max-heartbeat-age', type=float, default=30.0,
+    p.add_argument('--max-heartbeat-age', type=float, default=10.0,
                    help='a nova-compute heartbeat older than this is not fresh (seconds)')
     p.add_argument('--ssh-port', type=int, default=22)
     p.add_argument('--connect-timeout', type=float, default=0.5)
