@@ -208,9 +208,7 @@ class VNFM:
                     conn.compute.set_server_metadata(new, escalator_role='active')
                     conn.compute.set_server_metadata(active, escalator_role='standby')
                     self.record('switchover', vnf=name, project_id=project_id, old_active=active.id,
-                                new_active=new.id, old_host=getattr(active, 'compute_host', None),
-                                new_host=getattr(new, 'compute_host', None),
-                                seconds=round(time.time() - started, 3))
+                                new_active=new.id, started=started, seconds=round(time.time() - started, 3))
 
     def reply(self, payload, reply, raw=None):
         url = payload['reply_url']
