@@ -1,0 +1,298 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: campaign_plan
+short_description: Plan a rolling upgrade campaign of compute hosts
+version_added: 0.1.0
+description:
+  - Reads the compute hosts, their instances, server groups and capacity from the cloud, and orders
+    the hosts into upgrade batches so that no server group loses more members at once than its
+    budget, the evacuated instances fit on hosts that stay up (preferring hosts already upgraded, so
+    each instance moves at most once), and the canary batch comes first.
+  - Every plan is checked by an independent validator before it is returned; a plan that breaks a
+    rule is never returned as valid.
+  - The plan carries a fingerprint of its inputs; with O(expected_fingerprint) a run refuses a plan
+    made for a cloud that has changed since.
+  - The model and the JSON format are described in the collection's C(docs/planner.md).
+author:
+  - Escalator developers
+extends_documentation_fragment:
+  - opnfv.escalator.openstack
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the plan is computed but O(plan_file) is not written.
+options:
+  campaign_id:
+    description:
+      - Identifier of the campaign; written into the plan.
+    type: str
+    required: true
+  hosts:
+    description:
+      - Compute hosts to consider (their Nova service host names). All compute hosts when omitted.
+    type: list
+    elements: str
+  exclude_hosts:
+    description:
+      - Hosts left out of the campaign (reported as skipped, never used as destinations).
+    type: list
+    elements: str
+    default: []
+  max_batch_size:
+    description:
+      - Most hosts upgraded at the same time after the canary batch.
+    type: int
+    default: 1
+  canary_hosts:
+    description:
+      - Hosts in the first (canary) batch; V(0) for no canary batch.
+    type: int
+    default: 1
+  default_budget:
+    description:
+      - Members of a server group that may be disrupted in one batch, for groups without an entry
+        in O(budgets).
+    type: int
+    default: 1
+  budgets:
+    description:
+      - Disruption budget per server group name or id. V(0) means the group's members must be
+        handled by their VNFM's switchover and never disrupted together with another member.
+    type: dict
+    default: {}
+  az_max_down:
+    description:
+      - Most hosts of one availability zone in maintenance at the same time.
+    type: int
+  reserve:
+    description:
+      - Headroom kept free on every destination, as a fraction of its capacity (for example V(0.1))
+        or as absolute amounts (a dict with C(vcpus), C(memory_mb), C(disk_gb)).
+    type: raw
+    default: 0
+  destinations_per_move:
+    description:
+      - How many destination preferences each planned move lists.
+    type: int
+    default: 3
+  our_disable_marker:
+    description:
+      - Prefix of the disabled reason that marks a host as disabled by Escalator (such hosts stay in
+        the campaign, for example after an interrupted run).
+    type: str
+    default: 'escalator:'
+  plan_file:
+    description:
+      - Where to write the plan as JSON (directories are created). Not written in check mode.
+    type: path
+  expected_fingerprint:
+    description:
+      - Fingerprint of a plan shown earlier; the module fails when the cloud no longer matches it.
+    type: str
+  fail_when_infeasible:
+    description:
+      - Fail when no valid plan exists. When V(false), return the plan with RV(feasible=false) and
+        its reasons.
+    type: bool
+    default: true
+'''
+
+EXAMPLES = r'''
+- name: Plan the campaign, two hosts at a time after a canary host
+  opnfv.escalator.campaign_plan:
+    cloud: mycloud
+    campaign_id: 2026-11-kernel
+    max_batch_size: 2
+    budgets:
+      vnf-a-pair: 1
+      ims-core: 0
+    plan_file: /var/lib/escalator/2026-11-kernel/plan.json
+  register: plan
+  delegate_to: localhost
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ plan.table.splitlines() }}"
+
+- name: Refuse to run on a cloud that changed since the plan was approved
+  opnfv.escalator.campaign_plan:
+    cloud: mycloud
+    campaign_id: 2026-11-kernel
+    expected_fingerprint: "{{ approved_fingerprint }}"
+  delegate_to: localhost
+'''
+
+RETURN = r'''
+plan:
+  description: The plan (format C(escalator-plan/1)), see C(docs/planner.md).
+  returned: always
+  type: dict
+  contains:
+    feasible:
+      description: Whether every eligible host could be placed in a batch.
+      type: bool
+    reasons:
+      description: Why no plan exists, one sentence per problem.
+      type: list
+      elements: str
+    batches:
+      description: Ordered batches; each with C(batch), C(canary), C(hosts), C(zones), C(moves), C(budget_use), C(notes).
+      type: list
+      elements: dict
+    skipped:
+      description: Hosts left out, with C(host), C(reason), C(detail), C(instances).
+      type: list
+      elements: dict
+    summary:
+      description: Figures (batches, lower bound, moves, instances moving more than once...).
+      type: dict
+    fingerprint:
+      description: Fingerprint of the inputs.
+      type: str
+feasible:
+  description: Whether a valid plan exists.
+  returned: always
+  type: bool
+fingerprint:
+  description: Fingerprint of the inputs the plan was made from.
+  returned: always
+  type: str
+  sample: 3b1c9e...
+table:
+  description: The plan as a readable table.
+  returned: always
+  type: str
+batches:
+  description: The host names of each batch, in order (what a rolling play's C(serial) needs).
+  returned: always
+  type: list
+  elements: list
+  sample: [["compute4"], ["compute1"], ["compute2", "compute3"]]
+destinations:
+  description: Per host, the ordered destination preferences of the instances it evacuates.
+  returned: always
+  type: dict
+  sample: {"compute1": ["compute4", "compute3"]}
+violations:
+  description: Rules the plan breaks according to the independent checker (empty for a valid plan).
+  returned: always
+  type: list
+  elements: str
+warnings:
+  description: Problems met while reading the cloud (for example Placement unreachable).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import json
+import os
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check, planner
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_PLAN, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
+
+PLANNER_OPTIONS = ('max_batch_size', 'canary_hosts', 'default_budget', 'budgets', 'az_max_down', 'exclude_hosts',
+                   'reserve', 'destinations_per_move', 'our_disable_marker', 'campaign_id')
+
+
+def planner_options(params):
+    options = {key: params[key] for key in PLANNER_OPTIONS if params.get(key) is not None}
+    if params.get('hosts'):
+        options['include_hosts'] = list(params['hosts'])
+    return options
+
+
+def destinations_by_host(plan):
+    """Per evacuated host, the union of its moves' destination preferences, in order."""
+    result = {}
+    for batch in plan.get('batches', []):
+        for move in batch.get('moves', []):
+            ordered = result.setdefault(move['from'], [])
+            for dest in move['to']:
+                if dest not in ordered:
+                    ordered.append(dest)
+    return result
+
+
+def make_plan(conn, params, warn=None):
+    """Collect, plan and check; returns the module result (without `changed`)."""
+    data = host_info.collect(conn, hosts=None, warn=warn)
+    options = planner_options(params)
+    try:
+        plan = planner.plan_campaign(data['hosts'], data['server_groups'], options)
+    except planner.PlanInputError as exc:
+        raise EscalatorError('invalid planning input: %s' % exc, code=E_PLAN) from exc
+    violations = plan_check.check_plan(data['hosts'], data['server_groups'], options, plan) if plan['feasible'] else []
+    if violations:
+        raise EscalatorError('the planner produced a plan that breaks %d rule(s); refusing it: %s'
+                             % (len(violations), '; '.join(violations[:5])), code=E_PLAN, violations=violations,
+                             plan=plan)
+    expected = params.get('expected_fingerprint')
+    if expected and expected != plan['fingerprint']:
+        raise EscalatorError('the cloud changed since the plan with fingerprint %s was made (now %s): instances, '
+                             'placements, groups or host states differ; review a new plan before running it'
+                             % (expected, plan['fingerprint']), code=E_PLAN, fingerprint=plan['fingerprint'])
+    return dict(plan=plan, feasible=plan['feasible'], fingerprint=plan['fingerprint'],
+                table=planner.render_table(plan), violations=violations, warnings=data.get('warnings', []),
+                batches=[batch['hosts'] for batch in plan['batches']], destinations=destinations_by_host(plan))
+
+
+def write_plan(path, plan):
+    """Write the plan atomically; returns whether the file content changed."""
+    text = planner.plan_to_json(plan, indent=2) + '\n'
+    if os.path.exists(path):
+        with open(path, encoding='utf-8') as handle:
+            if handle.read() == text:
+                return False
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return True
+
+
+def run(module, conn):
+    params = module.params
+    result = make_plan(conn, params, warn=module.ansible.warn)
+    if not result['feasible'] and params['fail_when_infeasible']:
+        raise EscalatorError('no valid plan: %s' % ' '.join(result['plan']['reasons']), code=E_PLAN,
+                             plan=result['plan'], table=result['table'], reasons=result['plan']['reasons'])
+    changed = False
+    if params.get('plan_file'):
+        if module.check_mode:
+            changed = not os.path.exists(params['plan_file'])
+        else:
+            changed = write_plan(params['plan_file'], result['plan'])
+    result['changed'] = changed
+    return json.loads(json.dumps(result))
+
+
+def main():
+    OpenStackModule(
+        argument_spec=dict(
+            campaign_id=dict(type='str', required=True),
+            hosts=dict(type='list', elements='str'),
+            exclude_hosts=dict(type='list', elements='str', default=[]),
+            max_batch_size=dict(type='int', default=1),
+            canary_hosts=dict(type='int', default=1),
+            default_budget=dict(type='int', default=1),
+            budgets=dict(type='dict', default={}),
+            az_max_down=dict(type='int'),
+            reserve=dict(type='raw', default=0),
+            destinations_per_move=dict(type='int', default=3),
+            our_disable_marker=dict(type='str', default='escalator:'),
+            plan_file=dict(type='path'),
+            expected_fingerprint=dict(type='str'),
+            fail_when_infeasible=dict(type='bool', default=True),
+        ),
+    ).run(run)
+
+
+if __name__ == '__main__':
+    main()

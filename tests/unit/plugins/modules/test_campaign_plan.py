@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: Apache-2.0
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check
+from ansible_collections.opnfv.escalator.plugins.modules import campaign_plan
+
+
+def build(cloud, hosts=4, spare=True):
+    for index in range(1, hosts + 1):
+        cloud.add_host('compute%d' % index, vcpus=8, memory_mb=8192, disk_gb=100)
+    group = cloud.add_group('vnf-a-pair', project_id='p-vnf-a')
+    cloud.add_server('vnf-a-1', 'compute1', project_id='p-vnf-a', group=group)
+    cloud.add_server('vnf-a-2', 'compute2', project_id='p-vnf-a', group=group)
+    cloud.add_server('web-1', 'compute2')
+    cloud.add_server('db-1', 'compute3', status='SHUTOFF')
+    if not spare:
+        cloud.add_server('filler', 'compute4')
+    return group
+
+
+def run_module(monkeypatch, cloud, capsys, **args):
+    monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
+                        lambda params, sdk=None: cloud)
+    args.setdefault('campaign_id', 'c1')
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            campaign_plan.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_plan_puts_the_empty_host_first_and_moves_each_instance_once(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['feasible'] is True
+    assert result['batches'][0] == ['compute4']
+    assert sorted(h for batch in result['batches'] for h in batch) == ['compute1', 'compute2', 'compute3', 'compute4']
+    assert result['plan']['summary']['max_moves_per_instance'] == 1
+    assert result['violations'] == []
+    assert 'compute4' in result['table']
+    # every evacuated host prefers already-upgraded hosts, and never itself
+    for host, destinations in result['destinations'].items():
+        assert host not in destinations
+
+
+def test_plan_is_checked_by_the_independent_checker(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys)
+    data = host_info.collect(cloud)
+    options = campaign_plan.planner_options(dict(campaign_id='c1', max_batch_size=1, canary_hosts=1))
+    assert plan_check.check_plan(data['hosts'], data['server_groups'], options, result['plan']) == []
+    broken = json.loads(json.dumps(result['plan']))
+    broken['batches'][0]['hosts'] = broken['batches'][0]['hosts'] + broken['batches'][1]['hosts']
+    assert plan_check.check_plan(data['hosts'], data['server_groups'], options, broken)
+
+
+def test_a_plan_that_breaks_a_rule_is_refused(monkeypatch, cloud, capsys):
+    build(cloud)
+    monkeypatch.setattr(plan_check, 'check_plan', lambda *args: ['batch 1: 2 hosts, max_batch_size 1'])
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['failed'] is True
+    assert result['error_code'] == 'E_PLAN'
+    assert result['violations'] == ['batch 1: 2 hosts, max_batch_size 1']
+
+
+def test_budget_zero_with_no_spare_capacity_is_refused_with_the_reason(monkeypatch, cloud, capsys):
+    for index in (1, 2):
+        cloud.add_host('compute%d' % index, vcpus=1, memory_mb=512, disk_gb=1)
+    group = cloud.add_group('vnf-a-pair')
+    cloud.add_server('vnf-a-1', 'compute1', group=group)
+    cloud.add_server('vnf-a-2', 'compute2', group=group)
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['failed'] is True
+    assert result['error_code'] == 'E_PLAN'
+    assert result['reasons']
+    assert 'no valid plan' in result['msg']
+
+
+def test_infeasible_plan_can_be_returned_without_failing(monkeypatch, cloud, capsys):
+    for index in (1, 2):
+        cloud.add_host('compute%d' % index, vcpus=1, memory_mb=512, disk_gb=1)
+    group = cloud.add_group('vnf-a-pair')
+    cloud.add_server('vnf-a-1', 'compute1', group=group)
+    cloud.add_server('vnf-a-2', 'compute2', group=group)
+    result = run_module(monkeypatch, cloud, capsys, fail_when_infeasible=False)
+    assert result.get('failed') is not True
+    assert result['feasible'] is False
+    assert result['plan']['reasons']
+
+
+def test_stale_fingerprint_is_refused(monkeypatch, cloud, capsys):
+    build(cloud)
+    first = run_module(monkeypatch, cloud, capsys)
+    cloud.add_server('late-arrival', 'compute4')
+    result = run_module(monkeypatch, cloud, capsys, expected_fingerprint=first['fingerprint'])
+    assert result['failed'] is True
+    assert result['error_code'] == 'E_PLAN'
+    assert 'changed since' in result['msg']
+    same = run_module(monkeypatch, cloud, capsys, expected_fingerprint=result['fingerprint'])
+    assert same.get('failed') is not True
+
+
+def test_plan_file_is_written_once_and_not_in_check_mode(monkeypatch, cloud, capsys, tmp_path):
+    build(cloud)
+    path = tmp_path / 'c1' / 'plan.json'
+    checked = run_module(monkeypatch, cloud, capsys, plan_file=str(path), _ansible_check_mode=True)
+    assert checked['changed'] is True and not path.exists()
+    written = run_module(monkeypatch, cloud, capsys, plan_file=str(path))
+    assert written['changed'] is True
+    assert json.loads(path.read_text())['fingerprint'] == written['fingerprint']
+    again = run_module(monkeypatch, cloud, capsys, plan_file=str(path))
+    assert again['changed'] is False
+
+
+def test_disabled_by_someone_else_is_skipped_and_reported(monkeypatch, cloud, capsys):
+    build(cloud)
+    cloud.hosts['compute3'].status = 'disabled'
+    cloud.hosts['compute3'].disabled_reason = 'RMA: bad DIMM (ops ticket 4711)'
+    result = run_module(monkeypatch, cloud, capsys)
+    assert 'compute3' not in [h for batch in result['batches'] for h in batch]
+    skipped = {s['host']: s for s in result['plan']['skipped']}
+    assert 'compute3' in skipped
+    for destinations in result['destinations'].values():
+        assert 'compute3' not in destinations
