@@ -1,0 +1,298 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Checks the precheck and verify roles run against Nova, from the controller.
+
+* ``precheck(conn, host, ...)`` - the cloud-level health of one host before its upgrade:
+  every nova-compute service up (except hosts known to be down), no instance of the host
+  in ERROR or in the middle of a task (migrating, resizing ...), and the host's instances
+  fit on the other enabled, up hosts. It returns ALL the problems it finds, so the role
+  can report them together with the host-level ones.
+* ``wait_service(conn, host, since=...)`` - wait until the host's nova-compute is ``up``
+  with a heartbeat (``updated_at``) newer than ``since`` and its hypervisor is ``up``.
+  A service stopped less than ``service_down_time`` ago still shows ``up``: only a
+  heartbeat newer than the restart proves the new process reports to Nova.
+* ``canary(conn, host, ...)`` - boot a small server forced onto the host
+  (``availability_zone=<zone>:<host>``, which works while the host is disabled for
+  maintenance), wait for ACTIVE, delete it and wait until it is gone. The server is
+  deleted whatever happens.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
+    E_API, E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
+)
+from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+
+E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
+
+# A server with a task_state is in the middle of something (migrating, resizing, rebuilding ...).
+BUSY_STATUSES = ('MIGRATING', 'RESIZE', 'VERIFY_RESIZE', 'REVERT_RESIZE', 'REBUILD', 'BUILD',
+                 'HARD_REBOOT', 'REBOOT', 'PASSWORD', 'RESCUE')
+DIMS = ('vcpus', 'memory_mb', 'disk_gb')
+
+
+def parse_time(value):
+    """A UTC epoch (float) from an epoch number, an ISO 8601 string (Nova's ``updated_at``
+    has no zone and is UTC) or ``None``."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except ValueError:
+        raise EscalatorError('%r is not a time: give seconds since the epoch or an ISO 8601 '
+                             'timestamp' % (value,), code=E_INVALID_INPUT) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp()
+
+
+def _iso(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat()
+
+
+# -- precheck -----------------------------------------------------------------
+
+def _fit(instances, hosts):
+    """First-fit decreasing of ``instances`` into ``hosts`` ({name: free dict}).
+
+    Returns the instances that found no room (empty list: everything fits)."""
+    free = {name: dict(room) for name, room in hosts.items()}
+    homeless = []
+    for inst in sorted(instances, key=lambda i: tuple(i[d] for d in DIMS), reverse=True):
+        for name in sorted(free, key=lambda n: tuple(free[n][d] for d in DIMS), reverse=True):
+            room = free[name]
+            if all(room[d] >= inst[d] for d in DIMS):
+                for d in DIMS:
+                    room[d] -= inst[d]
+                break
+        else:
+            homeless.append(inst)
+    return homeless
+
+
+def precheck(conn, host, down_hosts=(), check_services=True, check_instances=True, check_capacity=True):
+    """Cloud-level problems that should stop the upgrade of ``host`` (a list of sentences)."""
+    down_hosts = set(down_hosts or ())
+    data = host_info.collect(conn, include_server_groups=False, include_capacity=check_capacity)
+    by_name = {entry['name']: entry for entry in data['hosts']}
+    if host not in by_name:
+        raise EscalatorError('no nova-compute service on host %r; known compute hosts: %s'
+                             % (host, ', '.join(sorted(by_name)) or 'none'), code='E_HOST_NOT_FOUND',
+                             host=host)
+    problems = []
+    down = []
+    if check_services:
+        for entry in data['hosts']:
+            if entry['state'] != 'up' and entry['name'] not in down_hosts:
+                down.append(entry['name'])
+                problems.append('nova-compute on %s is %s (not up): bring it back, or list the host in '
+                                'escalator_precheck_down_hosts if it is known to be down'
+                                % (entry['name'], entry['state']))
+        for service in _other_services(conn):
+            if service['state'] != 'up' and service['host'] not in down_hosts and service['status'] == 'enabled':
+                problems.append('%s on %s is %s (not up)' % (service['binary'], service['host'], service['state']))
+    me = by_name[host]
+    instances = me.get('instances', [])
+    if check_instances:
+        for inst in instances:
+            if inst['status'] == 'ERROR':
+                problems.append('instance %s (%s) on %s is in ERROR: repair or delete it first'
+                                % (inst['name'], inst['id'], host))
+            elif inst['task_state'] or inst['status'] in BUSY_STATUSES:
+                problems.append('instance %s (%s) on %s is busy (status %s, task_state %s): wait until it '
+                                'finishes' % (inst['name'], inst['id'], host, inst['status'], inst['task_state']))
+    capacity = None
+    if check_capacity:
+        targets = {}
+        unknown = []
+        for entry in data['hosts']:
+            if entry['name'] == host or entry['name'] in down_hosts or entry['name'] in down:
+                continue
+            if entry['state'] != 'up' or entry['status'] != 'enabled':
+                continue
+            if entry.get('free') is None:
+                unknown.append(entry['name'])
+                continue
+            targets[entry['name']] = {d: entry['free'].get(d) or 0 for d in DIMS}
+        homeless = _fit(instances, targets)
+        capacity = dict(instances=len(instances), targets=sorted(targets), unknown=sorted(unknown),
+                        need={d: sum(i[d] for i in instances) for d in DIMS},
+                        free={d: sum(t[d] for t in targets.values()) for d in DIMS},
+                        homeless=[i['name'] for i in homeless])
+        if homeless:
+            problems.append('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; '
+                            'free capacity first or add hosts' % (
+                                len(instances), host, ', '.join(sorted(targets)) or 'none',
+                                ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'],
+                                                                          i['disk_gb']) for i in homeless)))
+    return dict(problems=problems, host=dict((k, me.get(k)) for k in ('name', 'zone', 'state', 'status',
+                                                                        'disabled_reason')),
+                instances=instances, capacity=capacity, warnings=data.get('warnings', []))
+
+
+def _other_services(conn):
+    try:
+        services = list(conn.compute.services())
+    except Exception as exc:  # pylint: disable=broad-except
+        raise error_from_exception(exc, during='listing the compute services') from exc
+    return [dict(binary=s.binary, host=s.host, state=s.state, status=s.status) for s in services
+            if s.binary != host_info.COMPUTE_BINARY]
+
+
+# -- wait for nova-compute ------------------------------------------------------
+
+def _snapshot(conn, host):
+    service = host_info.find_compute_service(conn, host)
+    hypervisor = None
+    try:
+        for candidate in conn.compute.hypervisors(details=True):
+            owner = host_info._get(candidate.service_details, 'host') or candidate.name  # pylint: disable=protected-access
+            if owner == host:
+                hypervisor = host_info.hypervisor_dict(candidate)
+                break
+    except Exception as exc:  # pylint: disable=broad-except
+        raise error_from_exception(exc, during='listing the hypervisors') from exc
+    return host_info.service_dict(service), hypervisor
+
+
+def _service_problems(service, hypervisor, since, require_hypervisor):
+    problems = []
+    if service['state'] != 'up':
+        problems.append('nova-compute is %s' % service['state'])
+    if service['forced_down']:
+        problems.append('nova-compute is forced down')
+    beat = parse_time(service['updated_at'])
+    if since is not None and (beat is None or beat <= since):
+        problems.append('its last heartbeat (%s) is not newer than %s' % (service['updated_at'], _iso(since)))
+    if require_hypervisor:
+        if hypervisor is None:
+            problems.append('no hypervisor is registered for it')
+        elif hypervisor['state'] != 'up':
+            problems.append('its hypervisor %s is %s' % (hypervisor['name'], hypervisor['state']))
+    return problems
+
+
+def wait_service(conn, host, since=None, require_hypervisor=True, timeout=300, delay=5,
+                 clock=None, sleep=None):
+    """Wait until nova-compute on ``host`` is up with a heartbeat newer than ``since`` (epoch)."""
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    if timeout < 0 or delay <= 0:
+        raise EscalatorError('timeout must be >= 0 and delay > 0', code=E_INVALID_INPUT)
+    start = clock()
+    while True:
+        service, hypervisor = _snapshot(conn, host)
+        problems = _service_problems(service, hypervisor, since, require_hypervisor)
+        waited = clock() - start
+        if not problems:
+            return dict(service=service, hypervisor=hypervisor, waited=round(waited, 1))
+        if waited >= timeout:
+            raise EscalatorError(
+                'nova-compute on %s is not back after %ds: %s; check the service and its log on the host '
+                '(journalctl -u nova-compute) and that it reaches the message queue'
+                % (host, timeout, '; '.join(problems)), code=E_SERVICE_DOWN, host=host, service=service,
+                hypervisor=hypervisor, problems=problems)
+        sleep(delay)
+
+
+# -- canary server -----------------------------------------------------------------
+
+def _find(during, finder, name_or_id):
+    try:
+        found = finder(name_or_id, ignore_missing=True)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise error_from_exception(exc, during=during) from exc
+    if found is None:
+        raise EscalatorError('%s: %r not found' % (during, name_or_id), code=E_INVALID_INPUT)
+    return found
+
+
+def _delete_and_wait(conn, server_id, deadline, clock, sleep, delay):
+    try:
+        conn.compute.delete_server(server_id, ignore_missing=True)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise error_from_exception(exc, during='deleting the canary server %s' % server_id) from exc
+    while True:
+        try:
+            found = conn.compute.find_server(server_id, ignore_missing=True)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise error_from_exception(exc, during='waiting for the canary server to go') from exc
+        if found is None or found.status == 'DELETED':
+            return True
+        if clock() >= deadline:
+            raise EscalatorError('the canary server %s is not deleted after the timeout: delete it by hand '
+                                 '(openstack server delete %s)' % (server_id, server_id), code=E_API,
+                                 server_id=server_id)
+        sleep(delay)
+
+
+def canary(conn, host, flavor, image, name, network=None, zone=None, timeout=300, delay=2,
+           clock=None, sleep=None):
+    """Boot a server on ``host``, wait for ACTIVE, delete it; returns what happened.
+
+    The server is always deleted (also when it failed or timed out)."""
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    service = host_info.find_compute_service(conn, host)
+    zone = zone or service.availability_zone or 'nova'
+    flavor_obj = _find('looking up the canary flavor', conn.compute.find_flavor, flavor)
+    image_obj = _find('looking up the canary image', conn.image.find_image, image)
+    if network in (None, '', 'none', 'auto'):
+        networks = network or 'none'
+    else:
+        net = _find('looking up the canary network', conn.network.find_network, network)
+        networks = [dict(uuid=net.id)]
+    start = clock()
+    deadline = start + timeout
+    try:
+        server = conn.compute.create_server(name=name, flavor_id=flavor_obj.id, image_id=image_obj.id,
+                                            networks=networks, availability_zone='%s:%s' % (zone, host))
+    except Exception as exc:  # pylint: disable=broad-except
+        raise error_from_exception(exc, during='booting the canary server on %s' % host) from exc
+    server_id = server.id
+    result = dict(id=server_id, name=name, host=host, zone=zone, status=None, deleted=False)
+    error = None
+    try:
+        while True:
+            try:
+                current = conn.compute.get_server(server_id)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise error_from_exception(exc, during='waiting for the canary server') from exc
+            result['status'] = current.status
+            result['booted_on'] = current.compute_host
+            if current.status == 'ACTIVE':
+                break
+            if current.status == 'ERROR':
+                fault = getattr(current, 'fault', None) or {}
+                raise EscalatorError('the canary server %s went to ERROR on %s: %s' % (
+                    server_id, host, fault.get('message') if isinstance(fault, dict) else fault),
+                    code=E_CANARY, host=host)
+            if clock() >= deadline:
+                raise EscalatorError('the canary server %s is not ACTIVE after %ds (status %s)'
+                                     % (server_id, timeout, current.status), code=E_CANARY, host=host)
+            sleep(delay)
+        if result.get('booted_on') != host:
+            raise EscalatorError('the canary server landed on %s, not on %s' % (result.get('booted_on'), host),
+                                 code=E_CANARY, host=host)
+        result['active_after'] = round(clock() - start, 1)
+    except EscalatorError as exc:
+        error = exc
+    finally:
+        # whatever happened, the canary does not stay (a bit more time to delete it)
+        result['deleted'] = _delete_and_wait(conn, server_id, max(deadline, clock()) + 120, clock, sleep, delay)
+    if error is not None:
+        error.details.update(canary=result)
+        raise error
+    result['seconds'] = round(clock() - start, 1)
+    return result

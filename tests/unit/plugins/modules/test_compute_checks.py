@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: Apache-2.0
+"""compute_precheck, compute_service_wait and canary_server (and module_utils/compute_checks)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from unittest import mock
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from openstack.compute.v2 import flavor as _flavor
+from openstack.compute.v2 import server as _server
+from openstack.image.v2 import image as _image
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import compute_checks
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
+from ansible_collections.opnfv.escalator.plugins.modules import (
+    canary_server, compute_precheck, compute_service_wait,
+)
+from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud, http_error
+
+CONNECT = 'ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect'
+
+
+class CanaryCompute:
+    """Server create/delete and flavor lookups on top of a FakeCloud (boot takes 3 fake seconds)."""
+
+    def __init__(self, cloud, compute):
+        self.cloud = cloud
+        self.inner = compute
+        self.booting = {}
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def find_flavor(self, name_or_id, ignore_missing=True):
+        if name_or_id == 'm1.tiny':
+            return _flavor.Flavor.existing(id='f1', name='m1.tiny', vcpus=1, ram=512, disk=1)
+        return None
+
+    def create_server(self, name, flavor_id, image_id, networks, availability_zone):
+        self.cloud.calls.append(('create_server', name, availability_zone, networks))
+        zone, host = availability_zone.split(':')
+        if host not in self.cloud.hosts:
+            raise http_error(400, 'No valid host was found.')
+        server = self.cloud.add_server(name, host)
+        server.status = 'BUILD'
+        self.booting[server.id] = self.cloud.now + 3
+        return _server.Server.existing(id=server.id, name=name, status='BUILD')
+
+    def get_server(self, server):
+        sid = server if isinstance(server, str) else server.id
+        record = self.cloud.servers.get(sid)
+        if record is not None and record.status == 'BUILD' and self.cloud.now >= self.booting[sid]:
+            record.status = self.cloud.canary_outcome
+        return self.inner.get_server(sid)
+
+    def delete_server(self, server, ignore_missing=True):
+        self.cloud.calls.append(('delete_server', server))
+        self.cloud.servers.pop(server, None)
+
+    def find_server(self, name_or_id, ignore_missing=True):
+        return self.inner.find_server(name_or_id, ignore_missing=ignore_missing)
+
+
+class CanaryImages:
+    def find_image(self, name_or_id, ignore_missing=True):
+        return _image.Image.existing(id='i1', name=name_or_id) if name_or_id == 'cirros' else None
+
+
+@pytest.fixture
+def lab():
+    cloud = FakeCloud()
+    for name in ('c1', 'c2', 'c3'):
+        cloud.add_host(name, vcpus=4, memory_mb=4096, disk_gb=40)
+    cloud.canary_outcome = 'ACTIVE'
+    cloud.compute = CanaryCompute(cloud, cloud.compute)
+    cloud.image = CanaryImages()
+    return cloud
+
+
+def run_module(module, args, cloud, capsys):
+    with patch_module_args(args), mock.patch(CONNECT, return_value=cloud), \
+            mock.patch('time.sleep', cloud.sleep), mock.patch('time.monotonic', cloud.clock):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+# -- parse_time ------------------------------------------------------------------
+
+def test_parse_time_accepts_epoch_iso_and_nova_format():
+    assert compute_checks.parse_time(10) == 10.0
+    assert compute_checks.parse_time('1767225600') == 1767225600.0
+    assert compute_checks.parse_time('2026-01-01T00:00:00.000000') == 1767225600.0
+    assert compute_checks.parse_time('2026-01-01T01:00:00+01:00') == 1767225600.0
+    assert compute_checks.parse_time(None) is None
+    with pytest.raises(EscalatorError, match='is not a time'):
+        compute_checks.parse_time('yesterday')
+
+
+# -- precheck ---------------------------------------------------------------------
+
+def test_precheck_clean_host_has_no_problem(lab):
+    lab.add_server('a', 'c1', vcpus=2, ram=1024, disk=10)
+    result = compute_checks.precheck(lab, 'c1')
+    assert result['problems'] == []
+    assert result['capacity']['targets'] == ['c2', 'c3']
+    assert result['capacity']['homeless'] == []
+
+
+def test_precheck_reports_every_problem_at_once(lab):
+    lab.hosts['c3'].state = 'down'
+    broken = lab.add_server('broken', 'c1', status='ERROR')
+    moving = lab.add_server('moving', 'c1')
+    moving.task_state = 'migrating'
+    lab.add_server('big', 'c1', vcpus=4, ram=4096, disk=10)
+    lab.add_server('filler', 'c2', vcpus=3, ram=512, disk=1)
+    problems = compute_checks.precheck(lab, 'c1')['problems']
+    text = '\n'.join(problems)
+    assert len(problems) == 4, text
+    assert 'nova-compute on c3 is down' in text
+    assert 'broken (%s) on c1 is in ERROR' % broken.id in text
+    assert 'moving' in text and 'task_state migrating' in text
+    assert 'do not fit' in text and 'big' in text
+
+
+def test_precheck_ignores_hosts_known_down_and_disabled_targets(lab):
+    lab.hosts['c3'].state = 'down'
+    lab.hosts['c2'].status = 'disabled'
+    lab.add_server('a', 'c1')
+    result = compute_checks.precheck(lab, 'c1', down_hosts=['c3'])
+    assert len(result['problems']) == 1
+    assert 'do not fit on the other enabled hosts (none)' in result['problems'][0]
+
+
+def test_precheck_unknown_host(lab):
+    with pytest.raises(EscalatorError, match="no nova-compute service on host 'nope'"):
+        compute_checks.precheck(lab, 'nope')
+
+
+def test_precheck_module_fail_on_problems(lab, capsys):
+    lab.add_server('broken', 'c2', status='ERROR')
+    ok = run_module(compute_precheck, dict(host='c1'), lab, capsys)
+    assert ok['problems'] == [] and ok['changed'] is False
+    result = run_module(compute_precheck, dict(host='c2', fail_on_problems=True), lab, capsys)
+    assert result['failed'] and result['error_code'] == 'E_PRECHECK'
+    assert 'broken' in result['msg']
+
+
+def test_precheck_module_rejects_unknown_check(lab, capsys):
+    result = run_module(compute_precheck, dict(host='c1', checks=['services', 'bogus']), lab, capsys)
+    assert result['failed'] and 'bogus' in result['msg']
+
+
+# -- wait_service ---------------------------------------------------------------------
+
+def test_wait_service_needs_a_heartbeat_after_since(lab):
+    since = compute_checks.parse_time(lab.timestamp()) + 30      # heartbeats start 30 s later
+    result = compute_checks.wait_service(lab, 'c1', since=since, timeout=120, delay=5,
+                                         clock=lab.clock, sleep=lab.sleep)
+    assert result['service']['state'] == 'up'
+    assert 30 < result['waited'] <= 40
+    assert result['hypervisor']['state'] == 'up'
+
+
+def test_wait_service_times_out_with_what_is_wrong(lab):
+    lab.hosts['c1'].state = 'down'
+    with pytest.raises(EscalatorError) as err:
+        compute_checks.wait_service(lab, 'c1', timeout=20, delay=5, clock=lab.clock, sleep=lab.sleep)
+    assert err.value.code == 'E_SERVICE_DOWN'
+    assert 'nova-compute is down' in err.value.msg and 'hypervisor c1 is down' in err.value.msg
+    assert lab.clock() == 20
+
+
+def test_service_wait_module(lab, capsys):
+    result = run_module(compute_service_wait, dict(host='c2', since='2025-12-31T23:59:00'), lab, capsys)
+    assert result['changed'] is False and result['service']['host'] == 'c2'
+    lab.hosts['c2'].forced_down = True
+    result = run_module(compute_service_wait, dict(host='c2', timeout=10, delay=5), lab, capsys)
+    assert result['failed'] and result['error_code'] == 'E_SERVICE_DOWN' and 'forced down' in result['msg']
+    result = run_module(compute_service_wait, dict(host='c2', since='soon'), lab, capsys)
+    assert result['failed'] and 'is not a time' in result['msg']
+
+
+# -- canary ---------------------------------------------------------------------------
+
+def test_canary_boots_on_the_host_and_deletes(lab):
+    result = compute_checks.canary(lab, 'c2', 'm1.tiny', 'cirros', 'canary-x', clock=lab.clock, sleep=lab.sleep)
+    assert result['booted_on'] == 'c2' and result['status'] == 'ACTIVE' and result['deleted']
+    assert ('create_server', 'canary-x', 'nova:c2', 'none') in lab.calls
+    assert not lab.servers
+
+
+def test_canary_error_is_reported_and_cleaned_up(lab):
+    lab.canary_outcome = 'ERROR'
+    with pytest.raises(EscalatorError) as err:
+        compute_checks.canary(lab, 'c2', 'm1.tiny', 'cirros', 'canary-x', clock=lab.clock, sleep=lab.sleep)
+    assert err.value.code == 'E_CANARY' and 'went to ERROR' in err.value.msg
+    assert err.value.details['canary']['deleted'] is True
+    assert not lab.servers
+
+
+def test_canary_timeout_is_cleaned_up(lab):
+    lab.canary_outcome = 'BUILD'
+    with pytest.raises(EscalatorError, match='not ACTIVE after 30s'):
+        compute_checks.canary(lab, 'c2', 'm1.tiny', 'cirros', 'canary-x', timeout=30,
+                              clock=lab.clock, sleep=lab.sleep)
+    assert not lab.servers
+
+
+def test_canary_unknown_flavor_boots_nothing(lab):
+    with pytest.raises(EscalatorError, match="flavor: 'm9.huge' not found"):
+        compute_checks.canary(lab, 'c2', 'm9.huge', 'cirros', 'canary-x', clock=lab.clock, sleep=lab.sleep)
+    assert not [c for c in lab.calls if c[0] == 'create_server']
+
+
+def test_canary_module_and_check_mode(lab, capsys):
+    args = dict(host='c3', flavor='m1.tiny', image='cirros', name='canary-' + uuid.uuid4().hex[:6])
+    result = run_module(canary_server, args, lab, capsys)
+    assert result['changed'] is False and result['canary']['deleted'] and result['canary']['booted_on'] == 'c3'
+    result = run_module(canary_server, dict(args, _ansible_check_mode=True), lab, capsys)
+    assert result['canary']['id'] is None
+    assert len([c for c in lab.calls if c[0] == 'create_server']) == 1
