@@ -43,6 +43,7 @@ MEMBER_FETCH_MAX = 50
 
 # Placement resource classes -> the planner's keys.
 RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
+PLANNER_KEYS = tuple(key for rc, key in RESOURCE_KEYS)
 
 # Hypervisor statistics (only returned by Nova below microversion 2.88) -> the planner's keys.
 HYPERVISOR_TOTALS = (('vcpus', 'vcpus'), ('memory_size', 'memory_mb'), ('local_disk_size', 'disk_gb'))
@@ -326,15 +327,15 @@ def hypervisor_capacity(hypervisors):
         useds = [{key: getattr(hv, attr, None) for attr, key in HYPERVISOR_USED} for hv in hypervisors]
     if any(value is None for total in totals for value in total.values()):
         return None
-    capacity = {key: sum(_int(total[key]) for total in totals) for _, key in RESOURCE_KEYS}
-    used = {key: sum(_int(item[key]) for item in useds) for _, key in RESOURCE_KEYS}
+    capacity = {key: sum(_int(total[key]) for total in totals) for key in PLANNER_KEYS}
+    used = {key: sum(_int(item[key]) for item in useds) for key in PLANNER_KEYS}
     free = {key: capacity[key] - used[key] for key in capacity}
     return capacity, used, free
 
 
 def instances_usage(instances):
     """What the instances' flavors add up to (vcpus / memory_mb / disk_gb)."""
-    return {key: sum(instance[key] for instance in instances) for _, key in RESOURCE_KEYS}
+    return {key: sum(instance[key] for instance in instances) for key in PLANNER_KEYS}
 
 
 # -- everything about some hosts --------------------------------------------

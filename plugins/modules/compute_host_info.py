@@ -25,7 +25,7 @@ description:
     requests per host.
   - Needs the admin role (all-projects listings, services, hypervisors, Placement).
 author:
-  - Escalator contributors
+  - OPNFV Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
 attributes:

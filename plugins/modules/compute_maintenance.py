@@ -19,7 +19,7 @@ description:
     as it was before the call.
   - Needs the admin role (or a policy that allows changing compute services).
 author:
-  - Escalator contributors
+  - OPNFV Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
 attributes:

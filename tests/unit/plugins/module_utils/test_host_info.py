@@ -140,7 +140,7 @@ class TestInstances:
     def test_never_uses_the_host_filter(self, telco):
         hi.collect(telco)
         hi.list_instances(telco, 'compute1')
-        assert all('host' not in query for _, query in calls(telco, 'servers'))
+        assert all('host' not in query for (name, query) in calls(telco, 'servers'))
 
 
 # -- collect ------------------------------------------------------------------------
@@ -233,13 +233,13 @@ class TestCollect:
         pair = result['server_groups'][0]
         assert sorted(pair['member_hosts'].values()) == ['compute1', 'compute2']
         # the standby on compute2 was looked up alone, not by listing compute2 or the whole cloud
-        assert [q.get('compute_host') for _, q in calls(telco, 'servers')] == ['compute1']
+        assert [call[1].get('compute_host') for call in calls(telco, 'servers')] == ['compute1']
 
     def test_subset_with_many_missing_members_lists_everything_once(self, telco, monkeypatch):
         monkeypatch.setattr(hi, 'MEMBER_FETCH_MAX', 0)
         pair = hi.collect(telco, hosts=['compute1'])['server_groups'][0]
         assert sorted(pair['member_hosts'].values()) == ['compute1', 'compute2']
-        assert [q.get('compute_host') for _, q in calls(telco, 'servers')] == ['compute1', None]
+        assert [call[1].get('compute_host') for call in calls(telco, 'servers')] == ['compute1', None]
 
     def test_member_without_host_is_reported(self, telco):
         ghost = telco.add_server('shelved', None, project_id='p-vnf')
@@ -404,23 +404,23 @@ def test_one_listing_of_each_for_many_hosts(cloud):
     result = hi.collect(cloud)
     assert len(result['hosts']) == 50
     assert sum(h['instance_count'] for h in result['hosts']) == 150
-    assert [name for name, _ in cloud.calls].count('servers') == 1
-    assert [name for name, _ in cloud.calls].count('server_groups') == 1
-    assert [name for name, _ in cloud.calls].count('services') == 1
-    assert [name for name, _ in cloud.calls].count('hypervisors') == 1
-    assert [name for name, _ in cloud.calls].count('aggregates') == 1
+    assert [call[0] for call in cloud.calls].count('servers') == 1
+    assert [call[0] for call in cloud.calls].count('server_groups') == 1
+    assert [call[0] for call in cloud.calls].count('services') == 1
+    assert [call[0] for call in cloud.calls].count('hypervisors') == 1
+    assert [call[0] for call in cloud.calls].count('aggregates') == 1
     assert all(None not in g['member_hosts'].values() for g in result['server_groups'])
 
 
 def test_few_hosts_are_listed_one_by_one(telco):
     hi.collect(telco, hosts=['compute1', 'compute3'])
-    assert [q.get('compute_host') for _, q in calls(telco, 'servers')] == ['compute1', 'compute3']
+    assert [call[1].get('compute_host') for call in calls(telco, 'servers')] == ['compute1', 'compute3']
 
 
 def test_many_selected_hosts_use_one_listing(telco, monkeypatch):
     monkeypatch.setattr(hi, 'PER_HOST_LISTING_MAX', 1)
     result = hi.collect(telco, hosts=['compute3', 'compute1'])
-    assert [q.get('compute_host') for _, q in calls(telco, 'servers')] == [None]
+    assert [call[1].get('compute_host') for call in calls(telco, 'servers')] == [None]
     assert [h['instance_count'] for h in result['hosts']] == [1, 3]
     pair = next(g for g in result['server_groups'] if g['name'] == 'vnf-a')
     assert sorted(pair['member_hosts'].values()) == ['compute1', 'compute2']

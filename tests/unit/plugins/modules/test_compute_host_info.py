@@ -63,7 +63,7 @@ def lab(cloud):
 
 
 def test_all_hosts(lab):
-    outcome, result, warnings, _ = run(lab, cloud='lab')
+    outcome, result, warnings, *ignored = run(lab, cloud='lab')
     assert outcome == 'exit' and result['changed'] is False
     assert [h['name'] for h in result['hosts']] == ['compute1', 'compute2', 'compute3']
     assert [h['instance_count'] for h in result['hosts']] == [2, 1, 0]
@@ -74,13 +74,13 @@ def test_all_hosts(lab):
 
 
 def test_one_host_by_alias(lab):
-    outcome, result, _, _ = run(lab, host='compute2')
+    outcome, result, *ignored = run(lab, host='compute2')
     assert [h['name'] for h in result['hosts']] == ['compute2']
-    assert [q.get('compute_host') for name, q in lab.calls if name == 'servers'] == ['compute2']
+    assert [call[1].get('compute_host') for call in lab.calls if call[0] == 'servers'] == ['compute2']
 
 
 def test_list_of_hosts(lab):
-    outcome, result, _, _ = run(lab, hosts=['compute3', 'compute1'])
+    outcome, result, *ignored = run(lab, hosts=['compute3', 'compute1'])
     assert [h['name'] for h in result['hosts']] == ['compute3', 'compute1']
 
 
@@ -89,7 +89,7 @@ def test_check_mode_is_the_same(lab):
 
 
 def test_switches(lab):
-    outcome, result, _, _ = run(lab, include_instances=False, include_server_groups=False, include_capacity=False)
+    outcome, result, *ignored = run(lab, include_instances=False, include_server_groups=False, include_capacity=False)
     assert outcome == 'exit'
     assert 'server_groups' not in result
     assert not {'instances', 'capacity', 'used', 'free', 'resources', 'capacity_source'} & set(result['hosts'][0])
@@ -97,26 +97,26 @@ def test_switches(lab):
 
 def test_warnings_go_to_ansible(lab):
     lab.placement_fault = 'unreachable'
-    outcome, result, warnings, _ = run(lab)
+    outcome, result, warnings, *ignored = run(lab)
     assert outcome == 'exit'
     assert any('Placement is not reachable' in w for w in warnings)
     assert result['hosts'][0]['capacity_source'] == 'unavailable'
 
 
 def test_unknown_host(lab):
-    outcome, result, _, _ = run(lab, hosts=['compute9'])
+    outcome, result, *ignored = run(lab, hosts=['compute9'])
     assert outcome == 'fail' and result['error_code'] == 'E_HOST_NOT_FOUND'
     assert 'compute1, compute2, compute3' in result['msg']
 
 
 def test_forbidden(lab):
     lab.forbidden.add('services')
-    outcome, result, _, _ = run(lab)
+    outcome, result, *ignored = run(lab)
     assert outcome == 'fail' and result['error_code'] == 'E_FORBIDDEN'
 
 
 def test_bad_argument(lab):
-    outcome, result, _, connect = run(lab, include_capacity='sometimes')
+    outcome, result, *ignored, connect = run(lab, include_capacity='sometimes')
     assert outcome == 'fail' and 'include_capacity' in result['msg']
     connect.assert_not_called()
 

@@ -82,14 +82,14 @@ def test_into_maintenance(hosts):
 
 def test_idempotent(hosts):
     run(hosts, host='compute1', campaign_id=CAMPAIGN)
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'exit' and result['changed'] is False
     assert result['msg'].startswith('compute1 already in maintenance by campaign')
     assert len(changes(hosts)) == 1
 
 
 def test_check_mode(hosts):
-    outcome, result, _, _ = run(hosts, check_mode=True, diff=True, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, check_mode=True, diff=True, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'exit' and result['changed'] is True
     assert result['msg'].startswith('compute1 would be disabled')
     assert result['diff']['after']['status'] == 'disabled'
@@ -98,24 +98,24 @@ def test_check_mode(hosts):
 
 def test_out_of_maintenance(hosts):
     run(hosts, host='compute1', campaign_id=CAMPAIGN)
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN, state='active', list_instances=False)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN, state='active', list_instances=False)
     assert outcome == 'exit' and result['changed'] is True and result['ours'] is False
     assert result['msg'] == 'compute1 enabled again by campaign %s' % CAMPAIGN
     assert 'instances' not in result
     assert hosts.hosts['compute1'].status == 'enabled'
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN, state='active')
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN, state='active')
     assert result['changed'] is False and result['msg'] == 'compute1 already enabled (1 instances on it)'
 
 
 def test_check_mode_active(hosts):
     run(hosts, host='compute1', campaign_id=CAMPAIGN)
-    outcome, result, _, _ = run(hosts, check_mode=True, host='compute1', campaign_id=CAMPAIGN, state='active')
+    outcome, result, *ignored = run(hosts, check_mode=True, host='compute1', campaign_id=CAMPAIGN, state='active')
     assert result['changed'] and result['msg'].startswith('compute1 would be enabled again')
     assert hosts.hosts['compute1'].status == 'disabled'
 
 
 def test_reason(hosts):
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id='c2', reason='kernel upgrade')
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id='c2', reason='kernel upgrade')
     assert hosts.hosts['compute1'].disabled_reason == 'escalator:c2: kernel upgrade'
     assert result['disabled_reason'] == 'escalator:c2: kernel upgrade'
 
@@ -123,7 +123,7 @@ def test_reason(hosts):
 def test_not_ours_fails_with_code(hosts):
     hosts.hosts['compute1'].status = 'disabled'
     hosts.hosts['compute1'].disabled_reason = 'RMA ticket 4711'
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'fail'
     assert result['error_code'] == 'E_NOT_OURS'
     assert 'RMA ticket 4711' in result['msg']
@@ -134,7 +134,7 @@ def test_not_ours_fails_with_code(hosts):
 def test_force_warns_and_says_so(hosts):
     hosts.hosts['compute1'].status = 'disabled'
     hosts.hosts['compute1'].disabled_reason = 'RMA ticket 4711'
-    outcome, result, warnings, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN, force=True)
+    outcome, result, warnings, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN, force=True)
     assert outcome == 'exit' and result['forced'] is True and result['changed'] is True
     assert "FORCED over 'RMA ticket 4711'" in result['msg']
     assert len(warnings) == 1 and 'RMA ticket 4711' in warnings[0]
@@ -142,41 +142,41 @@ def test_force_warns_and_says_so(hosts):
 
 def test_allow_down(hosts):
     hosts.hosts['compute1'].state = 'down'
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'fail' and result['error_code'] == 'E_SERVICE_DOWN'
     assert result['service']['state'] == 'down'
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN, allow_down=True)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN, allow_down=True)
     assert outcome == 'exit' and result['changed']
 
 
 def test_unknown_host(hosts):
-    outcome, result, _, _ = run(hosts, host='compute3', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute3', campaign_id=CAMPAIGN)
     assert outcome == 'fail' and result['error_code'] == 'E_HOST_NOT_FOUND'
     assert result['known_hosts'] == ['compute1', 'compute2']
 
 
 def test_ambiguous_host(hosts):
     hosts.duplicate_services['compute1'] = 2
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'fail' and result['error_code'] == 'E_HOST_AMBIGUOUS'
 
 
 def test_forbidden(hosts):
     hosts.forbidden.add('disable_service')
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'fail' and result['error_code'] == 'E_FORBIDDEN'
     assert result['status_code'] == 403 and result['request_method'] == 'POST'
 
 
 def test_undo_is_reported(hosts):
     hosts.forbidden.add('servers')
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id=CAMPAIGN)
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id=CAMPAIGN)
     assert outcome == 'fail' and result['rolled_back'] is True
     assert hosts.hosts['compute1'].status == 'enabled'
 
 
 def test_invalid_campaign_id(hosts):
-    outcome, result, _, _ = run(hosts, host='compute1', campaign_id='not valid')
+    outcome, result, *ignored = run(hosts, host='compute1', campaign_id='not valid')
     assert outcome == 'fail' and result['error_code'] == 'E_INVALID_INPUT'
 
 
@@ -188,7 +188,7 @@ def test_invalid_campaign_id(hosts):
     (dict(host='compute1', campaign_id=CAMPAIGN, bogus=1), 'bogus'),
 ])
 def test_argument_validation(hosts, args, complaint):
-    outcome, result, _, connect = run(hosts, **args)
+    outcome, result, *ignored, connect = run(hosts, **args)
     assert outcome == 'fail' and complaint in result['msg']
     connect.assert_not_called()
 
