@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Print a campaign's status table and its figures: duration, migrations per instance (from Nova's
+migration records), and outage per VNF (from the lab probe's summary).
+
+usage: campaign_report.py --campaign-id ID --since ISO8601 [--state-dir DIR] [--probe summary.json] [--json FILE]
+"""
+import argparse
+import collections
+import datetime
+import json
+import os
+import sys
+
+import openstack
+
+COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '.venv', 'collections')
+sys.path.insert(0, COLLECTIONS)
+from ansible_collections.opnfv.escalator.plugins.module_utils import state  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def migrations_since(conn, since):
+    per_instance = collections.Counter()
+    kinds = collections.Counter()
+    for migration in conn.compute.migrations(changes_since=since):
+        if migration.status in ('completed', 'confirmed', 'finished'):
+            per_instance[migration.server_id] += 1
+            kinds[migration.migration_type] += 1
+    return per_instance, kinds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--campaign-id', required=True)
+    parser.add_argument('--since', required=True)
+    parser.add_argument('--state-dir', default=os.environ.get('ESCALATOR_STATE_DIR', os.path.expanduser('~/.escalator/campaigns')))
+    parser.add_argument('--probe')
+    parser.add_argument('--json')
+    args = parser.parse_args()
+
+    status = state.load_status(args.state_dir, args.campaign_id)
+    print(state.render_table(status))
+    conn = openstack.connect(cloud=os.environ.get('OS_CLOUD', 'escalator-lab'))
+    per_instance, kinds = migrations_since(conn, args.since)
+    servers = list(conn.compute.servers(all_projects=True))
+    counts = [per_instance.get(server.id, 0) for server in servers]
+    started = datetime.datetime.fromisoformat(args.since.replace('Z', '+00:00'))
+    figures = {
+        'campaign_id': args.campaign_id,
+        'duration_seconds': round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1),
+        'servers': len(servers),
+        'migrations': dict(kinds),
+        'migrations_per_instance_max': max(counts) if counts else 0,
+        'migrations_per_instance_mean': round(sum(counts) / len(counts), 3) if counts else 0,
+        'instances_moved_more_than_once': sum(1 for count in counts if count > 1),
+    }
+    if args.probe and os.path.exists(args.probe):
+        with open(args.probe, encoding='utf-8') as handle:
+            probe = json.load(handle)
+        figures['outage_seconds_per_vnf'] = {vnf: data.get('outage_seconds') for vnf, data in probe.get('vnfs', {}).items()}
+    print('\nFigures')
+    for key, value in figures.items():
+        print('  %-32s %s' % (key, value))
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as handle:
+            json.dump(figures, handle, indent=2)
+
+
+if __name__ == '__main__':
+    main()
