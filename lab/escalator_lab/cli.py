@@ -403,7 +403,7 @@ def cmd_env(args):
 def cmd_internal_cloud(args):
     from . import cloud
     a, kw = json.loads(args.args)
-    result = getattr(cloud, args.fn)(*a, **kw)
+    result = getattr(cloud, args.function)(*a, **kw)
     with open(args.out, 'w') as f:
         json.dump(result, f)
     return 0
@@ -442,7 +442,7 @@ def build_parser():
     s.add_argument('host')
     s.set_defaults(fn=lambda a: hosts.supervise(a.host))
     s = sub.add_parser('_cloud')
-    s.add_argument('fn')
+    s.add_argument('function')
     s.add_argument('args')
     s.add_argument('out')
     s.set_defaults(fn=cmd_internal_cloud)

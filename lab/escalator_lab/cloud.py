@@ -114,6 +114,7 @@ def wait_computes(hosts, timeout=300, since=None):
     """Wait until every host's nova-compute is up (heartbeat newer than `since` if given),
     has a hypervisor record and the conductor and scheduler are up."""
     c = connect()
+    state = {'t': time.monotonic(), 'discovered': False}
 
     def ready():
         svcs = list(c.compute.services())
@@ -121,9 +122,20 @@ def wait_computes(hosts, timeout=300, since=None):
               and (since is None or (parse_time(s.updated_at) or 0) >= since)}
         others = {s.binary for s in svcs if s.binary != 'nova-compute' and s.state == 'up'}
         hyps = {h.name for h in c.compute.hypervisors()}
-        missing = [h for h in hosts if h not in up or h not in hyps]
-        if missing or not {'nova-conductor', 'nova-scheduler'} <= others:
-            raise LabError('not up yet: %s %s' % (missing, sorted(others)))
+        not_up = [h for h in hosts if h not in up]
+        unmapped = [h for h in hosts if h in up and h not in hyps]
+        if unmapped and not state['discovered']:
+            # the API lists a hypervisor only once its host is mapped to the cell
+            discover_hosts()
+            state['discovered'] = True
+            return False
+        if not_up or unmapped or not {'nova-conductor', 'nova-scheduler'} <= others:
+            reason = 'nova-compute not up: %s; not mapped: %s; control services up: %s' % (
+                not_up, unmapped, sorted(others))
+            if time.monotonic() - state['t'] > 15:
+                log('waiting: %s', reason)
+                state['t'] = time.monotonic()
+            raise LabError(reason)
         return True
     wait_for('nova-compute on %s' % ', '.join(hosts), ready, timeout, 1)
 
