@@ -21,6 +21,18 @@ Per-server faults (``cloud.faults[server_id] = ...``):
   ``'stuck'``      the migration stays ``running`` until force-completed or aborted
   ``'no_move'``    the migration says ``completed`` but the server never left (a Nova bug seen in the field)
   ``'reject'``     the API refuses the request with 409
+  ``'server_error'`` the migration ends in ``error`` and the server in ERROR (with a fault)
+  ``'precheck'``   live migration refused at once with 400 (pre-check error for a named host,
+                   "Exceeded maximum number of retries" through the scheduler), as Nova does for
+                   e.g. incompatible CPUs or no shared storage with ``block_migration: false``
+
+Nova's semantics kept here: live migration (microversion 2.30, what openstacksdk uses)
+schedules synchronously: ``400 No valid host`` with a migration record left in
+``error``; a cold migration is scheduled asynchronously: the API accepts it, the
+migration record goes to ``error``, the server keeps its status and the reason is
+only in its instance actions (``server_actions``/``get_server_action``). Migrating
+from a host whose nova-compute is down is refused with 400. ``cloud.call_at(t, fn)``
+runs ``fn(cloud)`` once fake time reaches ``t`` (e.g. a VNFM moving its own instance).
 
 Host aggregates: ``cloud.add_aggregate(...)``, and ``create_aggregate`` (409 on a duplicate name, as
 Nova), ``get_aggregate``, ``set_aggregate_metadata`` (None deletes a key), ``delete_aggregate`` (400 while
@@ -45,6 +57,7 @@ from openstack.compute.v2 import aggregate as _aggregate
 from openstack.compute.v2 import hypervisor as _hypervisor
 from openstack.compute.v2 import migration as _migration
 from openstack.compute.v2 import server as _server
+from openstack.compute.v2 import server_action as _server_action
 from openstack.compute.v2 import server_group as _server_group
 from openstack.compute.v2 import server_migration as _server_migration
 from openstack.compute.v2 import service as _service
@@ -104,6 +117,9 @@ class FakeServer:
         self.metadata = {}
         self.resize_from = None
         self.status_before_resize = None
+        self.status_before_migration = None
+        self.fault = None
+        self.actions = []
         self.image = None    # '' for a server booted from volume, as Nova answers
 
 
@@ -268,6 +284,7 @@ class FakeCompute:
             id=server.id, name=server.name, status=server.status, compute_host=server.host,
             hypervisor_hostname=server.host, project_id=server.project_id, flavor=dict(server.flavor),
             task_state=server.task_state, server_groups=list(server.groups), metadata=dict(server.metadata),
+            **({'fault': dict(server.fault)} if server.fault else {}),
             **({'image': server.image} if server.image is not None else {}),
             vm_state={'ACTIVE': 'active', 'SHUTOFF': 'stopped', 'PAUSED': 'paused', 'SUSPENDED': 'suspended',
                       'ERROR': 'error'}.get(server.status, server.status.lower()))
@@ -304,6 +321,23 @@ class FakeCompute:
             return None
         raise http_error(404, 'No Server found for %s' % name_or_id, 'GET')
 
+    def server_actions(self, server):
+        record = self.cloud.servers[_id(server)]
+        return iter([_server_action.ServerAction.existing(
+            id=action['request_id'], request_id=action['request_id'], action=action['action'],
+            message=action['message'], start_time=action['start_time'], server_id=record.id)
+            for action in record.actions])
+
+    def get_server_action(self, server_action, server):
+        record = self.cloud.servers[_id(server)]
+        for action in record.actions:
+            if action['request_id'] == _id(server_action):
+                return _server_action.ServerAction.existing(
+                    id=action['request_id'], request_id=action['request_id'], action=action['action'],
+                    message=action['message'], start_time=action['start_time'], server_id=record.id,
+                    events=[dict(event) for event in action['events']])
+        raise http_error(404, 'Action %s could not be found.' % _id(server_action), 'GET')
+
     def server_groups(self, **query):
         self.cloud.calls.append(('server_groups', query))
         return iter([_server_group.ServerGroup.existing(
@@ -315,13 +349,21 @@ class FakeCompute:
         record = self.cloud.servers[_id(server)]
         self.cloud.calls.append(('live_migrate_server', record.id, host, block_migration))
         self.cloud.check_forbidden('live_migrate_server')
-        if self.cloud.faults.get(record.id) == 'reject' or record.status != 'ACTIVE' or record.task_state:
+        if self.cloud.faults.get(record.id) == 'reject' or record.status not in ('ACTIVE', 'PAUSED') \
+                or record.task_state:
             raise http_error(409, "Cannot 'os-migrateLive' instance %s while it is in vm_state %s"
                              % (record.id, record.status.lower()), 'POST',
+                             'http://nova.fake/v2.1/servers/%s/action' % record.id)
+        self.cloud.check_source_up(record)
+        if self.cloud.faults.get(record.id) == 'precheck':
+            raise http_error(400, 'Migration pre-check error: Unacceptable CPU info: CPU doesn\'t have compatibility.'
+                             if host else 'Exceeded maximum number of retries. Exhausted all hosts available for '
+                             'retrying build failures for instance %s.' % record.id, 'POST',
                              'http://nova.fake/v2.1/servers/%s/action' % record.id)
         dest = self.cloud.schedule(record, host)
         migration = FakeMigration(record, 'live-migration', record.host, dest)
         self.cloud.migrations.append(migration)
+        record.status_before_migration = record.status
         record.status = 'MIGRATING'
         record.task_state = 'migrating'
 
@@ -334,7 +376,25 @@ class FakeCompute:
             raise http_error(409, "Cannot 'migrate' instance %s while it is in vm_state %s"
                              % (record.id, record.status.lower()), 'POST',
                              'http://nova.fake/v2.1/servers/%s/action' % record.id)
-        dest = self.cloud.schedule(record, host)
+        if host and host not in self.cloud.hosts:
+            raise http_error(400, 'Compute host %s could not be found.' % host)
+        if host == record.host:
+            raise http_error(400, 'The target host can\'t be the same one.')
+        self.cloud.check_source_up(record)
+        try:
+            dest = self.cloud.schedule(record, host, record_failure=False)
+        except sdk_exceptions.BadRequestException as exc:
+            # Nova casts cold migrations to the conductor: the API says 202, the failure shows in the
+            # migration record and the instance actions; the server keeps its status.
+            failed = FakeMigration(record, 'migration', record.host, None)
+            failed.status = 'error'
+            self.cloud.migrations.append(failed)
+            record.actions.append(dict(action='migrate', request_id='req-' + uuid.uuid4().hex[:8],
+                                       message='Error', start_time=self.cloud.timestamp(),
+                                       events=[dict(event='conductor_migrate_server', result='Error',
+                                                    traceback='Traceback (most recent call last):\n  ...\n'
+                                                    'nova.exception.NoValidHost: %s' % exc.details)]))
+            return
         migration = FakeMigration(record, 'migration', record.host, dest)
         self.cloud.migrations.append(migration)
         record.status_before_resize = record.status
@@ -401,7 +461,7 @@ class FakeCompute:
         migration = self._in_progress(server_migration, server)
         self.cloud.calls.append(('abort', migration.id))
         migration.status = 'cancelled'
-        migration.server.status = 'ACTIVE'
+        migration.server.status = migration.server.status_before_migration or 'ACTIVE'
         migration.server.task_state = None
 
 
@@ -474,6 +534,7 @@ class FakeCloud:
         self.aggregates = []
         self.placement_fault = None
         self.hypervisor_stats = False
+        self.timers = []
         self.calls = []
         self.now = 0.0
         self.project_id = project_id
@@ -550,6 +611,7 @@ class FakeCloud:
         """DISK_GB as Nova allocates it: root (unless volume-backed) + ephemeral + swap rounded up to GiB."""
         root = 0 if server.image == '' else server.flavor['disk']
         return root + server.flavor.get('ephemeral', 0) + (server.flavor.get('swap', 0) + 1023) // 1024
+
     def usage(self, host_name):
         used = dict(VCPU=0, MEMORY_MB=0, DISK_GB=0)
         for server in self.servers.values():
@@ -579,7 +641,27 @@ class FakeCloud:
                 return True
         return False
 
-    def schedule(self, server, requested=None):
+    def check_source_up(self, server):
+        host = self.hosts.get(server.host)
+        if host is not None and host.state != 'up':
+            raise http_error(400, 'Compute service of %s is unavailable at this time.' % host.name, 'POST',
+                             'http://nova.fake/v2.1/servers/%s/action' % server.id)
+
+    def call_at(self, when, callback):
+        """Run ``callback(cloud)`` once fake time reaches ``when`` (seconds)."""
+        self.timers.append((when, callback))
+
+    def move_server(self, server_id, host):
+        """Put a server on another host at once (what a VNFM's own action ends with)."""
+        self.servers[server_id].host = host
+
+    def delete_server(self, server_id):
+        server = self.servers.pop(server_id)
+        for group in self.groups.values():
+            if server_id in group['members']:
+                group['members'].remove(server_id)
+
+    def schedule(self, server, requested=None, record_failure=True):
         candidates = [self.hosts[requested]] if requested else list(self.hosts.values())
         if requested and requested not in self.hosts:
             raise http_error(400, 'Compute host %s could not be found.' % requested)
@@ -592,9 +674,10 @@ class FakeCloud:
                 continue
             if self._fits(server, host) and not self._violates_group(server, host):
                 return host.name
-        failed = FakeMigration(server, 'live-migration', server.host, None)
-        failed.status = 'error'
-        self.migrations.append(failed)
+        if record_failure:
+            failed = FakeMigration(server, 'live-migration', server.host, None)
+            failed.status = 'error'
+            self.migrations.append(failed)
         raise http_error(400, 'No valid host was found. There are not enough hosts available.', 'POST',
                          'http://nova.fake/v2.1/servers/%s/action' % server.id)
 
@@ -610,6 +693,10 @@ class FakeCloud:
 
     def advance(self, seconds):
         self.now += seconds
+        due = [timer for timer in self.timers if timer[0] <= self.now]
+        self.timers = [timer for timer in self.timers if timer[0] > self.now]
+        for _, callback in sorted(due, key=lambda timer: timer[0]):
+            callback(self)
         for migration in self.migrations:
             if migration.created_at is None:
                 migration.created_at = self.timestamp()
@@ -631,18 +718,21 @@ class FakeCloud:
             migration.step += 1
             if migration.step < len(steps):
                 migration.status = steps[migration.step][0] if steps[migration.step][0] != 'flipped' else 'running'
-                if steps[migration.step][0] == 'flipped' and fault not in ('error', 'no_move'):
+                if steps[migration.step][0] == 'flipped' and fault not in ('error', 'no_move', 'server_error'):
                     server.host = migration.dest
         if migration.step >= len(steps):
-            if fault == 'error':
+            if fault in ('error', 'server_error'):
                 migration.status = 'error'
                 server.status = self._status_after_failure(server)
                 server.task_state = None
+                if fault == 'server_error':
+                    server.status = 'ERROR'
+                    server.fault = dict(code=500, message='Unexpected error while migrating: libvirtError')
             elif migration.kind == 'live-migration':
                 migration.status = 'completed'
                 if fault != 'no_move':
                     server.host = migration.dest
-                server.status = 'ACTIVE'
+                server.status = server.status_before_migration or 'ACTIVE'
                 server.task_state = None
             else:
                 migration.status = 'finished'
@@ -652,4 +742,6 @@ class FakeCloud:
 
     @staticmethod
     def _status_after_failure(server):
-        return server.status_before_resize or 'ACTIVE' if server.status == 'RESIZE' else 'ACTIVE'
+        if server.status == 'RESIZE':
+            return server.status_before_resize or 'ACTIVE'
+        return server.status_before_migration or 'ACTIVE'
