@@ -18,11 +18,12 @@ description:
     made for a cloud that has changed since.
   - The model and the JSON format are described in the collection's C(docs/planner.md).
 author:
-  - Escalator developers
+  - Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: In check mode the plan is computed but O(plan_file) is not written.
 options:
