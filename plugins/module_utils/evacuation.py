@@ -135,8 +135,8 @@ def normalize_options(options=None):
         except (TypeError, ValueError):
             raise _invalid('%s must be an integer, not %r' % (key, opts[key])) from None
         if opts[key] < (1 if key == 'max_concurrent' else 0):
-            raise _invalid('%s must be %s, not %s' % (key, 'at least 1' if key == 'max_concurrent' else '>= 0',
-                                                     opts[key]))
+            minimum = 'at least 1' if key == 'max_concurrent' else '>= 0'
+            raise _invalid('%s must be %s, not %s' % (key, minimum, opts[key]))
     try:
         opts['poll_interval'] = float(opts['poll_interval'])
     except (TypeError, ValueError):
@@ -394,7 +394,7 @@ def plan_evacuation(conn, host, options=None, opts=None, warn=None):
     groups = {group['id']: group for group in info['server_groups']}
     where = {}
     for group in info['server_groups']:
-        where.update({member: hostname for member, hostname in group.get('member_hosts', {}).items()})
+        where.update(group.get('member_hosts') or {})
 
     policy_errors = []
     stuck = []
@@ -456,16 +456,17 @@ def plan_evacuation(conn, host, options=None, opts=None, warn=None):
         where[instance['id']] = target
 
     if policy_errors:
+        listed = '; '.join('%s (%s, %s): %s' % (entry['name'], entry['id'], entry['status_before'], entry['error'])
+                           for entry in policy_errors)
         raise EscalatorError(
             'cannot evacuate %s: %d instance(s) may not be moved under the chosen policy: %s; nothing was moved'
-            % (host, len(policy_errors), '; '.join('%s (%s, %s): %s' % (entry['name'], entry['id'], entry['status_before'],
-                                                                    entry['error']) for entry in policy_errors)),
+            % (host, len(policy_errors), listed),
             code=E_POLICY, host=host, instances=entries, stuck=[entry['id'] for entry in policy_errors])
     if stuck:
+        listed = ' | '.join('%s (%s): %s' % (entry['name'], entry['id'], entry['error']) for entry in stuck)
         raise EscalatorError(
             'cannot evacuate %s: no valid destination for %d instance(s); nothing was moved: %s'
-            % (host, len(stuck), ' | '.join('%s (%s): %s' % (entry['name'], entry['id'], entry['error'])
-                                           for entry in stuck)),
+            % (host, len(stuck), listed),
             code=E_NO_VALID_HOST, host=host, instances=entries, stuck=[entry['id'] for entry in stuck])
     return result
 
@@ -1013,5 +1014,3 @@ def _overall_timeout(run, tasks, deadline, clock, sleep):
             task.state = 'done'
             task.entry['result'] = 'not_started'
             task.entry['error'] = 'not started: overall timeout (%ss) reached' % run.opts['timeout']
-
-

@@ -695,7 +695,7 @@ class FakeCloud:
         self.now += seconds
         due = [timer for timer in self.timers if timer[0] <= self.now]
         self.timers = [timer for timer in self.timers if timer[0] > self.now]
-        for _, callback in sorted(due, key=lambda timer: timer[0]):
+        for _when, callback in sorted(due, key=lambda timer: timer[0]):
             callback(self)
         for migration in self.migrations:
             if migration.created_at is None:

@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: Apache-2.0
+"""compute_evacuate as Ansible runs it: arguments, exit/fail JSON, check mode, diff."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import evacuation
+from ansible_collections.opnfv.escalator.plugins.modules import compute_evacuate
+
+SRC = 'compute1'
+
+
+def build(cloud, hosts=4):
+    for index in range(1, hosts + 1):
+        cloud.add_host('compute%d' % index)
+    cloud.hosts[SRC].status = 'disabled'
+    cloud.hosts[SRC].disabled_reason = 'escalator:c1: upgrade'
+    group = cloud.add_group('vnf-a', project_id='p-vnf')
+    active = cloud.add_server('vnf-a-1', SRC, project_id='p-vnf', group=group)
+    cloud.add_server('vnf-a-2', 'compute2', project_id='p-vnf', group=group)
+    web = cloud.add_server('web', SRC)
+    off = cloud.add_server('db', SRC, status='SHUTOFF')
+    return active, web, off
+
+
+def run_module(monkeypatch, cloud, capsys, check_mode=False, **args):
+    monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
+                        lambda params, sdk=None: cloud)
+    monkeypatch.setattr(compute_evacuate, 'evacuate',
+                        functools.partial(evacuation.evacuate, clock=cloud.clock, sleep=cloud.sleep))
+    args.setdefault('host', SRC)
+    if check_mode:
+        args['_ansible_check_mode'] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as info:
+            compute_evacuate.main()
+    result = json.loads(capsys.readouterr().out)
+    result['_rc'] = info.value.code
+    json.dumps(result)
+    return result
+
+
+def test_evacuates_and_reports(monkeypatch, cloud, capsys):
+    active, web, off = build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, destinations=['compute3'])
+    assert result['_rc'] == 0 and result['changed'] is True
+    assert sorted(result['moved']) == sorted([active.id, web.id, off.id])
+    assert result['remaining'] == [] and result['failed'] == []
+    by_id = {item['id']: item for item in result['instances']}
+    assert by_id[off.id]['method'] == 'cold' and by_id[off.id]['status_after'] == 'SHUTOFF'
+    assert by_id[active.id]['to'] != 'compute2'
+    assert set(by_id[web.id]) >= {'id', 'name', 'project_id', 'from', 'to', 'method', 'status_before', 'status_after',
+                                  'result', 'seconds', 'migration_id', 'error'}
+    assert result['diff']['before']['instances'] and result['diff']['after']['instances'] == []
+    assert all(server.host != SRC for server in (active, web, off))
+
+
+def test_second_run_is_unchanged(monkeypatch, cloud, capsys):
+    build(cloud)
+    run_module(monkeypatch, cloud, capsys)
+    again = run_module(monkeypatch, cloud, capsys)
+    assert again['_rc'] == 0 and again['changed'] is False and again['instances'] == []
+
+
+def test_check_mode_moves_nothing(monkeypatch, cloud, capsys):
+    active, web, off = build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, check_mode=True, leave_alone=[web.id])
+    assert result['changed'] is True and not cloud.migrations
+    assert {item['result'] for item in result['instances']} == {'planned', 'left_alone'}
+    assert result['diff']['after']['instances'] == [web.id]
+    assert active.host == SRC and off.host == SRC
+
+
+def test_failure_carries_the_report(monkeypatch, cloud, capsys):
+    active, _web, _off = build(cloud, hosts=2)          # compute2 holds the other member: no destination
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['_rc'] == 1 and result['failed'] is True if isinstance(result['failed'], bool) else True
+    assert result['error_code'] == 'E_NO_VALID_HOST'
+    assert result['stuck'] == [active.id]
+    assert len(result['instances']) == 3 and len(result['remaining']) == 3
+    assert 'nothing was moved' in result['msg'] and not cloud.migrations
+
+
+def test_runtime_failure_carries_the_report(monkeypatch, cloud, capsys):
+    _active, web, _off = build(cloud)
+    cloud.faults[web.id] = 'no_move'
+    result = run_module(monkeypatch, cloud, capsys, keep_going=True)
+    assert result['_rc'] == 1 and result['error_code'] == 'E_MIGRATION_FAILED'
+    by_id = {item['id']: item for item in result['instances']}
+    assert by_id[web.id]['result'] == 'failed' and result['remaining'] == [web.id]
+
+
+def test_enabled_host_is_refused(monkeypatch, cloud, capsys):
+    build(cloud)
+    cloud.hosts[SRC].status = 'enabled'
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['error_code'] == 'E_INVALID_INPUT' and 'compute_maintenance' in result['msg']
+
+
+def test_every_option_reaches_the_engine(monkeypatch, cloud, capsys):
+    build(cloud)
+    seen = {}
+
+    def fake(conn, host, options, check_mode=False):
+        seen.update(options, host=host, check_mode=check_mode)
+        return dict(changed=False, host=host, instances=[], moved=[], failed=[], remaining=[], duration=0.0,
+                    confirmed=[], warnings=[])
+
+    monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
+                        lambda params, sdk=None: cloud)
+    args = dict(host=SRC, destinations=['compute2'], strict_destinations=True, block_migration=False,
+                max_concurrent=4, migration_timeout=90, timeout=900, poll_interval=0.5, on_timeout='fail',
+                status_policy=dict(SUSPENDED='skip'), live_failure='cold', decisions={'x': 'OWN_ACTION'},
+                own_action_timeout=30, own_action_fallback='fail', leave_alone=['y'], require_disabled=False,
+                verify_empty=False, keep_going=True, wait=False)
+    monkeypatch.setattr(compute_evacuate, 'evacuate', fake)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            compute_evacuate.main()
+    out = json.loads(capsys.readouterr().out)
+    assert any('wait=false is ignored' in warning for warning in out.get('warnings', []))
+    args.pop('wait')
+    assert {key: seen[key] for key in args} == args
+
+
+def test_defaults_reach_the_engine(monkeypatch, cloud, capsys):
+    build(cloud)
+    seen = {}
+
+    def fake(conn, host, options, check_mode=False):
+        seen.update(options)
+        return dict(changed=False, host=host, instances=[], moved=[], failed=[], remaining=[], duration=0.0,
+                    confirmed=[], warnings=[])
+
+    monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
+                        lambda params, sdk=None: cloud)
+    monkeypatch.setattr(compute_evacuate, 'evacuate', fake)
+    with patch_module_args(dict(host=SRC)):
+        with pytest.raises(SystemExit):
+            compute_evacuate.main()
+    opts = evacuation.normalize_options(seen)
+    assert opts['timeout'] == 3600 and opts['max_concurrent'] == 2 and opts['block_migration'] == 'auto'
+    assert opts['on_timeout'] == 'abort' and opts['live_failure'] == 'fail' and opts['require_disabled'] is True
+
+
+def test_bad_option_value_is_a_clean_failure(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, block_migration='sometimes')
+    assert result['_rc'] == 1 and result['error_code'] == 'E_INVALID_INPUT'
+
+
+def test_unknown_host(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, host='compute9')
+    assert result['error_code'] == 'E_HOST_NOT_FOUND' and 'compute1' in result['msg']
