@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: campaign_lock
+short_description: Take or release the cloud's campaign lock, so that one campaign runs at a time
+version_added: 0.1.0
+description:
+  - Makes sure that two Escalator campaigns never run on the same cloud at once, whatever controller
+    or AWX node runs them - the lock is held in the cloud itself.
+  - The lock is a Nova host aggregate named O(name) with no hosts (so it has no effect on
+    scheduling); Nova refuses a second aggregate of the same name, which makes taking the lock
+    atomic. Its metadata names the holder - C(campaign_id), C(holder) (user@controller),
+    C(started) (UTC) and C(run_id).
+  - O(state=present) takes the lock. It is idempotent for the same campaign - a resumed campaign
+    takes its own lock again (the holder and run are updated). When another campaign holds it, the
+    task fails with C(E_LOCK) and a message naming that campaign, its holder and since when.
+  - O(state=absent) releases the lock if this campaign holds it; another campaign's lock is left
+    alone (C(E_LOCK)) unless O(force=true).
+  - Needs the admin role (or a policy that allows managing host aggregates).
+author:
+  - Escalator developers (@opnfv)
+extends_documentation_fragment:
+  - opnfv.escalator.openstack
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the lock would be taken, updated or released; changes nothing.
+  diff_mode:
+    support: none
+    description: The lock is reported in RV(lock) and RV(previous).
+options:
+  campaign_id:
+    description:
+      - The campaign that takes or releases the lock.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) takes the lock, V(absent) releases it.
+    type: str
+    choices: [present, absent]
+    default: present
+  run_id:
+    description:
+      - The run of the campaign, recorded in the lock's metadata (see M(opnfv.escalator.campaign_state)).
+    type: str
+  holder:
+    description:
+      - Who holds the lock, recorded in the lock's metadata; defaults to C(user@host) of the controller
+        that runs the module. AWX users may put the job id here.
+    type: str
+  name:
+    description:
+      - The name of the lock aggregate. Every campaign on a cloud must use the same name.
+    type: str
+    default: escalator-campaign-lock
+  force:
+    description:
+      - With O(state=present), take the lock over from another campaign; with O(state=absent),
+        release another campaign's lock.
+      - Only for a lock left behind by a campaign that is dead (its playbook killed, its controller
+        gone). Warns and returns RV(forced=true).
+    type: bool
+    default: false
+notes:
+  - Failures carry an C(error_code) - C(E_LOCK) (held by another campaign, or O(name) is a real
+    aggregate with hosts), C(E_FORBIDDEN) (not admin), C(E_AUTH), C(E_CONNECT), C(E_API),
+    C(E_INVALID_INPUT).
+  - The options O(wait) and O(timeout) are not used - a lock held by another campaign fails at once.
+  - "To see the lock by hand: C(openstack aggregate show escalator-campaign-lock)."
+seealso:
+  - module: opnfv.escalator.campaign_state
+'''
+
+EXAMPLES = r'''
+- name: Take the cloud's campaign lock (fails with E_LOCK if another campaign holds it)
+  opnfv.escalator.campaign_lock:
+    cloud: mycloud
+    campaign_id: upgrade-2026-01
+    run_id: "{{ escalator_run_id }}"
+
+- name: Release it at the end of the campaign
+  opnfv.escalator.campaign_lock:
+    cloud: mycloud
+    campaign_id: upgrade-2026-01
+    state: absent
+
+- name: Break the lock of a campaign whose controller died (warns loudly)
+  opnfv.escalator.campaign_lock:
+    cloud: mycloud
+    campaign_id: upgrade-2025-12
+    state: absent
+    force: true
+'''
+
+RETURN = r'''
+msg:
+  description: What was done, in one sentence.
+  returned: always
+  type: str
+  sample: "campaign lock escalator-campaign-lock taken by campaign upgrade-2026-01"
+action:
+  description: V(acquire) (created), V(reacquire) (ours already, holder or run updated), V(takeover) (forced over
+    another campaign's), V(release), or null when nothing had to change. In check mode, what would be done.
+  returned: always
+  type: str
+  sample: acquire
+forced:
+  description: Whether O(force) overrode another campaign's lock.
+  returned: always
+  type: bool
+  sample: false
+lock:
+  description: The lock after the call (in check mode, as it would be); null when there is none.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Aggregate name.
+      type: str
+      sample: escalator-campaign-lock
+    id:
+      description: Aggregate id (null in check mode before it exists).
+      type: int
+      sample: 7
+    hosts:
+      description: Hosts of the aggregate (always empty for a lock).
+      type: list
+      elements: str
+      sample: []
+    campaign_id:
+      description: The campaign that holds the lock.
+      type: str
+      sample: upgrade-2026-01
+    holder:
+      description: user@controller (or what O(holder) said).
+      type: str
+      sample: stack@deploy1.example.com
+    started:
+      description: When the lock was taken, UTC.
+      type: str
+      sample: "2026-01-01T10:00:00Z"
+    run_id:
+      description: The run that took or last re-took it.
+      type: str
+      sample: 20260101T100000Z-3f9a1c
+previous:
+  description: The lock before the call (same fields as RV(lock)), or null when there was none.
+  returned: always
+  type: dict
+'''
+
+from ansible_collections.opnfv.escalator.plugins.module_utils.lock import (
+    DEFAULT_LOCK_NAME, acquire, holder_text, release,
+)
+from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
+
+
+def summary(result, name, check_mode):
+    """One sentence for msg."""
+    would = 'would be ' if check_mode else ''
+    lock = result['lock'] or result['previous'] or {}
+    campaign = lock.get('campaign_id')
+    action = result['action']
+    if action == 'acquire':
+        return 'campaign lock %s %staken by campaign %s' % (name, would, campaign)
+    if action == 'reacquire':
+        return 'campaign lock %s already held by campaign %s; holder/run %supdated' % (name, campaign, would)
+    if action == 'takeover':
+        return 'campaign lock %s %staken over (FORCED) from %s' % (name, would, holder_text(result['previous']))
+    if action == 'release':
+        text = 'campaign lock %s %sreleased' % (name, would)
+        return text + (' (FORCED, it was held by %s)' % holder_text(result['previous']) if result['forced'] else '')
+    if result['lock']:
+        return 'campaign lock %s already held by campaign %s' % (name, campaign)
+    return 'campaign lock %s is not held' % name
+
+
+def run(module, conn):
+    params = module.params
+    if params['state'] == 'present':
+        result = acquire(conn, params['campaign_id'], run_id=params['run_id'], holder=params['holder'],
+                         name=params['name'], force=params['force'], check_mode=module.check_mode,
+                         warn=module.ansible.warn)
+    else:
+        result = release(conn, params['campaign_id'], name=params['name'], force=params['force'],
+                         check_mode=module.check_mode, warn=module.ansible.warn)
+    result['msg'] = summary(result, params['name'], module.check_mode)
+    return result
+
+
+def main():
+    OpenStackModule(argument_spec=dict(
+        campaign_id=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        run_id=dict(type='str'),
+        holder=dict(type='str'),
+        name=dict(type='str', default=DEFAULT_LOCK_NAME),
+        force=dict(type='bool', default=False),
+    )).run(run)
+
+
+if __name__ == '__main__':
+    main()

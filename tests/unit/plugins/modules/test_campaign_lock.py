@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""campaign_lock as Ansible runs it: arguments, check mode, results, E_LOCK failures."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import openstack as os_utils
+from ansible_collections.opnfv.escalator.plugins.modules import campaign_lock
+
+NAME = 'escalator-campaign-lock'
+
+
+class Exit(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+def run(fake, check_mode=False, **args):
+    """Run the module's main(); returns (outcome, result, warnings) with outcome 'exit' or 'fail'."""
+    if check_mode:
+        args['_ansible_check_mode'] = True
+    warnings = []
+
+    def exit_json(self, **result):
+        raise Exit(result)
+
+    def fail_json(self, msg, **result):
+        result['msg'] = msg
+        raise Fail(result)
+
+    with patch_module_args(args), \
+            mock.patch.object(os_utils, 'connect', return_value=fake), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
+            mock.patch.object(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg)):
+        try:
+            campaign_lock.main()
+        except Exit as done:
+            return 'exit', done.args[0], warnings
+        except Fail as failed:
+            return 'fail', failed.args[0], warnings
+    raise AssertionError('the module neither exited nor failed')
+
+
+def metadata(cloud):
+    return [a['metadata'] for a in cloud.aggregates if a['name'] == NAME]
+
+
+def test_take_and_release(cloud):
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r1', holder='awx job 42')
+    assert outcome == 'exit' and result['changed'] and result['action'] == 'acquire'
+    assert result['msg'] == 'campaign lock escalator-campaign-lock taken by campaign c1'
+    assert result['lock']['holder'] == 'awx job 42' and result['lock']['run_id'] == 'r1'
+    assert metadata(cloud)[0]['campaign_id'] == 'c1'
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r1', holder='awx job 42')
+    assert not result['changed'] and result['msg'] == 'campaign lock escalator-campaign-lock already held by campaign c1'
+    outcome, result, _warnings = run(cloud, campaign_id='c1', state='absent')
+    assert result['changed'] and result['action'] == 'release' and result['lock'] is None
+    assert result['msg'] == 'campaign lock escalator-campaign-lock released' and metadata(cloud) == []
+    outcome, result, _warnings = run(cloud, campaign_id='c1', state='absent')
+    assert not result['changed'] and result['msg'] == 'campaign lock escalator-campaign-lock is not held'
+
+
+def test_held_by_another_campaign(cloud):
+    run(cloud, campaign_id='c1', run_id='r1', holder='stack@ctl1')
+    outcome, result, _warnings = run(cloud, campaign_id='c2')
+    assert outcome == 'fail' and result['error_code'] == 'E_LOCK'
+    assert 'locked by campaign c1 (holder stack@ctl1, run r1' in result['msg']
+    assert result['lock']['campaign_id'] == 'c1'
+    outcome, result, _warnings = run(cloud, campaign_id='c2', state='absent')
+    assert outcome == 'fail' and result['error_code'] == 'E_LOCK' and metadata(cloud)[0]['campaign_id'] == 'c1'
+
+
+def test_force(cloud):
+    run(cloud, campaign_id='c1', holder='stack@ctl1')
+    outcome, result, warnings = run(cloud, campaign_id='c2', force=True, holder='ops@ctl2')
+    assert outcome == 'exit' and result['forced'] and result['action'] == 'takeover'
+    assert 'taken over (FORCED) from campaign c1' in result['msg'] and warnings
+    outcome, result, warnings = run(cloud, campaign_id='c9', state='absent', force=True)
+    assert result['forced'] and '(FORCED, it was held by campaign c2' in result['msg'] and warnings
+    assert metadata(cloud) == []
+
+
+def test_check_mode(cloud):
+    outcome, result, _warnings = run(cloud, check_mode=True, campaign_id='c1')
+    assert outcome == 'exit' and result['changed'] and result['msg'].endswith('would be taken by campaign c1')
+    assert metadata(cloud) == []
+    run(cloud, campaign_id='c1')
+    outcome, result, _warnings = run(cloud, check_mode=True, campaign_id='c1', state='absent')
+    assert result['changed'] and 'would be released' in result['msg'] and len(metadata(cloud)) == 1
+
+
+def test_another_lock_name(cloud):
+    run(cloud, campaign_id='c1', name='escalator-lock-region2')
+    outcome, result, _warnings = run(cloud, campaign_id='c2')
+    assert outcome == 'exit' and result['action'] == 'acquire'
+    assert sorted(a['name'] for a in cloud.aggregates) == ['escalator-campaign-lock', 'escalator-lock-region2']
+
+
+@pytest.mark.parametrize('forbidden, code', [('aggregates', 'E_FORBIDDEN'), ('create_aggregate', 'E_FORBIDDEN')])
+def test_api_errors(cloud, forbidden, code):
+    cloud.forbidden.add(forbidden)
+    outcome, result, _warnings = run(cloud, campaign_id='c1')
+    assert outcome == 'fail' and result['error_code'] == code
