@@ -1,0 +1,302 @@
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: campaign_status
+type: aggregate
+short_description: Record every task result of a campaign in its event log and print its status table
+version_added: 0.1.0
+description:
+  - Appends one event to the campaign's C(events.jsonl) for every task result on a host - the task's
+    name and module, the host, ok/changed/failed/unreachable/skipped, the C(error_code) of the result
+    if any, and the duration (see the collection's C(docs/status.md)).
+  - A host that cannot be reached is marked V(failed) with error code C(E_UNREACHABLE) in the status
+    table (unless it is already V(done) or V(skipped)), and an alert is raised (POSTed to
+    O(webhook_url) when set) - a block's rescue does not run for unreachable hosts, so nothing else
+    would record it.
+  - Prints the campaign's status table at the end of the playbook.
+  - The campaign is named by the play variable C(escalator_campaign_id) (play vars or extra vars,
+    templated at the start of each play), else by O(campaign_id); the state directory likewise by
+    C(escalator_state_dir), else O(state_dir). The run id is that of the last
+    M(opnfv.escalator.campaign_state) result seen, else C(escalator_run_id), else O(run_id).
+    Without a campaign id the plugin does nothing.
+  - Results of M(opnfv.escalator.campaign_state) and M(opnfv.escalator.campaign_state_info) are not
+    logged again (they record their own events).
+  - The content of a C(no_log) result is never written - only its status.
+requirements:
+  - Enable it in C(ansible.cfg) - C(callbacks_enabled = opnfv.escalator.campaign_status) under
+    C([defaults]), or E(ANSIBLE_CALLBACKS_ENABLED=opnfv.escalator.campaign_status).
+author:
+  - Escalator developers (@opnfv)
+options:
+  campaign_id:
+    description:
+      - The campaign, when the play does not set C(escalator_campaign_id).
+    type: str
+    env:
+      - name: ESCALATOR_CAMPAIGN_ID
+    ini:
+      - section: escalator
+        key: campaign_id
+  state_dir:
+    description:
+      - The state directory, when the play does not set C(escalator_state_dir).
+      - Defaults to C(~/.escalator/campaigns).
+    type: path
+    env:
+      - name: ESCALATOR_STATE_DIR
+    ini:
+      - section: escalator
+        key: state_dir
+  run_id:
+    description:
+      - The run id, until a M(opnfv.escalator.campaign_state) result or C(escalator_run_id) says otherwise.
+    type: str
+    env:
+      - name: ESCALATOR_RUN_ID
+    ini:
+      - section: escalator
+        key: run_id
+  webhook_url:
+    description:
+      - Where to POST the alert raised for an unreachable host.
+    type: str
+    env:
+      - name: ESCALATOR_WEBHOOK_URL
+    ini:
+      - section: escalator
+        key: webhook_url
+  print_table:
+    description:
+      - Print the status table at the end of the playbook.
+    type: bool
+    default: true
+    env:
+      - name: ESCALATOR_PRINT_TABLE
+    ini:
+      - section: escalator
+        key: print_table
+'''
+
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
+    E_UNREACHABLE, FINAL_STATES, CampaignStore, render_table,
+)
+
+OWN_MODULES = frozenset(('opnfv.escalator.campaign_state', 'opnfv.escalator.campaign_state_info',
+                         'campaign_state', 'campaign_state_info'))
+MESSAGE_LIMIT = 500
+NO_LOG_MESSAGE = 'output hidden (no_log)'
+
+
+def _text(value):
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 3] + '...'
+
+
+def _host_of(result):
+    """The result's host (``result.host`` from ansible-core 2.19, ``result._host`` before)."""
+    return getattr(result, 'host', None) or result._host
+
+
+def _task_of(result):
+    return getattr(result, 'task', None) or result._task
+
+
+def _data_of(result):
+    """The result dict (``result.result`` from ansible-core 2.19, ``result._result`` before)."""
+    data = getattr(result, 'result', None)
+    if not isinstance(data, dict):
+        data = result._result
+    return data
+
+
+def task_event(host, task_name, module, status, result, duration, delegated_to=None, ignored=False, play=None):
+    """The fields of the event for one task result (plain data; ``result`` is the task's result dict).
+
+    ``status`` is ok, changed, failed, unreachable or skipped. Returns
+    (result, error_code, message, data) for ``CampaignStore.record_event``.
+    """
+    no_log = bool(result.get('_ansible_no_log')) or 'censored' in result
+    error_code = result.get('error_code') if isinstance(result.get('error_code'), str) else None
+    message = None
+    if status in ('failed', 'unreachable'):
+        message = NO_LOG_MESSAGE if no_log else _text(result.get('msg') or result.get('reason')
+                                                      or result.get('stderr') or status)
+    elif status == 'skipped' and not no_log:
+        message = _text(result.get('skip_reason'))
+    if status == 'unreachable':
+        error_code = error_code or E_UNREACHABLE
+    data = dict(task=task_name, module=module, status=status, duration_s=duration)
+    if play:
+        data['play'] = play
+    if delegated_to:
+        data['delegated_to'] = delegated_to
+    if ignored:
+        data['ignored'] = True
+    if no_log:
+        data['no_log'] = True
+    event_result = {'ok': 'ok', 'changed': 'changed', 'skipped': 'skipped'}.get(status, 'failed')
+    return event_result, error_code, message, data
+
+
+class CallbackModule(CallbackBase):
+    """Escalator's campaign event log and status table."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'aggregate'
+    CALLBACK_NAME = 'opnfv.escalator.campaign_status'
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._play_settings = {}
+        self._learned = {}
+        self._starts = {}
+        self._play_name = None
+        self._stores = {}
+        self._seen = set()
+
+    # -- settings ---------------------------------------------------------
+    def _option(self, key):
+        try:
+            return self.get_option(key)
+        except KeyError:
+            return None
+
+    def _settings(self):
+        """(campaign_id, state_dir, run_id): play vars, else options; what campaign_state reported for that
+        campaign (its directory, its run) comes first."""
+        campaign_id = self._play_settings.get('campaign_id') or self._option('campaign_id') \
+            or self._learned.get('campaign_id')
+        learned = self._learned if self._learned.get('campaign_id') == campaign_id else {}
+        state_dir = learned.get('state_dir') or self._play_settings.get('state_dir') or self._option('state_dir')
+        run_id = learned.get('run_id') or self._play_settings.get('run_id') or self._option('run_id')
+        return campaign_id, state_dir, run_id
+
+    def _store(self):
+        campaign_id, state_dir, run_id = self._settings()
+        if not campaign_id:
+            return None, None
+        key = (campaign_id, state_dir)
+        if key not in self._stores:
+            try:
+                self._stores[key] = CampaignStore(campaign_id, state_dir)
+            except EscalatorError as exc:
+                self._warn_once('campaign_status: %s; nothing is recorded' % exc.msg)
+                self._stores[key] = None
+        return self._stores[key], run_id
+
+    def _warn_once(self, text):
+        if text not in self._seen:
+            self._seen.add(text)
+            self._display.warning(text)
+
+    def v2_playbook_on_play_start(self, play):
+        self._play_name = play.get_name()
+        settings = {}
+        try:
+            variable_manager = play.get_variable_manager()
+            if variable_manager is not None:
+                from ansible.template import Templar  # pylint: disable=import-outside-toplevel
+                variables = variable_manager.get_vars(play=play)
+                templar = Templar(loader=play.get_loader(), variables=variables)
+                for key in ('campaign_id', 'state_dir', 'run_id'):
+                    value = variables.get('escalator_%s' % key)
+                    if value is not None:
+                        value = templar.template(value)
+                        if value not in (None, ''):
+                            settings[key] = str(value)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._warn_once('campaign_status: cannot read the play variables escalator_campaign_id/'
+                            'escalator_state_dir (%s); using the environment' % exc)
+        self._play_settings = settings
+
+    # -- task results -----------------------------------------------------
+    def v2_runner_on_start(self, host, task):
+        self._starts[(host.get_name(), task._uuid)] = time.monotonic()
+
+    def _record(self, result, status, ignored=False):
+        task, host, data = _task_of(result), _host_of(result).get_name(), _data_of(result)
+        module = getattr(task, 'resolved_action', None) or task.action
+        started = self._starts.pop((host, task._uuid), None)
+        if module in OWN_MODULES or (isinstance(module, str) and module.endswith('.campaign_state')):
+            self._learn(data)
+            return
+        store, run_id = self._store()
+        if store is None:
+            return
+        duration = round(time.monotonic() - started, 3) if started is not None else None
+        delegated = (data.get('_ansible_delegated_vars') or {}).get('ansible_host')
+        event_result, error_code, message, event_data = task_event(
+            host, task.get_name(), module, status, data, duration, delegated_to=delegated, ignored=ignored,
+            play=self._play_name)
+        try:
+            store.record_event('host', host, 'task', result=event_result, error_code=error_code, message=message,
+                               data=event_data, run_id=run_id)
+            if status == 'unreachable':
+                self._unreachable(store, run_id, host, message, task.get_name())
+        except EscalatorError as exc:
+            self._warn_once('campaign_status: cannot record in %s: %s' % (store.path, exc.msg))
+        except OSError as exc:
+            self._warn_once('campaign_status: cannot record in %s: %s' % (store.path, exc))
+
+    def _learn(self, data):
+        """Follow the campaign (id, directory, run) that campaign_state reports."""
+        if not isinstance(data, dict) or data.get('failed') or not data.get('campaign_id'):
+            return
+        learned = dict(campaign_id=data['campaign_id'])
+        path = data.get('path')
+        if isinstance(path, str) and path.rstrip('/').endswith('/' + data['campaign_id']):
+            learned['state_dir'] = path.rstrip('/')[:-len(data['campaign_id']) - 1]
+        if data.get('run_id'):
+            learned['run_id'] = data['run_id']
+        elif isinstance(data.get('status'), dict):
+            learned['run_id'] = (data['status'].get('campaign') or {}).get('run')
+        self._learned = learned
+
+    def _unreachable(self, store, run_id, host, message, task_name):
+        status = store.read_status()
+        if status is None or host not in status['hosts'] or status['hosts'][host]['state'] in FINAL_STATES:
+            return
+        webhook = dict(url=self._option('webhook_url')) if self._option('webhook_url') else None
+        store.update_host(host, state='failed', error_code=E_UNREACHABLE,
+                          message='unreachable during %r: %s' % (task_name, message or 'no answer'),
+                          run_id=run_id, webhook=webhook)
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, 'changed' if _data_of(result).get('changed') else 'ok')
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, 'failed', ignored=ignore_errors)
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, 'skipped')
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, 'unreachable')
+
+    # -- the end ----------------------------------------------------------
+    def v2_playbook_on_stats(self, stats):
+        if self._option('print_table') is False:
+            return
+        store, _run_id = self._store()
+        if store is None:
+            return
+        try:
+            status = store.read_status()
+        except EscalatorError as exc:
+            self._display.warning('campaign_status: %s' % exc.msg)
+            return
+        if status is None:
+            return
+        self._display.banner('CAMPAIGN STATUS %s' % store.campaign_id)
+        self._display.display(render_table(status))
+        self._display.display('status: %s  events: %s' % (store.status_path, store.events_path))

@@ -1,0 +1,285 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The campaign_status callback: unit tests with stand-in results, and a real playbook run on localhost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ansible_collections.opnfv.escalator.plugins.callback import campaign_status
+from ansible_collections.opnfv.escalator.plugins.module_utils import state
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
+
+
+class Host:
+    def __init__(self, name):
+        self.name = name
+
+    def get_name(self):
+        return self.name
+
+
+class Task:
+    def __init__(self, name, action='ansible.builtin.command'):
+        self.name = name
+        self.action = action
+        self.resolved_action = action
+        self._uuid = 'uuid-' + name
+
+    def get_name(self):
+        return self.name
+
+
+class Result:
+    """What a callback receives: ._host, ._task, ._result (as before ansible-core 2.19)."""
+
+    def __init__(self, host, task, data):
+        self._host = Host(host)
+        self._task = task
+        self._result = data
+
+
+class Display:
+    def __init__(self):
+        self.lines = []
+        self.warnings = []
+        self.verbosity = 0
+
+    def display(self, text, **kwargs):
+        self.lines.append(text)
+
+    def banner(self, text, **kwargs):
+        self.lines.append('BANNER ' + text)
+
+    def warning(self, text, **kwargs):
+        self.warnings.append(text)
+
+
+class Play:
+    def __init__(self, name='upgrade'):
+        self.name = name
+
+    def get_name(self):
+        return self.name
+
+    @staticmethod
+    def get_variable_manager():
+        return None
+
+
+@pytest.fixture
+def callback(tmp_path):
+    plugin = campaign_status.CallbackModule(display=Display())
+    plugin._plugin_options = dict(campaign_id='c1', state_dir=str(tmp_path), run_id=None, webhook_url=None,
+                                  print_table=True)
+    plugin.v2_playbook_on_play_start(Play())
+    return plugin
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = CampaignStore('c1', str(tmp_path))
+    store.start(run_id='run-1', plan={'batches': [['compute1', 'compute2']]})
+    return store
+
+
+def task_events(store):
+    return [e for e in store.read_events() if e['action'] == 'task']
+
+
+def test_every_result_becomes_an_event(callback, store):
+    task = Task('Upgrade packages', 'ansible.builtin.apt')
+    for host in ('compute1', 'compute2', 'compute3'):
+        callback.v2_runner_on_start(Host(host), task)
+    callback.v2_runner_on_ok(Result('compute1', task, {'changed': True}))
+    callback.v2_runner_on_ok(Result('compute2', task, {'changed': False}))
+    callback.v2_runner_on_failed(Result('compute3', task, {'msg': 'E: broken packages', 'error_code': 'E_UPGRADE'}))
+    callback.v2_runner_on_skipped(Result('compute1', Task('Maybe'), {'skip_reason': 'Conditional result was False'}))
+    events = task_events(store)
+    assert [(e['object_id'], e['result'], e['error_code'], e['message']) for e in events] == [
+        ('compute1', 'changed', None, None), ('compute2', 'ok', None, None),
+        ('compute3', 'failed', 'E_UPGRADE', 'E: broken packages'),
+        ('compute1', 'skipped', None, 'Conditional result was False')]
+    assert all(e['run'] == 'run-1' and e['object_type'] == 'host' for e in events)
+    assert events[0]['data']['task'] == 'Upgrade packages' and events[0]['data']['module'] == 'ansible.builtin.apt'
+    assert events[0]['data']['status'] == 'changed' and events[0]['data']['play'] == 'upgrade'
+    assert isinstance(events[0]['data']['duration_s'], float) and events[3]['data']['duration_s'] is None
+    # a failed task is an event only: the playbook's rescue decides what the host's state is
+    assert 'compute3' not in store.read_status()['hosts']
+
+
+def test_no_log_results_are_never_written(callback, store):
+    data = {'censored': "the output has been hidden due to the fact that 'no_log: true' was specified for this result",
+            '_ansible_no_log': True, 'changed': False}
+    callback.v2_runner_on_failed(Result('compute1', Task('Log in'), data), ignore_errors=True)
+    [event] = task_events(store)
+    assert event['message'] == 'output hidden (no_log)'
+    assert event['data']['no_log'] is True and event['data']['ignored'] is True
+    assert 'censored' not in json.dumps(event)
+
+
+def test_an_unreachable_host_is_marked_failed_and_alerted(callback, store):
+    callback.v2_runner_on_unreachable(Result('compute2', Task('Upgrade'), {'msg': 'ssh: connection refused',
+                                                                          'unreachable': True}))
+    record = store.read_status()['hosts']['compute2']
+    assert (record['state'], record['error_code']) == ('failed', 'E_UNREACHABLE')
+    assert record['message'] == "unreachable during 'Upgrade': ssh: connection refused"
+    actions = [(e['action'], e['error_code']) for e in store.read_events()][-3:]
+    assert actions == [('task', 'E_UNREACHABLE'), ('failed', 'E_UNREACHABLE'), ('alert', 'E_UNREACHABLE')]
+
+
+def test_an_unreachable_done_host_stays_done(callback, store):
+    for step in ('draining', 'upgrading', 'verifying', 'done'):
+        store.update_host('compute1', state=step)
+    callback.v2_runner_on_unreachable(Result('compute1', Task('Facts'), {'msg': 'down'}))
+    assert store.read_status()['hosts']['compute1']['state'] == 'done'
+    assert task_events(store)[-1]['error_code'] == 'E_UNREACHABLE'
+
+
+def test_campaign_state_results_are_followed_not_logged(callback, tmp_path):
+    other = tmp_path / 'elsewhere'
+    CampaignStore('c1', str(other)).start(run_id='run-7')
+    callback.v2_runner_on_ok(Result('localhost', Task('Record', 'opnfv.escalator.campaign_state'), {
+        'changed': True, 'campaign_id': 'c1', 'run_id': 'run-7', 'path': str(other / 'c1')}))
+    callback.v2_runner_on_ok(Result('compute1', Task('Work'), {'changed': False}))
+    events = [e for e in CampaignStore('c1', str(other)).read_events() if e['action'] == 'task']
+    assert [(e['object_id'], e['run']) for e in events] == [('compute1', 'run-7')]
+    assert not os.path.exists(str(tmp_path / 'c1' / 'events.jsonl'))
+
+
+def test_nothing_without_a_campaign(tmp_path):
+    plugin = campaign_status.CallbackModule(display=Display())
+    plugin._plugin_options = dict(campaign_id=None, state_dir=str(tmp_path), run_id=None, webhook_url=None,
+                                  print_table=True)
+    plugin.v2_playbook_on_play_start(Play())
+    plugin.v2_runner_on_ok(Result('compute1', Task('Work'), {}))
+    plugin.v2_playbook_on_stats(None)
+    assert os.listdir(str(tmp_path)) == [] and plugin._display.lines == []
+
+
+def test_a_bad_campaign_id_warns_once(tmp_path):
+    plugin = campaign_status.CallbackModule(display=Display())
+    plugin._plugin_options = dict(campaign_id='../x', state_dir=str(tmp_path), run_id=None, webhook_url=None,
+                                  print_table=True)
+    plugin.v2_runner_on_ok(Result('compute1', Task('Work'), {}))
+    plugin.v2_runner_on_ok(Result('compute2', Task('Work'), {}))
+    assert len(plugin._display.warnings) == 1 and 'nothing is recorded' in plugin._display.warnings[0]
+
+
+def test_the_table_is_printed_at_the_end(callback, store):
+    callback.v2_playbook_on_stats(None)
+    lines = callback._display.lines
+    assert lines[0] == 'BANNER CAMPAIGN STATUS c1'
+    assert lines[1].startswith('Campaign c1: running (run run-1')
+    assert lines[2].startswith('status: ')
+    callback._plugin_options['print_table'] = False
+    callback.v2_playbook_on_stats(None)
+    assert len(lines) == 3
+
+
+def test_task_event_fields():
+    result, code, message, data = campaign_status.task_event(
+        'compute1', 'Wait', 'ansible.builtin.wait_for', 'failed', {'msg': 'x' * 1000}, 1.5, delegated_to='localhost')
+    assert (result, code, len(message), data['delegated_to'], data['duration_s']) == ('failed', None, 500, 'localhost', 1.5)
+
+
+# -- a real playbook ------------------------------------------------------------------------------
+
+def collections_root():
+    """The directory holding ansible_collections/opnfv/escalator (this checkout, or ansible-test's copy)."""
+    path = os.path.abspath(state.__file__)
+    for _level in range(5):                      # plugins/module_utils/state.py -> collection -> opnfv -> root
+        path = os.path.dirname(path)
+    return os.path.dirname(path)
+
+
+PLAYBOOK = textwrap.dedent('''\
+    - name: Start the campaign
+      hosts: localhost
+      gather_facts: false
+      vars:
+        escalator_campaign_id: cb-real
+        escalator_state_dir: "{{ state_dir }}"
+      tasks:
+        - name: Record the start
+          opnfv.escalator.campaign_state:
+            campaign_id: "{{ escalator_campaign_id }}"
+            state_dir: "{{ escalator_state_dir }}"
+            run_id: run-real
+            action: start
+            plan: {batches: [[compute1, compute2]]}
+
+    - name: Work on the hosts
+      hosts: computes
+      gather_facts: false
+      vars:
+        escalator_campaign_id: cb-real
+        escalator_state_dir: "{{ state_dir }}"
+      tasks:
+        - name: Change something
+          ansible.builtin.command: "true"
+        - name: Keep a secret
+          ansible.builtin.fail:
+            msg: "password=hunter2"
+          no_log: true
+          ignore_errors: true
+        - name: Record draining
+          opnfv.escalator.campaign_state:
+            campaign_id: cb-real
+            state_dir: "{{ state_dir }}"
+            action: host
+            host: "{{ inventory_hostname }}"
+            state: draining
+            phase: maintenance
+          delegate_to: localhost
+    ''')
+
+
+def test_a_real_playbook_with_the_callback_enabled(tmp_path):
+    fake_ssh = tmp_path / 'fake-ssh'
+    fake_ssh.write_text('#!/bin/sh\necho "ssh: connect to host compute2: Connection refused" >&2\nexit 255\n')
+    fake_ssh.chmod(0o755)
+    (tmp_path / 'inventory.ini').write_text(textwrap.dedent('''\
+        localhost ansible_connection=local
+        [computes]
+        compute1 ansible_connection=local
+        compute2 ansible_connection=ssh ansible_host=127.0.0.1 ansible_ssh_executable={ssh}
+        [all:vars]
+        ansible_python_interpreter={python}
+        ''').format(ssh=fake_ssh, python=sys.executable))
+    (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
+    state_dir = tmp_path / 'state'
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
+               ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status', ANSIBLE_NOCOLOR='1',
+               ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_RETRY_FILES_ENABLED='False')
+    for name in ('ESCALATOR_CAMPAIGN_ID', 'ESCALATOR_STATE_DIR', 'ESCALATOR_RUN_ID', 'ANSIBLE_CONFIG'):
+        env.pop(name, None)
+    completed = subprocess.run(
+        [sys.executable, '-m', 'ansible.cli.playbook', '-i', str(tmp_path / 'inventory.ini'),
+         str(tmp_path / 'playbook.yml'), '-e', 'state_dir=%s' % state_dir],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 4, output                   # 4: a host was unreachable
+    store = CampaignStore('cb-real', str(state_dir))
+    with open(store.events_path, encoding='utf-8') as handle:
+        events = [json.loads(line) for line in handle]
+    tasks = [(e['object_id'], e['data']['task'], e['result'], e['error_code']) for e in events if e['action'] == 'task']
+    assert sorted(tasks) == [
+        ('compute1', 'Change something', 'changed', None),
+        ('compute1', 'Keep a secret', 'failed', None),
+        ('compute2', 'Change something', 'failed', 'E_UNREACHABLE'),
+    ]
+    assert all(e['run'] == 'run-real' for e in events)
+    assert 'hunter2' not in open(store.events_path, encoding='utf-8').read()
+    status = store.read_status()
+    assert status['hosts']['compute1']['state'] == 'draining'
+    assert (status['hosts']['compute2']['state'], status['hosts']['compute2']['error_code']) == ('failed',
+                                                                                                  'E_UNREACHABLE')
+    assert [e['action'] for e in events if e['object_id'] == 'compute2'][-1] == 'alert'
+    assert 'CAMPAIGN STATUS cb-real' in completed.stdout
+    assert 'hosts: 2 (draining 1, failed 1); batches: 0/1 done; failed: compute2; alerts: 1' in completed.stdout
