@@ -836,7 +836,7 @@ def _summary(entries, host, remaining, started, clock, changed):
         entry.pop('error_code', None)
     return dict(changed=changed, host=host, instances=entries,
                 moved=[entry['id'] for entry in entries if entry['result'] == 'moved'],
-                failed=[entry['id'] for entry in entries if entry['result'] in ('failed', 'timeout')],
+                failed_instances=[entry['id'] for entry in entries if entry['result'] in ('failed', 'timeout')],
                 remaining=remaining, duration=round(clock() - started, 1))
 
 

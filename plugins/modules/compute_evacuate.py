@@ -292,8 +292,9 @@ moved:
   returned: always
   type: list
   elements: str
-failed:
-  description: Ids of the instances whose move failed or timed out.
+failed_instances:
+  description:
+    - Ids of the instances whose move failed or timed out (not C(failed), which is Ansible's own result key).
   returned: always
   type: list
   elements: str

@@ -75,7 +75,7 @@ def test_evacuates_live_cold_and_anti_affinity_members_preserving_status():
     result = evacuate(cloud)
     assert result['changed'] is True
     assert set(result['moved']) == {active.id, plain.id, paused.id, off.id}
-    assert result['failed'] == [] and result['remaining'] == []
+    assert result['failed_instances'] == [] and result['remaining'] == []
     assert set(cloud.servers) == before
     for server, method, status in ((active, 'live', 'ACTIVE'), (plain, 'live', 'ACTIVE'), (paused, 'live', 'PAUSED'),
                                    (off, 'cold', 'SHUTOFF')):
@@ -165,7 +165,7 @@ def test_strict_destination_refused_at_run_time_is_no_valid_host():
     server = cloud.add_server('vm0', SRC)
     cloud.call_at(0.0, lambda c: setattr(c.hosts['cmp3'], 'status', 'disabled'))   # after the preflight
     error = failing(cloud, 'E_NO_VALID_HOST', destinations=['cmp3'], strict_destinations=True)
-    assert error.details['failed'] == [server.id]
+    assert error.details['failed_instances'] == [server.id]
     assert server.host == SRC and server.status == 'ACTIVE'
 
 
@@ -448,7 +448,7 @@ def test_completed_but_not_moved_is_a_migration_failure():
     cloud.faults[server.id] = 'no_move'
     error = failing(cloud, 'E_MIGRATION_FAILED')
     assert 'completed but the server is still on cmp1' in error.msg
-    assert error.details['failed'] == [server.id] and error.details['remaining'] == [server.id]
+    assert error.details['failed_instances'] == [server.id] and error.details['remaining'] == [server.id]
 
 
 def test_server_in_error_after_migration_is_reported_loudly():
@@ -529,7 +529,7 @@ def test_failure_stops_new_migrations_unless_keep_going():
     assert all(server.host == SRC for server in others)
     error = failing(cloud, 'E_MIGRATION_FAILED', max_concurrent=1, keep_going=True)
     assert sorted(error.details['moved']) == sorted(server.id for server in others)
-    assert error.details['failed'] == [bad.id]
+    assert error.details['failed_instances'] == [bad.id]
 
 
 def test_server_deleted_during_migration():

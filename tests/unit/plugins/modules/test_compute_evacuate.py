@@ -51,7 +51,7 @@ def test_evacuates_and_reports(monkeypatch, cloud, capsys):
     result = run_module(monkeypatch, cloud, capsys, destinations=['compute3'])
     assert result['_rc'] == 0 and result['changed'] is True
     assert sorted(result['moved']) == sorted([active.id, web.id, off.id])
-    assert result['remaining'] == [] and result['failed'] == []
+    assert result['remaining'] == [] and result['failed_instances'] == []
     by_id = {item['id']: item for item in result['instances']}
     assert by_id[off.id]['method'] == 'cold' and by_id[off.id]['status_after'] == 'SHUTOFF'
     assert by_id[active.id]['to'] != 'compute2'
@@ -80,7 +80,7 @@ def test_check_mode_moves_nothing(monkeypatch, cloud, capsys):
 def test_failure_carries_the_report(monkeypatch, cloud, capsys):
     active, _web, _off = build(cloud, hosts=2)          # compute2 holds the other member: no destination
     result = run_module(monkeypatch, cloud, capsys)
-    assert result['_rc'] == 1 and result['failed'] is True if isinstance(result['failed'], bool) else True
+    assert result['_rc'] == 1 and result['failed'] is True
     assert result['error_code'] == 'E_NO_VALID_HOST'
     assert result['stuck'] == [active.id]
     assert len(result['instances']) == 3 and len(result['remaining']) == 3
@@ -109,7 +109,7 @@ def test_every_option_reaches_the_engine(monkeypatch, cloud, capsys):
 
     def fake(conn, host, options, check_mode=False):
         seen.update(options, host=host, check_mode=check_mode)
-        return dict(changed=False, host=host, instances=[], moved=[], failed=[], remaining=[], duration=0.0,
+        return dict(changed=False, host=host, instances=[], moved=[], failed_instances=[], remaining=[], duration=0.0,
                     confirmed=[], warnings=[])
 
     monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
@@ -135,7 +135,7 @@ def test_defaults_reach_the_engine(monkeypatch, cloud, capsys):
 
     def fake(conn, host, options, check_mode=False):
         seen.update(options)
-        return dict(changed=False, host=host, instances=[], moved=[], failed=[], remaining=[], duration=0.0,
+        return dict(changed=False, host=host, instances=[], moved=[], failed_instances=[], remaining=[], duration=0.0,
                     confirmed=[], warnings=[])
 
     monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
