@@ -171,9 +171,23 @@ class FakeCompute:
                 return candidate
         raise http_error(404, 'Service %s not found.' % _id(service), 'PUT', 'http://nova.fake/v2.1/os-services')
 
+    @staticmethod
+    def _sdk_update(service, status, disabled_reason):
+        """What openstacksdk (microversion >= 2.53) does with a Service *object*: it sets the new
+        values on that object and sends only those that differ from it; without ``status`` in the
+        body, Nova answers 400. (Passing the service's id sends both.)"""
+        if not isinstance(service, _service.Service):
+            return
+        if service.status == status:
+            raise http_error(400, "No updates were requested. Fields 'status' or 'forced_down' should be "
+                             "specified.", 'PUT', 'http://nova.fake/v2.1/os-services/%s' % service.id)
+        service.status = status
+        service.disabled_reason = disabled_reason
+
     def disable_service(self, service, host=None, binary=None, disabled_reason=None):
         self.cloud.calls.append(('disable_service', _id(service) if service else host, disabled_reason))
         self.cloud.check_forbidden('disable_service')
+        self._sdk_update(service, 'disabled', disabled_reason)
         if disabled_reason is not None and not 1 <= len(disabled_reason) <= 255:
             raise http_error(400, "Invalid input for field/attribute disabled_reason. Value: %s. "
                              "is too long" % disabled_reason, 'PUT', 'http://nova.fake/v2.1/os-services')
@@ -185,6 +199,7 @@ class FakeCompute:
     def enable_service(self, service, host=None, binary=None):
         self.cloud.calls.append(('enable_service', _id(service) if service else host))
         self.cloud.check_forbidden('enable_service')
+        self._sdk_update(service, 'enabled', None)
         target = self._host_by_service(service, host)
         target.status = 'enabled'
         target.disabled_reason = None
