@@ -118,13 +118,18 @@ def decide(service, state, campaign_id, new_reason, force):
 
 
 def _apply(conn, service, action, reason, host):
-    """Disable or enable the service; returns the service as Nova has it afterwards."""
+    """Disable or enable the service; returns the service as Nova has it afterwards.
+
+    The service is passed by id, never as the Service object read before: openstacksdk only sends
+    the attributes that differ from that object's, so re-disabling an already disabled service
+    (a forced takeover, an undo) would send no ``status`` and Nova answers 400.
+    """
     try:
         if action == 'disable':
-            updated = conn.compute.disable_service(service, host=host, binary=host_info.COMPUTE_BINARY,
+            updated = conn.compute.disable_service(service.id, host=host, binary=host_info.COMPUTE_BINARY,
                                                    disabled_reason=reason)
         else:
-            updated = conn.compute.enable_service(service, host=host, binary=host_info.COMPUTE_BINARY)
+            updated = conn.compute.enable_service(service.id, host=host, binary=host_info.COMPUTE_BINARY)
     except Exception as exc:  # pylint: disable=broad-except
         raise error_from_exception(exc, during='%s nova-compute on %s' % (
             'disabling' if action == 'disable' else 'enabling', host)) from exc
@@ -147,10 +152,10 @@ def _undo(conn, service, previous, host):
     """Put the service back as it was before this call; returns an error message or None."""
     try:
         if previous['status'] == 'disabled':
-            conn.compute.disable_service(service, host=host, binary=host_info.COMPUTE_BINARY,
+            conn.compute.disable_service(service.id, host=host, binary=host_info.COMPUTE_BINARY,
                                          disabled_reason=previous['disabled_reason'])
         else:
-            conn.compute.enable_service(service, host=host, binary=host_info.COMPUTE_BINARY)
+            conn.compute.enable_service(service.id, host=host, binary=host_info.COMPUTE_BINARY)
     except Exception as exc:  # pylint: disable=broad-except
         try:
             return error_from_exception(exc, during='undoing the change').msg

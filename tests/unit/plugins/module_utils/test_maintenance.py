@@ -481,3 +481,17 @@ class TestUndo:
             m.set_maintenance(two_hosts, 'compute1', CAMPAIGN)
         assert err.value.code == E_API
         assert 'Unexpected API Error.' in err.value.msg and 'PUT' in err.value.msg
+
+
+def test_services_are_changed_by_id_not_by_a_stale_object(two_hosts):
+    """openstacksdk sends only what differs from a Service object: re-disabling a disabled service
+    through that object sends no status and Nova answers 400 (seen on the lab). FakeCloud does the same."""
+    host = two_hosts.hosts['compute1']
+    host.status, host.disabled_reason = 'disabled', 'by hand'
+    stale = next(iter(two_hosts.compute.services(host='compute1')))
+    with pytest.raises(Exception) as err:
+        two_hosts.compute.disable_service(stale, disabled_reason=OURS)
+    assert getattr(err.value, 'status_code', None) == 400
+    m.set_maintenance(two_hosts, 'compute1', CAMPAIGN, force=True)
+    assert [c[1] for c in changes(two_hosts)][-1] == host.service_id
+    assert all(isinstance(c[1], str) for c in changes(two_hosts))
