@@ -104,7 +104,8 @@ def ensure_hosts_running(idx):
 # --- commands --------------------------------------------------------------------------------
 def cmd_up(args):
     common.require_root()
-    cfg = settings()
+    old = settings()
+    cfg = dict(old)
     n = args.hosts or cfg['hosts']
     cfg['hosts'] = n
     if not 2 <= n <= MAX_HOSTS:
@@ -129,15 +130,25 @@ def cmd_up(args):
         if extra:
             _remove_hosts(extra)
         cfg['hosts'] = n
-        started = hosts.up(n, {k: cfg[k] for k in ('vcpus', 'memory_mb', 'disk_gb')})
+        capacity = ('vcpus', 'memory_mb', 'disk_gb')
+        started = hosts.up(n, {k: cfg[k] for k in capacity})
         ensure_hosts_running(range(1, n + 1))
+        since = None
+        if any(old[k] != cfg[k] for k in capacity):
+            resized = [i for i in have if i <= n and host_name(i) not in started]
+            if resized:
+                log('hosts: capacity now %s; restarting nova-compute on %s',
+                    {k: cfg[k] for k in capacity}, ', '.join(host_name(i) for i in resized))
+                for i in resized:
+                    hosts.ssh(i, 'systemctl restart nova-compute.service')
+                since = time.time()
         save_json(CONFIG, cfg)
         write_inventory(n)
-        cloud_call('wait_computes', host_names(n), 300)
+        cloud_call('wait_computes', host_names(n), 300, since)
         cloud_call('discover_hosts')
         log('nova: %d nova-compute services up%s', n,
             (' (booted %s)' % ', '.join(started)) if started else '')
-        if not os.path.exists(SEEDED):
+        if not os.path.exists(SEEDED) or old['hosts'] != n:
             cloud_call('reset', host_names(n))
             common.write(SEEDED, 'ok\n')
         log('lab up: done in %.1fs; `%s env` prints the settings', time.monotonic() - t0,
@@ -173,6 +184,8 @@ def _write_clouds():
 
 def _remove_hosts(idx):
     log('hosts: removing %s', ', '.join(host_name(i) for i in idx))
+    if controlplane.all_running():
+        cloud_call('delete_servers_on', [host_name(i) for i in idx])
     for i in idx:
         hosts.remove_host(i)
     if controlplane.all_running():

@@ -146,6 +146,16 @@ def discover_hosts():
          'cell_v2', 'discover_hosts'], logfile=os.path.join(LOGS, 'nova-manage.log'))
 
 
+def delete_servers_on(names):
+    """Delete every server on these hosts (before the lab removes them)."""
+    c = connect()
+    doomed = [s for s in c.compute.servers(all_projects=True, details=True)
+              if s.compute_host in names]
+    if doomed:
+        log('hosts: deleting servers on removed hosts: %s', ', '.join(s.name for s in doomed))
+        _delete_servers(c, doomed)
+
+
 def delete_compute_services(names):
     c = connect()
     for svc in c.compute.services(binary='nova-compute'):

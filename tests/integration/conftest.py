@@ -1,15 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
 """Session fixtures for tests that run against the escalator lab (lab/lab, docs/lab.md).
 
-    lab         the lab, brought up with `lab up` once per session (a no-op if it is up)
-    cloud       openstacksdk Connection to the lab's admin cloud `escalator-lab`
-    seeded_lab  the lab after `lab reset`: hosts at package 1.0, every nova-compute up and
-                enabled, no fault, the seeded workloads exactly as documented
+    lab            the lab, brought up with `lab up` once per session (a no-op if it is up)
+    cloud          openstacksdk Connection to the lab's admin cloud `escalator-lab`
+    exclusive_lab  the lab, held exclusively for one test (see below)
+    seeded_lab     exclusive + `lab reset` first: hosts at package 1.0, every nova-compute up
+                   and enabled, no fault, the seeded workloads exactly as documented
+
+One lab serves every pytest session on the machine.  A test that changes the lab (faults,
+upgrades, migrations, servers) or needs it healthy must use `seeded_lab` or `exclusive_lab`:
+both hold an exclusive file lock (<state dir>/.test-lock) for the test's duration, so tests
+from concurrent sessions run one after the other instead of breaking each other.
 
 Tests using them must be marked `@pytest.mark.lab`; they need root on a Debian 12 machine.
 Set ESCALATOR_LAB_SKIP_UP=1 to use a lab that is already up without calling `lab up`.
 """
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shlex
@@ -57,6 +65,23 @@ class Lab:
         self.hosts = [h['host'] for h in status['hosts']]
         self.host_ips = {h['host']: h['ip'] for h in status['hosts']}
         self._conn = None
+        self._lock_depth = 0
+        self._lock_fh = None
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """Hold the lab exclusively against other pytest sessions (re-entrant)."""
+        if self._lock_depth == 0:
+            self._lock_fh = open(os.path.join(self.state_dir, '.test-lock'), 'w')
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX)
+        self._lock_depth += 1
+        try:
+            yield self
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                self._lock_fh.close()
+                self._lock_fh = None
 
     # -- the lab command -----------------------------------------------------------
     def run(self, *args, check=True, timeout=900):
@@ -170,6 +195,13 @@ def connect(lab):
     return openstack.connect(cloud=lab.cloud_name)
 
 
+def _test_lock(state_dir):
+    os.makedirs(state_dir, exist_ok=True)
+    fh = open(os.path.join(state_dir, '.test-lock'), 'w')
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
 @pytest.fixture(scope='session')
 def lab():
     if os.geteuid() != 0:
@@ -177,7 +209,13 @@ def lab():
     if not os.path.exists('/etc/debian_version'):
         pytest.skip('the lab needs Debian')
     if os.environ.get('ESCALATOR_LAB_SKIP_UP') != '1':
-        p = subprocess.run([LAB_CMD, 'up'], capture_output=True, text=True, timeout=1800)
+        # under the test lock: `lab up` repairs (powers on, links up...) what a test running
+        # in another session may have broken on purpose
+        fh = _test_lock(Lab._env()['ESCALATOR_LAB_DIR'])
+        try:
+            p = subprocess.run([LAB_CMD, 'up'], capture_output=True, text=True, timeout=1800)
+        finally:
+            fh.close()
         if p.returncode != 0:
             pytest.fail('lab up failed (rc=%d):\n%s\n%s' % (p.returncode, p.stdout[-4000:],
                                                              p.stderr[-4000:]))
@@ -190,6 +228,13 @@ def cloud(lab):
 
 
 @pytest.fixture
+def exclusive_lab(lab):
+    with lab.exclusive():
+        yield lab
+
+
+@pytest.fixture
 def seeded_lab(lab):
-    lab.reset()
-    return lab
+    with lab.exclusive():
+        lab.reset()
+        yield lab

@@ -24,7 +24,8 @@ def _spare(lab):
     return lab.hosts[-1]
 
 
-def test_status_reports_control_plane_hosts_and_servers(lab):
+def test_status_reports_control_plane_hosts_and_servers(seeded_lab):
+    lab = seeded_lab
     st = lab.status()
     unhealthy = [s['service'] for s in st['control_plane'] if not s['healthy']]
     assert not unhealthy, unhealthy
@@ -37,7 +38,8 @@ def test_status_reports_control_plane_hosts_and_servers(lab):
         assert word in text
 
 
-def test_every_host_runs_its_own_nova_compute(lab, cloud):
+def test_every_host_runs_its_own_nova_compute(seeded_lab, cloud):
+    lab = seeded_lab
     services = {s.host: s for s in cloud.compute.services(binary='nova-compute')}
     for host in lab.hosts:
         assert services[host].state == 'up' and services[host].status == 'enabled'
@@ -49,7 +51,8 @@ def test_every_host_runs_its_own_nova_compute(lab, cloud):
         assert hs['nova_compute']['running_version'] == hs['packages']['lab-compute-agent']
 
 
-def test_host_capacity_is_real(lab, cloud):
+def test_host_capacity_is_real(exclusive_lab, cloud):
+    lab = exclusive_lab
     for host in lab.hosts:
         rp = next(iter(cloud.placement.resource_providers(name=host)))
         inv = {i.resource_class: i for i in cloud.placement.resource_provider_inventories(rp)}
@@ -79,14 +82,16 @@ def test_seeded_workloads(seeded_lab, cloud):
         assert members[0].compute_host != members[1].compute_host
 
 
-def test_lab_up_twice_is_a_fast_noop(lab):
+def test_lab_up_twice_is_a_fast_noop(seeded_lab):
+    lab = seeded_lab
     t0 = time.monotonic()
     out = lab.run('up').stdout
     assert time.monotonic() - t0 < 15
     assert 'nothing to do' in out
 
 
-def test_traffic_stays_on_loopback_and_bridge(lab):
+def test_traffic_stays_on_loopback_and_bridge(exclusive_lab):
+    lab = exclusive_lab
     out = subprocess.run(['ss', '-Hltn'], capture_output=True, text=True, check=True).stdout
     lab_ports = {'5000', '5672', '8774', '8778', '9292', '9696', '13306', '25672', '4369'}
     for line in out.splitlines():
