@@ -304,10 +304,9 @@ def post_webhook(url, payload, timeout=WEBHOOK_TIMEOUT, validate_certs=True, ope
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     try:
-        if opener is not None:
-            response = opener.open(request, timeout=timeout)
-        else:
-            response = urllib.request.urlopen(request, timeout=timeout, context=context)
+        # an opener honours the usual *_proxy environment variables, like curl
+        opener = opener or urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+        response = opener.open(request, timeout=timeout)
         with response:
             status = response.status
             response.read(65536)

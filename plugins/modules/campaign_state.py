@@ -54,7 +54,7 @@ options:
     description:
       - V(start) creates the campaign (its batches and hosts from O(plan), all V(pending)), or resumes
         it - a new run is added, hosts already V(done) or V(skipped) keep their state.
-      - V(host) changes a host's O(state), O(phase), O(result), O(error_code) and O(message).
+      - V(host) changes a host's O(state), O(phase), O(result), O(error_code) and O(msg).
       - V(batch) marks batch O(batch) V(running) (started), V(done) or V(failed) (finished), or
         V(skipped) (its pending hosts are skipped). A batch's state is derived from its hosts.
       - V(finish) closes the run - the campaign becomes V(done), V(failed) or V(incomplete)
@@ -111,9 +111,11 @@ options:
       - The error code (C(E_...)) of a failure, as returned by Escalator's modules in C(error_code).
       - A V(rolled_back) recorded after V(failed) keeps the failure's code and message when none is given.
     type: str
-  message:
+  msg:
     description:
-      - A sentence for the record (what failed, why a host is skipped...). At most 2000 characters are kept.
+      - A sentence for the record (what failed, why a host is skipped...), the C(message) of the event and of the
+        host's record. At most 2000 characters are kept.
+      - (Ansible reserves the option name C(message).)
     type: str
   data:
     description:
@@ -201,7 +203,7 @@ EXAMPLES = r'''
     host: compute1
     state: failed
     error_code: "{{ ansible_failed_result.error_code | default('E_TASK') }}"
-    message: "{{ ansible_failed_result.msg | default('failed') }}"
+    msg: "{{ ansible_failed_result.msg | default('failed') }}"
     webhook_url: https://alerts.example.com/hooks/escalator
   delegate_to: localhost
 
@@ -213,7 +215,7 @@ EXAMPLES = r'''
     severity: critical
     object_type: batch
     object_id: "3"
-    message: group vnf-a would lose 2 members at once, budget 1
+    msg: group vnf-a would lose 2 members at once, budget 1
   delegate_to: localhost
 
 - name: Close the run and show the table
@@ -345,25 +347,25 @@ def record(store, params, check_mode):
     if action == 'host':
         _require(params, action, 'host')
         return store.update_host(params['host'], state=params['state'], phase=params['phase'],
-                                 result=params['result'], error_code=params['error_code'], message=params['message'],
+                                 result=params['result'], error_code=params['error_code'], message=params['msg'],
                                  data=params['data'], reset=params['reset'], run_id=params['run_id'],
                                  check_mode=check_mode, webhook=webhook)
     if action == 'batch':
         _require(params, action, 'batch')
-        return store.update_batch(params['batch'], state=params['state'], message=params['message'],
+        return store.update_batch(params['batch'], state=params['state'], message=params['msg'],
                                   data=params['data'], run_id=params['run_id'], check_mode=check_mode)
     if action == 'finish':
-        return store.finish(state=params['state'], message=params['message'], data=params['data'],
+        return store.finish(state=params['state'], message=params['msg'], data=params['data'],
                             run_id=params['run_id'], check_mode=check_mode)
     object_type, object_id = _object(params)
     if action == 'event':
         _require(params, action, 'event_action')
         return store.record_event(object_type, object_id, params['event_action'],
                                   result=params['result'] or 'ok', error_code=params['error_code'],
-                                  message=params['message'], data=params['data'], run_id=params['run_id'],
+                                  message=params['msg'], data=params['data'], run_id=params['run_id'],
                                   check_mode=check_mode)
-    _require(params, action, 'message')
-    return store.alert(params['kind'], params['message'], object_type=object_type, object_id=object_id,
+    _require(params, action, 'msg')
+    return store.alert(params['kind'], params['msg'], object_type=object_type, object_id=object_id,
                        error_code=params['error_code'], data=params['data'], severity=params['severity'],
                        run_id=params['run_id'], check_mode=check_mode, webhook=webhook)
 
@@ -425,7 +427,7 @@ def main():
                                             'verify', 'enable', 'notify_complete', 'rollback']),
             result=dict(type='str', choices=['ok', 'changed', 'failed', 'skipped', 'started']),
             error_code=dict(type='str'),
-            message=dict(type='str'),
+            msg=dict(type='str'),
             data=dict(type='dict'),
             reset=dict(type='bool', default=False),
             object_type=dict(type='str', default='campaign', choices=['campaign', 'batch', 'host', 'instance', 'vnfm']),

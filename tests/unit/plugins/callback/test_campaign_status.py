@@ -124,8 +124,8 @@ def test_no_log_results_are_never_written(callback, store):
 
 
 def test_an_unreachable_host_is_marked_failed_and_alerted(callback, store):
-    callback.v2_runner_on_unreachable(Result('compute2', Task('Upgrade'), {'msg': 'ssh: connection refused',
-                                                                          'unreachable': True}))
+    data = {'msg': 'ssh: connection refused', 'unreachable': True}
+    callback.v2_runner_on_unreachable(Result('compute2', Task('Upgrade'), data))
     record = store.read_status()['hosts']['compute2']
     assert (record['state'], record['error_code']) == ('failed', 'E_UNREACHABLE')
     assert record['message'] == "unreachable during 'Upgrade': ssh: connection refused"
@@ -278,8 +278,8 @@ def test_a_real_playbook_with_the_callback_enabled(tmp_path):
     assert 'hunter2' not in open(store.events_path, encoding='utf-8').read()
     status = store.read_status()
     assert status['hosts']['compute1']['state'] == 'draining'
-    assert (status['hosts']['compute2']['state'], status['hosts']['compute2']['error_code']) == ('failed',
-                                                                                                  'E_UNREACHABLE')
+    unreachable = status['hosts']['compute2']
+    assert (unreachable['state'], unreachable['error_code']) == ('failed', 'E_UNREACHABLE')
     assert [e['action'] for e in events if e['object_id'] == 'compute2'][-1] == 'alert'
     assert 'CAMPAIGN STATUS cb-real' in completed.stdout
     assert 'hosts: 2 (draining 1, failed 1); batches: 0/1 done; failed: compute2; alerts: 1' in completed.stdout

@@ -398,8 +398,8 @@ def test_table_and_summary(started, clock):
     info = state.summary(status, now=clock.now)
     assert info['states']['done'] == 1 and info['failed'] == 1 and info['failed_hosts'] == ['compute2']
     assert info['done'] == 1 and info['batches_done'] == 1 and info['alerts'] == 1
-    assert info['duration_s'] == (clock.now - datetime.datetime(2026, 1, 1, 10, 0, 1,
-                                                                 tzinfo=datetime.timezone.utc)).total_seconds()
+    started_at = datetime.datetime(2026, 1, 1, 10, 0, 1, tzinfo=datetime.timezone.utc)
+    assert info['duration_s'] == (clock.now - started_at).total_seconds()
 
 
 def test_table_of_an_empty_campaign(store):
@@ -521,8 +521,8 @@ def test_a_failed_host_raises_an_alert_posted_to_the_webhook(started, hook):
     assert alert['data']['kind'] == 'host_failed' and alert['data']['severity'] == 'critical'
     assert 'host compute1 failed at maintenance: no room' == alert['message']
     assert Hook.received == [('/hooks/secret-token', 'application/json', alert)]
-    assert [(e['action'], e['result']) for e in events_of(started)][-2:] == [('maintenance', 'failed'),
-                                                                            ('alert', 'failed')]
+    last_two = [(e['action'], e['result']) for e in events_of(started)][-2:]
+    assert last_two == [('maintenance', 'failed'), ('alert', 'failed')]
     assert started.read_status()['campaign']['alerts'] == 1
     rolled = started.update_host('compute1', state='rolled_back', phase='rollback', webhook=dict(url=hook))
     assert rolled['alerts'][0]['data']['kind'] == 'rollback' and len(Hook.received) == 2

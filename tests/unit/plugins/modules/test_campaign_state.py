@@ -112,7 +112,7 @@ def test_a_refused_transition_fails_with_e_state(record, started):
 def test_a_failure_alerts_and_reports_webhook_errors(record, started):
     record(action='host', host='compute2', state='draining', phase='evacuate')
     outcome, result = record(action='host', host='compute2', state='failed', error_code='E_MIGRATION_TIMEOUT',
-                             message='vm-1 stuck', webhook_url='ftp://127.0.0.1/hook')
+                             msg='vm-1 stuck', webhook_url='ftp://127.0.0.1/hook')
     assert outcome == 'exit' and result['msg'] == 'recorded compute2: failed (evacuate) E_MIGRATION_TIMEOUT'
     assert [a['data']['kind'] for a in result['alerts']] == ['host_failed']
     assert result['webhook_errors'] == ['webhook URL ftp://127.0.0.1/... is not http(s)']
@@ -123,11 +123,11 @@ def test_batch_finish_event_alert(record, started):
     outcome, result = record(action='batch', batch=1, state='running')
     assert outcome == 'exit' and result['status']['batches'][0]['state'] == 'running'
     outcome, result = record(action='event', object_type='vnfm', object_id='vnfm-a', event_action='vnfm_reply',
-                             message='migrate', data={'instances': 2})
+                             msg='migrate', data={'instances': 2})
     assert result['events'][0]['object_id'] == 'vnfm-a' and result['events'][0]['data'] == {'instances': 2}
     outcome, result = record(action='event', host='compute1', event_action='note')
     assert (result['events'][0]['object_type'], result['events'][0]['object_id']) == ('host', 'compute1')
-    outcome, result = record(action='alert', kind='budget', severity='critical', message='budget exceeded',
+    outcome, result = record(action='alert', kind='budget', severity='critical', msg='budget exceeded',
                              object_type='batch', object_id='2')
     assert result['alerts'][0]['data'] == {'kind': 'budget', 'severity': 'critical'}
     assert result['summary']['alerts'] == 1
@@ -140,7 +140,7 @@ def test_batch_finish_event_alert(record, started):
     (dict(action='host'), 'action=host needs host'),
     (dict(action='batch'), 'action=batch needs batch'),
     (dict(action='event'), 'action=event needs event_action'),
-    (dict(action='alert'), 'action=alert needs message'),
+    (dict(action='alert'), 'action=alert needs msg'),
     (dict(action='finish', state='draining'), 'finishes done, failed or incomplete'),
     (dict(action='host', host='compute1', state='running'), 'host state'),
 ])
