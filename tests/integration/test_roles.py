@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The roles precheck, backup, upgrade, verify and rollback on real lab hosts.
+
+Destructive tests change ONE host, the last one of the lab (compute4 in the default 4-host lab;
+ESCALATOR_MOLECULE_HOST overrides it) and put it back to 1.0. While they change it they hold the
+lab's own lock (the one `lab reset|fault|seed` take), so a concurrent `lab reset` waits instead of
+interfering; they never call `lab` themselves while holding it.
+"""
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.join(REPO, '.venv', 'bin')
+PACKAGES = [dict(name='lab-compute-agent', version='2.0'), dict(name='lab-kernel', version='2.0')]
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope='module')
+def host(lab):
+    return os.environ.get('ESCALATOR_MOLECULE_HOST') or lab.hosts[-1]
+
+
+@contextlib.contextmanager
+def lab_lock(lab):
+    with open(os.path.join(lab.state_dir, '.lock'), 'w') as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def env(lab):
+    e = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''),
+             ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.venv', 'collections'),
+             ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_DEPRECATION_WARNINGS='False',
+             ESCALATOR_LAB_INVENTORY=lab.inventory)
+    return e
+
+
+def playbook(lab, tmp_path, host, tasks, extra=None, name='play'):
+    """Run a one-play playbook on `host`; returns the CompletedProcess."""
+    path = tmp_path / ('%s.yml' % name)
+    play = [dict(name=name, hosts=host, gather_facts=False, vars=dict(extra or {}), tasks=tasks)]
+    path.write_text(json.dumps(play))
+    return subprocess.run(['ansible-playbook', '-i', lab.inventory, str(path)], capture_output=True,
+                          text=True, env=env(lab), cwd=REPO, timeout=1200)
+
+
+def role(name, **variables):
+    return {'name': 'Role ' + name, 'ansible.builtin.include_role': {'name': 'opnfv.escalator.' + name},
+            'vars': variables}
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    return proc
+
+
+def packages(lab, host):
+    out = lab.ssh(host, "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' 'lab-*'").stdout
+    return {line.split()[0]: (line.split()[1], line.split()[2]) for line in out.splitlines() if line.strip()}
+
+
+def checksums(lab, host, paths):
+    out = lab.ssh(host, 'sha256sum ' + ' '.join(paths)).stdout
+    return {line.split()[1]: line.split()[0] for line in out.splitlines()}
+
+
+def nova_compute(lab, host):
+    svc = lab.compute_service(host)
+    return svc.state, svc.updated_at
+
+
+def test_upgrade_verify_rollback_round_trip(lab, host, tmp_path):
+    """1.0 -> 2.0 with its reboot, verified in Nova; rolled back to exactly the backup."""
+    campaign = 'itest-%d' % int(time.time())
+    common = dict(escalator_campaign_id=campaign, escalator_backup_controller_dir=str(tmp_path / 'backups'),
+                  escalator_upgrade_packages=PACKAGES)
+    with lab_lock(lab):
+        assert packages(lab, host) == {'lab-compute-agent': ('1.0', 'ii'), 'lab-kernel': ('1.0', 'ii')}, \
+            '%s is not at 1.0: run `lab reset` first' % host
+        ok(playbook(lab, tmp_path, host, [role('backup')], common, 'backup'))
+        manifest = json.loads((tmp_path / 'backups' / campaign / campaign / host / 'manifest.json').read_text())
+        files = [f['path'] for f in manifest['files'] if f['type'] == 'file']
+        before = checksums(lab, host, files)
+        assert before == {f['path']: f['sha256'] for f in manifest['files'] if f['type'] == 'file'}
+
+        boot_before = lab.ssh(host, 'cat /proc/sys/kernel/random/boot_id').stdout.strip()
+        t0 = time.monotonic()
+        ok(playbook(lab, tmp_path, host, [role('upgrade'), role(
+            'verify', escalator_verify_expected_versions={'lab-compute-agent': '2.0', 'lab-kernel': '2.0'},
+            escalator_verify_process_env={'ESCALATOR_AGENT_VERSION': '2.0'},
+            escalator_verify_process_newer_than_packages=['lab-compute-agent'])], common, 'upgrade'))
+        upgrade_seconds = time.monotonic() - t0
+        assert lab.ssh(host, 'cat /proc/sys/kernel/random/boot_id').stdout.strip() != boot_before, 'no reboot'
+        assert packages(lab, host) == {'lab-compute-agent': ('2.0', 'ii'), 'lab-kernel': ('2.0', 'ii')}
+        assert lab.host_status(host)['nova_compute']['running_version'] == '2.0'
+        assert checksums(lab, host, files) != before            # the agent's conffile changed
+        upgrade_json = json.loads(lab.ssh(host, 'cat /var/backups/escalator/%s/%s/upgrade.json'
+                                          % (campaign, campaign)).stdout)
+        assert upgrade_json['rebooted'] is True
+        assert upgrade_json['packages']['lab-kernel'] == {'before': '1.0', 'after': '2.0'}
+
+        lab.ssh(host, 'echo "# edited after the upgrade" >> /etc/nova/nova.conf; touch /etc/nova/new-file.conf')
+        t0 = time.monotonic()
+        ok(playbook(lab, tmp_path, host, [role('rollback')], common, 'rollback'))
+        rollback_seconds = time.monotonic() - t0
+        assert packages(lab, host) == {'lab-compute-agent': ('1.0', 'ii'), 'lab-kernel': ('1.0', 'ii')}
+        assert checksums(lab, host, files) == before
+        assert lab.ssh(host, 'test -e /etc/nova/new-file.conf', check=False).returncode == 1
+        state, _ = nova_compute(lab, host)
+        assert state == 'up'
+        assert lab.host_status(host)['nova_compute']['running_version'] == '1.0'
+        again = ok(playbook(lab, tmp_path, host, [role('rollback')], common, 'rollback-again'))
+        assert 'changed=0' in again.stdout.split('PLAY RECAP')[-1]
+    print('upgrade+verify %.1fs, rollback+verify %.1fs' % (upgrade_seconds, rollback_seconds))
+
+
+def test_rollback_without_backup_is_refused(lab, host, tmp_path):
+    proc = playbook(lab, tmp_path, host, [role('rollback')],
+                    dict(escalator_campaign_id='itest-none', escalator_run_id='never-backed-up',
+                         escalator_backup_controller_dir=str(tmp_path / 'nothing')))
+    assert proc.returncode != 0
+    assert 'No backup of run never-backed-up' in proc.stdout and 'Nothing was changed' in proc.stdout
+
+
+def test_rollback_refuses_a_tampered_backup(lab, host, tmp_path):
+    common = dict(escalator_campaign_id='itest-tamper', escalator_backup_controller_dir=str(tmp_path / 'b'))
+    ok(playbook(lab, tmp_path, host, [role('backup')], common, 'backup'))
+    try:
+        lab.ssh(host, 'echo x >> /var/backups/escalator/itest-tamper/itest-tamper/config.tar.gz')
+        proc = playbook(lab, tmp_path, host, [role('rollback')], common, 'rollback')
+        assert proc.returncode != 0 and 'cannot be trusted' in proc.stdout
+    finally:
+        lab.ssh(host, 'rm -rf /var/backups/escalator/itest-tamper')
+
+
+@pytest.mark.parametrize('role_name, variables, message', [
+    ('upgrade', dict(escalator_upgrade_method='magic'), 'escalator_upgrade_method'),
+    ('upgrade', dict(escalator_upgrade_method='containers'), 'not implemented in this release'),
+    ('upgrade', dict(escalator_upgrade_packages='lab-kernel'), 'escalator_upgrade_packages'),
+    ('upgrade', dict(escalator_upgrade_method='command'), 'Nothing to upgrade'),
+    ('backup', dict(escalator_backup_keep='many'), 'escalator_backup_keep'),
+    ('backup', dict(escalator_backup_extra_paths=['etc/relative']), 'absolute'),
+    ('verify', dict(escalator_verify_canary='perhaps'), 'escalator_verify_canary'),
+    ('precheck', dict(escalator_precheck_nova_status='sometimes'), 'escalator_precheck_nova_status'),
+    ('rollback', dict(escalator_rollback_reboot='later'), 'escalator_rollback_reboot'),
+    ('backup', dict(escalator_campaign_id='bad id!'), 'must be'),
+])
+def test_bad_input_is_refused(lab, host, tmp_path, role_name, variables, message):
+    base = dict(escalator_campaign_id='itest-input', escalator_backup_controller_dir=str(tmp_path / 'b'))
+    base.update(variables)
+    proc = playbook(lab, tmp_path, host, [role(role_name)], base, 'bad')
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    lab.ssh(host, 'rm -rf /var/backups/escalator/itest-input')
+
+
+def test_upgrade_without_backup_is_refused(lab, host, tmp_path):
+    proc = playbook(lab, tmp_path, host, [role('upgrade')],
+                    dict(escalator_campaign_id='itest-nobackup', escalator_upgrade_packages=PACKAGES))
+    assert proc.returncode != 0 and 'run the opnfv.escalator.backup role first' in proc.stdout
+    assert packages(lab, host)['lab-kernel'][0] == '1.0'
+
+
+@pytest.mark.parametrize('scenario', ['precheck', 'backup', 'verify', 'upgrade', 'rollback'])
+def test_molecule_scenario(lab, host, scenario):
+    """`molecule test -s SCENARIO` from the repo root (the scenarios put the host back)."""
+    t0 = time.monotonic()
+    with (lab_lock(lab) if scenario in ('upgrade', 'rollback') else contextlib.nullcontext()):
+        proc = subprocess.run(['molecule', 'test', '-s', scenario], capture_output=True, text=True,
+                              env=dict(env(lab), ESCALATOR_MOLECULE_HOST=host), cwd=REPO, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    print('molecule %s: %.1fs' % (scenario, time.monotonic() - t0))
