@@ -418,9 +418,18 @@ def derive_batch_state(batch, hosts):
     return PENDING
 
 
-def refresh_batches(status):
+def refresh_batches(status, stamp=None):
+    """Derive every batch's state; with ``stamp``, also note when a batch started and finished."""
     for batch in status['batches']:
         batch['state'] = derive_batch_state(batch, status['hosts'])
+        if stamp is None:
+            continue
+        if batch['state'] != PENDING and not batch.get('started') and batch['state'] != SKIPPED:
+            batch['started'] = stamp
+        if batch['state'] in (DONE, FAILED, SKIPPED) and not batch.get('finished'):
+            batch['finished'] = stamp
+        elif batch['state'] == RUNNING and batch.get('finished'):
+            batch['finished'] = None
 
 
 def _check_transition(name, record, new_state, reset):
@@ -497,7 +506,7 @@ def apply_host(status, name, now, run_id, state=None, phase=None, result=None, e
     event_data.update(data or {})
     events.append(make_event(campaign_id, run_id, 'host', name, new_phase or new_state, new_result,
                              error_code=new_code, message=new_message, data=event_data, now=now))
-    refresh_batches(status)
+    refresh_batches(status, stamp)
     status['campaign']['updated'] = stamp
     return events
 
@@ -1034,9 +1043,10 @@ class CampaignStore:
             after = status['hosts'].get(host)
             if events and after['state'] in FAILURE_STATES and (before is None or before['state'] != after['state']):
                 kind = 'rollback' if after['state'] == ROLLED_BACK else 'host_failed'
-                text = 'host %s %s%s: %s' % (host, 'rolled back' if kind == 'rollback' else 'failed',
-                                             (' at %s' % after['phase']) if after['phase'] else '',
-                                             after['message'] or after['error_code'] or 'no message')
+                text = 'host %s %s%s: %s' % (
+                    host, 'rolled back' if kind == 'rollback' else 'failed',
+                    (' at %s' % after['phase']) if after['phase'] and kind != 'rollback' else '',
+                    after['message'] or after['error_code'] or 'no message')
                 alerts.append(self._alert_event(status, run, kind, text, 'host', host, after['error_code'],
                                                 dict(state=after['state'], phase=after['phase'],
                                                      batch=after['batch']), 'critical', now))

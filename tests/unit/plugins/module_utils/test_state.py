@@ -295,6 +295,14 @@ def test_batch_state_follows_its_hosts(started):
     assert started.read_status()['batches'][1]['state'] == 'failed'
 
 
+def test_a_batch_notes_when_it_started_and_finished(started):
+    walk(started, 'compute1', *FULL)
+    status = started.read_status()
+    host, batch = status['hosts']['compute1'], status['batches'][0]
+    assert (batch['started'], batch['finished']) == (host['started'], host['finished'])
+    assert status['batches'][1]['started'] is None
+
+
 def test_skipping_a_batch_skips_its_pending_hosts(started):
     answer = started.update_batch(2, state='skipped', message='operator said so')
     status = answer['status']
@@ -526,6 +534,7 @@ def test_a_failed_host_raises_an_alert_posted_to_the_webhook(started, hook):
     assert started.read_status()['campaign']['alerts'] == 1
     rolled = started.update_host('compute1', state='rolled_back', phase='rollback', webhook=dict(url=hook))
     assert rolled['alerts'][0]['data']['kind'] == 'rollback' and len(Hook.received) == 2
+    assert rolled['alerts'][0]['message'] == 'host compute1 rolled back: no room'
 
 
 def test_an_explicit_alert(started, hook):
