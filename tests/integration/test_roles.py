@@ -4,11 +4,9 @@
 Destructive tests change ONE host, the last one of the lab (compute4 in the default 4-host lab;
 ESCALATOR_MOLECULE_HOST overrides it) and put it back to 1.0. While they change it they hold the
 lab's own lock (the one `lab reset|fault|seed` take), so a concurrent `lab reset` waits instead of
-interfering; they never call `lab` themselves while holding it.
+interfering (the autouse fixture lab_lock); they never call `lab` themselves while holding it.
 """
-import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import subprocess
@@ -28,8 +26,10 @@ def host(lab):
     return os.environ.get('ESCALATOR_MOLECULE_HOST') or lab.hosts[-1]
 
 
-@contextlib.contextmanager
+@pytest.fixture(autouse=True)
 def lab_lock(lab):
+    """Hold the lab's lock (the one `lab reset|fault|seed` take) for the whole test: the host is ours
+    meanwhile. Never call `lab` from inside a test of this file (it would wait for this lock)."""
     with open(os.path.join(lab.state_dir, '.lock'), 'w') as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -82,7 +82,7 @@ def test_upgrade_verify_rollback_round_trip(lab, host, tmp_path):
     campaign = 'itest-%d' % int(time.time())
     common = dict(escalator_campaign_id=campaign, escalator_backup_controller_dir=str(tmp_path / 'backups'),
                   escalator_upgrade_packages=PACKAGES)
-    with lab_lock(lab):
+    if True:  # the host is ours: lab_lock (autouse) holds the lab's lock
         assert packages(lab, host) == {'lab-compute-agent': ('1.0', 'ii'), 'lab-kernel': ('1.0', 'ii')}, \
             '%s is not at 1.0: run `lab reset` first' % host
         ok(playbook(lab, tmp_path, host, [role('backup')], common, 'backup'))
@@ -173,7 +173,7 @@ def test_upgrade_without_backup_is_refused(lab, host, tmp_path):
 def test_molecule_scenario(lab, host, scenario):
     """`molecule test -s SCENARIO` from the repo root (the scenarios put the host back)."""
     t0 = time.monotonic()
-    with (lab_lock(lab) if scenario in ('upgrade', 'rollback') else contextlib.nullcontext()):
+    if True:  # the host is ours: lab_lock (autouse) holds the lab's lock
         proc = subprocess.run(['molecule', 'test', '-s', scenario], capture_output=True, text=True,
                               env=dict(env(lab), ESCALATOR_MOLECULE_HOST=host), cwd=REPO, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
