@@ -37,7 +37,7 @@ def main():
     parser.add_argument('--json')
     args = parser.parse_args()
 
-    status = state.load_status(args.state_dir, args.campaign_id)
+    status = state.CampaignStore(args.campaign_id, state_dir=args.state_dir).read_status()
     print(state.render_table(status))
     conn = openstack.connect(cloud=os.environ.get('OS_CLOUD', 'escalator-lab'))
     per_instance, kinds = migrations_since(conn, args.since)

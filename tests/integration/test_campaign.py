@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Whole campaigns on the lab: playbooks/upgrade-compute.yml end to end (issue: the campaign).
+
+Each test starts from `lab reset` (hosts at 1.0, seeded VNF pairs, standalone and SHUTOFF servers),
+runs the sample VNFM and the outage probe around the playbook, and checks what an operator would:
+nothing lost, no outage, at most one move per instance, no host left disabled, the status table.
+"""
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLAYBOOKS = os.path.join(REPO, 'playbooks')
+VENV_BIN = os.path.join(REPO, '.venv', 'bin')
+VNFM = os.path.join(REPO, 'lab', 'vnfm', 'sample_vnfm.py')
+PROBE = os.path.join(REPO, 'lab', 'probe', 'probe.py')
+CAMPAIGN_TIMEOUT = 1800
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+class Campaign:
+    """One campaign run on the lab, with the sample VNFM and the probe around it."""
+
+    def __init__(self, lab, tmp_path, campaign_id):
+        self.lab = lab
+        self.id = campaign_id
+        self.state_dir = str(tmp_path / 'campaigns')
+        self.run_dir = tmp_path / 'run'
+        self.run_dir.mkdir()
+        self.env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''),
+                        ESCALATOR_STATE_DIR=self.state_dir, ANSIBLE_FORCE_COLOR='0',
+                        OS_CLIENT_CONFIG_FILE=lab.clouds_yaml, OS_CLOUD=lab.cloud_name)
+
+    def start_helpers(self, vnfm=True):
+        if vnfm:
+            subprocess.run([sys.executable, VNFM, 'start', '--port', '9310', '--pid-file', str(self.run_dir / 'vnfm.pid'),
+                            '--log', str(self.run_dir / 'vnfm.log'), '--clouds', self.lab.clouds_yaml],
+                           check=True, env=self.env, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, PROBE, 'start', '--out', str(self.run_dir / 'probe'),
+                        '--clouds', self.lab.clouds_yaml], check=True, env=self.env, capture_output=True, timeout=120)
+
+    def stop_helpers(self):
+        subprocess.run([sys.executable, PROBE, 'stop', '--out', str(self.run_dir / 'probe')],
+                       check=False, env=self.env, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, VNFM, 'stop', '--pid-file', str(self.run_dir / 'vnfm.pid')],
+                       check=False, env=self.env, capture_output=True, timeout=120)
+
+    def command(self, *extra):
+        return [os.path.join(VENV_BIN, 'ansible-playbook'), 'upgrade-compute.yml',
+                '-e', 'escalator_campaign_id=%s' % self.id, '-e', 'escalator_confirm=false'] + list(extra)
+
+    def run(self, *extra):
+        log = self.run_dir / ('playbook-%d.log' % time.time_ns())
+        with open(log, 'w', encoding='utf-8') as out:
+            proc = subprocess.run(self.command(*extra), cwd=PLAYBOOKS, env=self.env, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=CAMPAIGN_TIMEOUT, check=False)
+        return proc.returncode, log.read_text(encoding='utf-8')
+
+    def status(self):
+        with open(os.path.join(self.state_dir, self.id, 'status.json'), encoding='utf-8') as handle:
+            return json.load(handle)
+
+    def outage(self):
+        with open(self.run_dir / 'probe' / 'summary.json', encoding='utf-8') as handle:
+            summary = json.load(handle)
+        return {vnf: data['outage_seconds'] for vnf, data in summary['vnfs'].items()}
+
+
+def servers_snapshot(conn):
+    return {s.id: (s.name, s.status) for s in conn.compute.servers(all_projects=True, details=True)}
+
+
+def migrations_per_instance(conn, since):
+    counts = {}
+    for migration in conn.compute.migrations(changes_since=since):
+        if migration.status in ('completed', 'confirmed', 'finished'):
+            counts[migration.server_id] = counts.get(migration.server_id, 0) + 1
+    return counts
+
+
+def agent_version(lab, host):
+    out = lab.ssh(host, "dpkg-query -W -f '${Version}' lab-compute-agent").stdout
+    return out.strip()
+
+
+def compute_services(conn):
+    return {s.host: s for s in conn.compute.services(binary='nova-compute')}
+
+
+def make_a_spare_host(lab, conn):
+    """Empty one host before the campaign, as operators keep one spare: each instance then moves once."""
+    counts = {host: len(lab.servers_on(host)) for host in lab.hosts}
+    spare = min(counts, key=counts.get)
+    for server in lab.servers_on(spare):
+        if server.status == 'ACTIVE':
+            conn.compute.live_migrate_server(server, host=None, block_migration='auto')
+        else:
+            conn.compute.migrate_server(server)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        left = lab.servers_on(spare)
+        resized = [s for s in conn.compute.servers(all_projects=True) if s.status == 'VERIFY_RESIZE']
+        for server in resized:
+            conn.compute.confirm_server_resize(server)
+        busy = [s for s in conn.compute.servers(all_projects=True) if s.status not in ('ACTIVE', 'SHUTOFF')]
+        if not left and not busy:
+            return spare
+        time.sleep(2)
+    raise AssertionError('could not empty %s before the campaign' % spare)
+
+
+def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tmp_path):
+    lab, conn = seeded_lab, seeded_lab.conn
+    make_a_spare_host(lab, conn)
+    before = servers_snapshot(conn)
+    campaign = Campaign(lab, tmp_path, 'e2e-full')
+    campaign.start_helpers()
+    since = _now()
+    try:
+        rc, log = campaign.run('-e', 'escalator_max_batch_size=2')
+    finally:
+        campaign.stop_helpers()
+    assert rc == 0, log[-6000:]
+
+    assert servers_snapshot(conn) == before, 'instances lost, added or changed status'
+    assert {host: agent_version(lab, host) for host in lab.hosts} == {host: '2.0' for host in lab.hosts}
+    services = compute_services(conn)
+    assert all(s.status == 'enabled' and s.state == 'up' for s in services.values()), services
+    moves = migrations_per_instance(conn, since)
+    assert moves and max(moves.values()) == 1, moves
+    assert all(seconds == 0 for seconds in campaign.outage().values()), campaign.outage()
+    status = campaign.status()
+    assert status['campaign']['state'] == 'done'
+    assert {host['state'] for host in status['hosts'].values()} == {'done'}
+    assert 'PLAY RECAP' in log
+
+
+def planned_batches(lab, campaign):
+    """The batches the campaign will run, from the plan module (it reads and changes nothing)."""
+    out = subprocess.run([os.path.join(VENV_BIN, 'ansible'), 'localhost', '-m', 'opnfv.escalator.campaign_plan',
+                          '-a', json.dumps(dict(campaign_id=campaign.id, cloud=lab.cloud_name))],
+                         cwd=PLAYBOOKS, env=campaign.env, capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(out.stdout.split('=>', 1)[1])['batches']
+
+
+def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, tmp_path):
+    lab, conn = seeded_lab, seeded_lab.conn
+    before = servers_snapshot(conn)
+    campaign = Campaign(lab, tmp_path, 'e2e-failure')
+    batches = planned_batches(lab, campaign)
+    canary, broken, later = batches[0][0], batches[1][0], [h for batch in batches[2:] for h in batch]
+    lab.break_upgrade(broken)
+    campaign.start_helpers()
+    try:
+        rc, log = campaign.run()
+    finally:
+        campaign.stop_helpers()
+        lab.fix_upgrade(broken)
+    assert rc != 0, 'the campaign must fail when a host fails'
+    status = campaign.status()
+    assert status['hosts'][canary]['state'] == 'done'
+    assert status['hosts'][broken]['state'] == 'rolled_back', status['hosts'][broken]
+    assert agent_version(lab, canary) == '2.0'
+    assert agent_version(lab, broken) == '1.0', 'the failed host must be back at 1.0'
+    services = compute_services(conn)
+    assert services[broken].status == 'enabled' and services[broken].state == 'up'
+    for host in later:
+        assert agent_version(lab, host) == '1.0'
+        assert services[host].status == 'enabled' and not services[host].disabled_reason
+        assert status['hosts'][host]['state'] == 'pending'
+    after = servers_snapshot(conn)
+    assert set(after) == set(before), 'an instance was lost'
+    assert all(state in ('ACTIVE', 'SHUTOFF') for _name, state in after.values())
+    assert 'rolled back' in log
+
+
+def test_killed_campaign_resumes_and_leaves_an_operator_disabled_host_alone(seeded_lab, tmp_path):
+    lab, conn = seeded_lab, seeded_lab.conn
+    theirs = lab.hosts[-1]
+    service = compute_services(conn)[theirs]
+    conn.compute.disable_service(service, disabled_reason='ops: RMA ticket 4711')
+    try:
+        before = servers_snapshot(conn)
+        campaign = Campaign(lab, tmp_path, 'e2e-resume')
+        campaign.start_helpers()
+        try:
+            log_path = campaign.run_dir / 'killed.log'
+            with open(log_path, 'w', encoding='utf-8') as out:
+                proc = subprocess.Popen(campaign.command(), cwd=PLAYBOOKS, env=campaign.env, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 900
+            killed_in = None
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    hosts = campaign.status()['hosts']
+                except (OSError, ValueError):
+                    hosts = {}
+                busy = [name for name, host in hosts.items() if host['state'] in ('upgrading', 'verifying')]
+                if busy:
+                    killed_in = busy[0]
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.5)
+            proc.wait(timeout=60)
+            assert killed_in, 'the campaign never reached an upgrade: %s' % log_path.read_text()[-4000:]
+            rc, log = campaign.run()
+        finally:
+            campaign.stop_helpers()
+        assert rc == 0, log[-6000:]
+        status = campaign.status()
+        assert status['campaign']['state'] == 'done'
+        assert theirs not in status['hosts'] or status['hosts'][theirs]['state'] == 'skipped'
+        for host in lab.hosts:
+            if host != theirs:
+                assert agent_version(lab, host) == '2.0'
+                assert status['hosts'][host]['state'] == 'done'
+        assert agent_version(lab, theirs) == '1.0'
+        services = compute_services(conn)
+        assert services[theirs].status == 'disabled'
+        assert services[theirs].disabled_reason == 'ops: RMA ticket 4711'
+        assert all(s.status == 'enabled' for h, s in services.items() if h != theirs)
+        assert servers_snapshot(conn) == before
+    finally:
+        conn.compute.enable_service(compute_services(conn)[theirs])
