@@ -252,7 +252,7 @@ def reset(hosts, quiet=False):
     pid2name = {p.id: n for n, p in projects.items()}
     want = plan(hosts)
     want_by_key = {(w[1], w[0]): w for w in want}
-    broken_migrations = {m.instance_uuid for m in c.compute.migrations()
+    broken_migrations = {m.server_id for m in c.compute.migrations()
                          if m.status in ('error', 'failed')}
     servers = list(c.compute.servers(all_projects=True, details=True))
     keep, delete, fix_power = {}, [], []
@@ -374,7 +374,7 @@ def verify(c, hosts):
             problems.append('nova-compute on %s: %s/%s' % (svc.host, svc.state, svc.status))
     for m in c.compute.migrations():
         if m.status in ('error', 'failed'):
-            problems.append('migration %s of %s is %s' % (m.id, m.instance_uuid, m.status))
+            problems.append('migration %s of %s is %s' % (m.id, m.server_id, m.status))
     return problems
 
 
