@@ -131,11 +131,11 @@ def precheck(conn, host, down_hosts=(), check_services=True, check_instances=Tru
                         free={d: sum(t[d] for t in targets.values()) for d in DIMS},
                         homeless=[i['name'] for i in homeless])
         if homeless:
+            room = ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'], i['disk_gb'])
+                             for i in homeless)
             problems.append('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; '
-                            'free capacity first or add hosts' % (
-                                len(instances), host, ', '.join(sorted(targets)) or 'none',
-                                ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'],
-                                                                          i['disk_gb']) for i in homeless)))
+                            'free capacity first or add hosts' % (len(instances), host, ', '.join(sorted(targets)) or 'none',
+                                                                  room))
     return dict(problems=problems, host=dict((k, me.get(k)) for k in ('name', 'zone', 'state', 'status',
                                                                         'disabled_reason')),
                 instances=instances, capacity=capacity, warnings=data.get('warnings', []))

@@ -10,13 +10,13 @@ short_description: Prove a compute host can run a new server, leaving nothing be
 version_added: 0.1.0
 description:
   - Boots a small server forced onto O(host) with C(availability_zone=<zone>:<host>) (this works while
-    the host is disabled for maintenance: the scheduler's filters are bypassed, which needs the
+    the host is disabled for maintenance, because the scheduler's filters are bypassed, which needs the
     admin role), waits until it is C(ACTIVE) on that host, deletes it and waits until it is gone.
   - The server is deleted whatever happens (error, timeout); the module fails when it could not
     delete it, naming the server.
   - Reports C(changed=false) because the cloud is left as it was found.
 author:
-  - Escalator developers
+  - Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
 attributes:

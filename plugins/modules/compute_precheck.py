@@ -17,7 +17,7 @@ description:
     O(fail_on_problems=true), so that a role can report them together with its host-level checks.
   - Read-only.
 author:
-  - Escalator developers
+  - Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
 attributes:

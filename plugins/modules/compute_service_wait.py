@@ -16,7 +16,7 @@ description:
     reports to Nova. Give O(since) for that.
   - Read-only; never changes anything.
 author:
-  - Escalator developers
+  - Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
 attributes:

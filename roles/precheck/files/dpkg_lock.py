@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 # SPDX-License-Identifier: Apache-2.0
 """Exit 1 (naming the lock) when another process holds a dpkg lock, 0 otherwise.
 
