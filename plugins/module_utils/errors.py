@@ -27,6 +27,8 @@ E_VNFM = 'E_VNFM'                            # a VNFM refused, did not answer, o
 E_PLAN = 'E_PLAN'                            # no valid campaign plan, or a stale plan
 E_LOCK = 'E_LOCK'                            # another campaign holds the cloud's lock
 E_PRECHECK = 'E_PRECHECK'                    # health checks refused the campaign
+E_STATE = 'E_STATE'                          # the campaign state store refused a change, or cannot be read/written
+E_UNREACHABLE = 'E_UNREACHABLE'              # Ansible could not reach the host
 
 
 class EscalatorError(Exception):

@@ -41,12 +41,9 @@ import urllib.parse
 import urllib.request
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
-    E_INVALID_INPUT, E_PLAN, EscalatorError,
+    E_INVALID_INPUT, E_PLAN, E_STATE, E_UNREACHABLE, EscalatorError,
 )
 
-# Error codes of the state store (kept here until they move to errors.py).
-E_STATE = 'E_STATE'              # the state store refused a change, or cannot be read or written
-E_UNREACHABLE = 'E_UNREACHABLE'  # Ansible could not reach the host
 
 STATUS_FORMAT = 'escalator-status/1'
 EVENTS_FILE = 'events.jsonl'
