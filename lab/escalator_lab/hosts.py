@@ -62,6 +62,19 @@ def _netns_list():
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+def _del_link(name):
+    """Delete a link the lab made; tolerate it vanishing on its own meanwhile."""
+    for _ in range(20):
+        if not _link_exists(name):
+            break
+        if run(['ip', 'link', 'del', name], check=False, capture=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    if _link_exists(name):
+        raise LabError('could not delete link %s' % name)
+    ledger_remove('links', name)
+
+
 def ensure_bridge():
     if not _link_exists(BRIDGE):
         run(['ip', 'link', 'add', BRIDGE, 'type', 'bridge'])
@@ -374,9 +387,7 @@ def remove_host(i):
     if ns in _netns_list():
         run(['ip', 'netns', 'del', ns])
     ledger_remove('netns', ns)
-    if _link_exists(veth(i)):
-        run(['ip', 'link', 'del', veth(i)])
-    ledger_remove('links', veth(i))
+    _del_link(veth(i))      # usually gone with the namespace (asynchronously)
     for d in _cgroup_dirs(host_name(i)):
         remove_cgroup(d)
         ledger_remove('cgroups', d)
@@ -399,9 +410,7 @@ def down_all():
         remove_host(i)
     data = ledger()
     for name in list(data.get('links', [])):
-        if _link_exists(name):
-            run(['ip', 'link', 'del', name])
-        ledger_remove('links', name)
+        _del_link(name)
     for route in list(data.get('routes', [])):
         run(['ip', 'route', 'del', 'blackhole', route], check=False, capture=True)
         ledger_remove('routes', route)
