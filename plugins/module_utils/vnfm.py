@@ -747,8 +747,10 @@ def validate_endpoint(entry):
 class Notifier:
     """Sends one session's notifications, collects the replies and decides (see ``notify``)."""
 
-    def __init__(self, conn, params, clock=time.monotonic, sleep=None, wall_clock=time.time, check_mode=False):
+    def __init__(self, conn, params, clock=time.monotonic, sleep=None, wall_clock=time.time, check_mode=False,
+                 warn=None):
         self.conn = conn
+        self.warn = warn
         self.params = params
         self.clock = clock
         self.wall_clock = wall_clock
@@ -1117,16 +1119,21 @@ class Notifier:
             rejected_replies=[dict(r) for r in self.book.rejections],
             listener=dict(url=self.listener.base_url, tls=self.listener.tls) if self.listener else None,
             elapsed=round(self.clock() - started, 3),
-            warnings=self.warnings,
         )
+        if self.warn is not None:
+            while self.warnings:
+                self.warn(self.warnings.pop(0))
         return result
 
 
-def notify(conn, params, clock=time.monotonic, sleep=None, wall_clock=time.time, check_mode=False):
+def notify(conn, params, clock=time.monotonic, sleep=None, wall_clock=time.time, check_mode=False, warn=None):
     """Announce ``params['state']`` to the VNFMs and, before maintenance, wait for their replies.
 
-    ``params`` are the vnfm_notify module's options. Returns the module result
-    (``decisions``, ``projects``, ``notifications`` ...); raises EscalatorError
-    with code E_VNFM (and the same details) when a project's policy says fail.
+    ``params`` are the vnfm_notify module's options; ``warn(message)`` receives the
+    warnings (an admin endpoint that could not be reached, a project name Keystone
+    could not resolve). Returns the module result (``decisions``, ``projects``,
+    ``notifications`` ...); raises EscalatorError with code E_VNFM (and the same
+    details) when a project's policy says fail.
     """
-    return Notifier(conn, params, clock=clock, sleep=sleep, wall_clock=wall_clock, check_mode=check_mode).run()
+    return Notifier(conn, params, clock=clock, sleep=sleep, wall_clock=wall_clock, check_mode=check_mode,
+                    warn=warn).run()

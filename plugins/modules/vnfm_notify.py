@@ -645,7 +645,7 @@ ARGUMENT_SPEC = dict(
 def run(module, conn):
     # `changed`: a notification is an action on the outside world; notify() decides it (True when one
     # was sent, or in check mode would be) and returns before sending anything in check mode.
-    return notify(conn, dict(module.params), check_mode=module.check_mode)
+    return notify(conn, dict(module.params), check_mode=module.check_mode, warn=module.ansible.warn)
 
 
 def main():

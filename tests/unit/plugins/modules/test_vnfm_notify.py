@@ -382,9 +382,12 @@ def test_in_maintenance_sends_only_the_admin_notification(cloud, fake_vnfm):
 
 def test_unreachable_admin_endpoint_is_a_warning(cloud):
     build(cloud)
-    result = vnfm.notify(cloud, params(state='in_maintenance', admin_endpoints=[dict(url=closed_port_url())]))
+    warnings = []
+    result = vnfm.notify(cloud, params(state='in_maintenance', admin_endpoints=[dict(url=closed_port_url())]),
+                         warn=warnings.append)
     assert result['changed'] is False
-    assert 'admin notification maintenance.host IN_MAINTENANCE' in result['warnings'][0]
+    assert 'warnings' not in result
+    assert 'admin notification maintenance.host IN_MAINTENANCE' in warnings[0]
 
 
 @pytest.mark.parametrize('overrides, words', [
@@ -442,6 +445,17 @@ def test_module_failure_carries_e_vnfm_and_details(monkeypatch, cloud, capsys, f
     assert result['failed'] is True
     assert result['error_code'] == E_VNFM
     assert result['projects'][projects['pa']]['outcome'] == 'nacked'
+
+
+def test_module_reports_warnings_through_module_warn(monkeypatch, cloud, capsys):
+    build(cloud)
+    warned = []
+    monkeypatch.setattr('ansible.module_utils.basic.AnsibleModule.warn', lambda self, msg: warned.append(msg))
+    result = run_module(monkeypatch, cloud, capsys, host='compute1', state='in_maintenance', send_retries=0,
+                        admin_endpoints=[dict(url=closed_port_url())])
+    assert 'failed' not in result, result
+    assert len(warned) == 1 and 'admin notification maintenance.host IN_MAINTENANCE' in warned[0]
+    assert 'deprecations' not in result, result      # no `warnings` key handed to exit_json
 
 
 def test_module_check_mode_sends_nothing(monkeypatch, cloud, capsys, fake_vnfm):
