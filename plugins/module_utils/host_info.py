@@ -396,6 +396,20 @@ def _member_hosts(conn, groups, known_hosts, complete, warn):
                  % (group['name'], group['id'], ', '.join(gone)))
 
 
+def _check_allocations(entry, warn):
+    """Warn when Placement's usage of a host is not what its instances add up to."""
+    if entry['capacity_source'] != 'placement' or entry['used'] == entry['instances_used']:
+        return
+    warn('%s: Placement counts %s used, its instances add up to %s: a migration to or from it in progress, '
+         'or allocations left behind by a deleted server or a failed migration (nova-manage placement audit '
+         'finds them); capacity planning uses Placement\'s figure' % (
+             entry['name'], _sizes(entry['used']), _sizes(entry['instances_used'])))
+
+
+def _sizes(values):
+    return ', '.join('%s %s' % (key, values[key]) for key in PLANNER_KEYS)
+
+
 def _host_capacity(conn, name, hypervisors, providers, instances, warn):
     """capacity, used, free, resources, source for one host, trying Placement first."""
     if providers is not None:
@@ -484,6 +498,8 @@ def collect(conn, hosts=None, include_instances=True, include_server_groups=True
             entry['instances'] = instances
         if include_capacity:
             entry.update(_host_capacity(conn, name, host_hypervisors, providers, instances, _warn))
+            entry['instances_used'] = instances_usage(instances)
+            _check_allocations(entry, _warn)
         result_hosts.append(entry)
 
     if include_server_groups:

@@ -269,6 +269,14 @@ hosts:
       returned: when O(include_capacity=true)
       type: dict
       sample: {vcpus: 6, memory_mb: 6144, disk_gb: 60}
+    instances_used:
+      description:
+        - What the host's instances' flavors add up to, same keys as RV(hosts[].capacity).
+        - When it differs from RV(hosts[].used) (Placement), a warning says so - a migration in progress,
+          or allocations left behind by a deleted server or a failed migration.
+      returned: when O(include_capacity=true)
+      type: dict
+      sample: {vcpus: 6, memory_mb: 6144, disk_gb: 60}
     free:
       description: RV(hosts[].capacity) minus RV(hosts[].used), or null.
       returned: when O(include_capacity=true)

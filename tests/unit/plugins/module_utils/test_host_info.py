@@ -186,7 +186,26 @@ class TestCollect:
         server = next(s for s in telco.servers.values() if s.name == 'standalone')
         telco.compute.live_migrate_server(server.id, host='compute4')
         telco.sleep(1.5)
-        assert by_name(hi.collect(telco))['compute4']['used']['vcpus'] == 1
+        result = hi.collect(telco)
+        compute4 = by_name(result)['compute4']
+        assert compute4['used']['vcpus'] == 1 and compute4['instances_used']['vcpus'] == 0
+        assert [w for w in result['warnings'] if 'Placement counts' in w] == [
+            'compute4: Placement counts vcpus 1, memory_mb 1024, disk_gb 10 used, its instances add up to vcpus 0, '
+            'memory_mb 0, disk_gb 0: a migration to or from it in progress, or allocations left behind by a '
+            'deleted server or a failed migration (nova-manage placement audit finds them); capacity planning '
+            'uses Placement\'s figure']
+
+    def test_instances_used_matches_placement_when_consistent(self, telco):
+        result = hi.collect(telco)
+        for host in result['hosts']:
+            assert host['instances_used'] == host['used'], host['name']
+        assert result['warnings'] == []
+
+    def test_no_allocation_check_without_placement(self, telco):
+        telco.placement_fault = 'unreachable'
+        telco.hypervisor_stats = True
+        telco.servers[next(iter(telco.servers))].flavor['vcpus'] = 99  # the hypervisor view differs; no claim
+        assert not [w for w in hi.collect(telco)['warnings'] if 'Placement counts' in w]
 
     def test_escalator_campaign(self, telco):
         host = telco.hosts['compute2']
