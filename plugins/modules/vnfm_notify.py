@@ -353,7 +353,7 @@ seealso:
   - module: opnfv.escalator.compute_evacuate
   - module: opnfv.escalator.compute_maintenance
 author:
-  - Escalator contributors
+  - OPNFV Escalator developers (@opnfv)
 '''
 
 EXAMPLES = r'''

@@ -89,10 +89,10 @@ class FakeVNFM:
                 if fake.behaviour == 'http500':
                     self._answer(500, b'{"error": "down"}')
                     return
-                self._answer(200)
                 event_type, payload = decode_notification(body)
-                with fake.lock:
+                with fake.lock:                 # recorded before the 200: the sender may look right after
                     fake.payloads.append((event_type, payload))
+                self._answer(200)
                 if event_type == vnfm.EVENT_PROJECT:
                     threading.Thread(target=fake.reply, args=(payload,), daemon=True).start()
 
