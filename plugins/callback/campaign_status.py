@@ -83,9 +83,9 @@ import time
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_UNREACHABLE, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
-    E_UNREACHABLE, FINAL_STATES, CampaignStore, render_table,
+    FINAL_STATES, CampaignStore, render_table,
 )
 
 OWN_MODULES = frozenset(('opnfv.escalator.campaign_state', 'opnfv.escalator.campaign_state_info',

@@ -134,8 +134,8 @@ def precheck(conn, host, down_hosts=(), check_services=True, check_instances=Tru
             room = ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'], i['disk_gb'])
                              for i in homeless)
             problems.append('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; '
-                            'free capacity first or add hosts' % (len(instances), host, ', '.join(sorted(targets)) or 'none',
-                                                                  room))
+                            'free capacity first or add hosts'
+                            % (len(instances), host, ', '.join(sorted(targets)) or 'none', room))
     return dict(problems=problems, host=dict((k, me.get(k)) for k in ('name', 'zone', 'state', 'status',
                                                                         'disabled_reason')),
                 instances=instances, capacity=capacity, warnings=data.get('warnings', []))

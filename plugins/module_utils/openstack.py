@@ -182,4 +182,7 @@ class OpenStackModule:
             except Exception:  # pylint: disable=broad-except
                 self.ansible.fail_json(msg='unexpected error: %s' % exc, exception=traceback.format_exc())
             self.ansible.fail_json(**error.to_result())
+        # Warnings go through AnsibleModule.warn: passing `warnings` to exit_json is deprecated.
+        for warning in result.pop('warnings', None) or []:
+            self.ansible.warn(warning)
         self.ansible.exit_json(**result)

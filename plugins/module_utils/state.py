@@ -41,7 +41,7 @@ import urllib.parse
 import urllib.request
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
-    E_INVALID_INPUT, E_PLAN, E_STATE, E_UNREACHABLE, EscalatorError,
+    E_INVALID_INPUT, E_PLAN, E_STATE, EscalatorError,
 )
 
 

@@ -183,11 +183,6 @@ violations:
   returned: always
   type: list
   elements: str
-warnings:
-  description: Problems met while reading the cloud (for example Placement unreachable).
-  returned: always
-  type: list
-  elements: str
 '''
 
 import json
@@ -239,7 +234,7 @@ def make_plan(conn, params, warn=None):
                              'placements, groups or host states differ; review a new plan before running it'
                              % (expected, plan['fingerprint']), code=E_PLAN, fingerprint=plan['fingerprint'])
     return dict(plan=plan, feasible=plan['feasible'], fingerprint=plan['fingerprint'],
-                table=planner.render_table(plan), violations=violations, warnings=data.get('warnings', []),
+                table=planner.render_table(plan), violations=violations,
                 batches=[batch['hosts'] for batch in plan['batches']], destinations=destinations_by_host(plan))
 
 

@@ -24,6 +24,7 @@ attributes:
     support: full
     description: In check mode nothing is booted; the result says what would be.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   host:

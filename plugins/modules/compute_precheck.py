@@ -25,6 +25,7 @@ attributes:
     support: full
     description: Read-only.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   host:

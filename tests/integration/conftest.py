@@ -87,7 +87,7 @@ class Lab:
     def run(self, *args, check=True, timeout=900):
         """Run `lab ARGS...`; returns the CompletedProcess (text)."""
         p = subprocess.run([LAB_CMD] + [str(a) for a in args], capture_output=True, text=True,
-                           timeout=timeout)
+                           timeout=timeout, check=False)
         if check and p.returncode != 0:
             raise AssertionError('lab %s failed (rc=%d):\n%s\n%s' % (
                 ' '.join(map(str, args)), p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
@@ -154,7 +154,7 @@ class Lab:
         """Run a shell command on a lab host as root over SSH; returns the CompletedProcess."""
         p = subprocess.run(['ssh', '-i', self.ssh_key] + SSH_OPTS +
                            ['root@' + self.host_ips[host], command],
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, check=False)
         if check and p.returncode != 0:
             raise AssertionError('%s: %r failed (rc=%d): %s%s' % (
                 host, command, p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
@@ -213,12 +213,11 @@ def lab():
         # in another session may have broken on purpose
         fh = _test_lock(Lab._env()['ESCALATOR_LAB_DIR'])
         try:
-            p = subprocess.run([LAB_CMD, 'up'], capture_output=True, text=True, timeout=1800)
+            p = subprocess.run([LAB_CMD, 'up'], capture_output=True, text=True, timeout=1800, check=False)
         finally:
             fh.close()
         if p.returncode != 0:
-            pytest.fail('lab up failed (rc=%d):\n%s\n%s' % (p.returncode, p.stdout[-4000:],
-                                                             p.stderr[-4000:]))
+            pytest.fail('lab up failed (rc=%d):\n%s\n%s' % (p.returncode, p.stdout[-4000:], p.stderr[-4000:]))
     return Lab()
 
 

@@ -41,7 +41,7 @@ def run_module(lab, name, timeout=900, **args):
                OS_CLIENT_CONFIG_FILE=lab.clouds_yaml)
     try:
         process = subprocess.run([sys.executable, '-m', 'ansible_collections.opnfv.escalator.plugins.modules.' + name,
-                                  handle.name], capture_output=True, text=True, timeout=timeout, env=env)
+                                  handle.name], capture_output=True, text=True, timeout=timeout, env=env, check=False)
     finally:
         os.unlink(handle.name)
     try:
@@ -60,11 +60,11 @@ class SampleVNFM:
         self.base = [sys.executable, VNFM_CMD, '--port', str(self.port), '--clouds', lab.clouds_yaml,
                      '--pid-file', self.pid_file, '--log', self.log, '--state-dir', str(tmp)]
         process = subprocess.run(self.base[:2] + ['start'] + self.base[2:] + list(extra), capture_output=True,
-                                 text=True, timeout=120)
+                                 text=True, timeout=120, check=False)
         assert process.returncode == 0, process.stdout + process.stderr + open(self.log).read()
 
     def stop(self):
-        subprocess.run(self.base[:2] + ['stop'] + self.base[2:], capture_output=True, text=True, timeout=60)
+        subprocess.run(self.base[:2] + ['stop'] + self.base[2:], capture_output=True, text=True, timeout=60, check=False)
 
     def control(self, **config):
         request = urllib.request.Request(self.url + '/control', data=json.dumps(config).encode(), method='POST',
@@ -89,11 +89,11 @@ class Probe:
         self.base = [sys.executable, PROBE_CMD, '--out', self.out, '--clouds', lab.clouds_yaml,
                      '--cloud', lab.cloud_name, '--inventory', lab.inventory, '--vnfs', ','.join(PAIRS)]
         process = subprocess.run(self.base[:2] + ['start'] + self.base[2:], capture_output=True, text=True,
-                                 timeout=120)
+                                 timeout=120, check=False)
         assert process.returncode == 0, process.stdout + process.stderr
 
     def stop(self):
-        subprocess.run(self.base[:2] + ['stop'] + self.base[2:], capture_output=True, text=True, timeout=60)
+        subprocess.run(self.base[:2] + ['stop'] + self.base[2:], capture_output=True, text=True, timeout=60, check=False)
         return self.summary()
 
     def summary(self):

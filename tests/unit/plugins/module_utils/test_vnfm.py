@@ -5,7 +5,6 @@ and every bad reply against the real callback listener on 127.0.0.1."""
 import ast
 import http.client
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -581,4 +580,3 @@ def test_ssl_context_without_verification_is_explicit():
     context = vnfm.ssl_context(validate_certs=False)
     assert context.verify_mode == ssl.CERT_NONE
     assert vnfm.ssl_context().verify_mode == ssl.CERT_REQUIRED
-

@@ -14,7 +14,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opnfv.escalator.plugins.module_utils import vnfm
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, E_VNFM, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.modules import vnfm_notify
-from ansible_collections.opnfv.escalator.tests.unit.plugins.module_utils.test_vnfm import (  # noqa: F401  (fixture)
+from ansible_collections.opnfv.escalator.tests.unit.plugins.module_utils.test_vnfm import (  # noqa: F401  pylint: disable=unused-import
     decode_notification, fake_vnfm,
 )
 
@@ -303,8 +303,7 @@ def test_polled_reply_for_another_session_is_refused(cloud, fake_vnfm):
     a = fake_vnfm(behaviour='never')
     a.poll_reply = dict(session_id='other', state='ACK_PLANNED_MAINTENANCE')
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url, reply_mode='poll',
-                                                                poll_url=a.url + '/reply')]))
+        vnfm.notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url, reply_mode='poll', poll_url=a.url + '/reply')]))
     assert caught.value.details['projects'][projects['pa']]['outcome'] == 'timed_out'
     assert '409' in caught.value.details['projects'][projects['pa']]['error']
 
