@@ -136,9 +136,9 @@ def precheck(conn, host, down_hosts=(), check_services=True, check_instances=Tru
             problems.append('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; '
                             'free capacity first or add hosts'
                             % (len(instances), host, ', '.join(sorted(targets)) or 'none', room))
-    return dict(problems=problems, host=dict((k, me.get(k)) for k in ('name', 'zone', 'state', 'status',
-                                                                        'disabled_reason')),
-                instances=instances, capacity=capacity, warnings=data.get('warnings', []))
+    summary = {k: me.get(k) for k in ('name', 'zone', 'state', 'status', 'disabled_reason')}
+    return dict(problems=problems, host=summary, instances=instances, capacity=capacity,
+                warnings=data.get('warnings', []))
 
 
 def _other_services(conn):
