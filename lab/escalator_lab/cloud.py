@@ -292,6 +292,10 @@ def reset(hosts, quiet=False):
     # services: enabled, not forced down
     for svc in c.compute.services(binary='nova-compute'):
         if svc.host not in hosts:
+            # a host the lab no longer has (e.g. after `lab up --hosts` shrank it): a dead service
+            # record would fail every health check of a campaign
+            log('reset: deleting the nova-compute service of removed host %s', svc.host)
+            c.compute.delete_service(svc)
             continue
         if svc.is_forced_down:
             c.compute.update_service_forced_down(svc, svc.host, 'nova-compute', False)
