@@ -99,22 +99,24 @@ def compute_services(conn):
 
 
 def make_a_spare_host(lab, conn):
-    """Empty one host before the campaign, as operators keep one spare: each instance then moves once."""
-    counts = {host: len(lab.servers_on(host)) for host in lab.hosts}
-    spare = min(counts, key=counts.get)
+    """Empty the last host before the campaign, as operators keep a spare: each instance then moves once.
+
+    The seeded layout keeps only standalone servers (no server group) there; they go to the host before it.
+    """
+    spare, target = lab.hosts[-1], lab.hosts[-2]
     for server in lab.servers_on(spare):
+        assert not server.server_groups, '%s is in a server group; the seeded layout changed' % server.name
         if server.status == 'ACTIVE':
-            conn.compute.live_migrate_server(server, host=None, block_migration='auto')
+            conn.compute.live_migrate_server(server, host=target, block_migration='auto')
         else:
-            conn.compute.migrate_server(server)
+            conn.compute.migrate_server(server, host=target)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        left = lab.servers_on(spare)
-        resized = [s for s in conn.compute.servers(all_projects=True) if s.status == 'VERIFY_RESIZE']
-        for server in resized:
-            conn.compute.confirm_server_resize(server)
+        for server in conn.compute.servers(all_projects=True):
+            if server.status == 'VERIFY_RESIZE':
+                conn.compute.confirm_server_resize(server)
         busy = [s for s in conn.compute.servers(all_projects=True) if s.status not in ('ACTIVE', 'SHUTOFF')]
-        if not left and not busy:
+        if not lab.servers_on(spare) and not busy:
             return spare
         time.sleep(2)
     raise AssertionError('could not empty %s before the campaign' % spare)
