@@ -33,7 +33,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_NOT_EMPTY, E_INVALID_INPUT, E_MIGRATION_FAILED, E_MIGRATION_TIMEOUT,
     E_NO_VALID_HOST, E_POLICY, E_SERVICE_DOWN, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception, sdk_call as _call
 
 LIVE = 'live'
 COLD = 'cold'
@@ -186,15 +186,6 @@ def normalize_options(options=None):
 
 
 # -- small SDK helpers --------------------------------------------------------
-
-def _call(during, func, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except EscalatorError:
-        raise
-    except Exception as exc:  # pylint: disable=broad-except
-        raise error_from_exception(exc, during=during) from exc
-
 
 def _status_code(exc):
     return getattr(exc, 'status_code', None)

@@ -29,7 +29,7 @@ import warnings
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_AMBIGUOUS, E_HOST_NOT_FOUND, E_INVALID_INPUT, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception, sdk_call as _call
 
 COMPUTE_BINARY = 'nova-compute'
 
@@ -132,16 +132,6 @@ def instance_dict(server, server_groups=None):
     if server_groups is not None:
         result['server_groups'] = list(server_groups)
     return result
-
-
-def _call(during, func, *args, **kwargs):
-    """Run one SDK call; its errors become EscalatorError naming the step."""
-    try:
-        return func(*args, **kwargs)
-    except EscalatorError:
-        raise
-    except Exception as exc:  # pylint: disable=broad-except
-        raise error_from_exception(exc, during=during) from exc
 
 
 def _list(during, func, *args, **kwargs):

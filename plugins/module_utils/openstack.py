@@ -149,6 +149,16 @@ def error_from_exception(exc, during=None):
     raise exc
 
 
+def sdk_call(during, func, *args, **kwargs):
+    """Run one SDK call; its errors become EscalatorError naming the step (`during`)."""
+    try:
+        return func(*args, **kwargs)
+    except EscalatorError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except
+        raise error_from_exception(exc, during=during) from exc
+
+
 class OpenStackModule:
     """An AnsibleModule with Escalator's connection options and error handling."""
 
