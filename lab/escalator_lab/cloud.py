@@ -226,6 +226,17 @@ def _project_conn(project):
     return openstack.connect(cloud=CLOUD, project_name=project)
 
 
+def _wait_active_or_error(c, server, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        server = c.compute.get_server(server.id)
+        if server.status in ('ACTIVE', 'ERROR'):
+            return server
+        if time.monotonic() > deadline:
+            raise LabError('%s is still %s after %ss' % (server.name, server.status, timeout))
+        time.sleep(0.5)
+
+
 def _wait_gone(c, server_ids, timeout=120):
     def gone():
         left = [s for s in server_ids if c.compute.find_server(s, all_projects=True)]
@@ -329,9 +340,21 @@ def reset(hosts, quiet=False):
                   networks='none', host=host, metadata=meta)
         if group:
             kw['scheduler_hints'] = {'group': groups[(project, group)].id}
-        s = pc.compute.create_server(**kw)
-        s = pc.compute.wait_for_server(s, status='ACTIVE', wait=120, failures=['ERROR'],
-                                       interval=0.5)
+        # Nova's scheduler learns that servers left a host from the host's periodic instance sync
+        # (about every 2 minutes): until then anti-affinity may still count a partner that just moved
+        # or was deleted there, and the pinned boot ends in ERROR (NoValidHost). Boot again then.
+        deadline = time.monotonic() + 240
+        while True:
+            s = pc.compute.create_server(**kw)
+            s = _wait_active_or_error(pc, s)
+            if s.status == 'ACTIVE':
+                break
+            pc.compute.delete_server(s)
+            _wait_gone(c, [s.id])
+            if time.monotonic() > deadline:
+                raise LabError('%s could not be booted on %s (ERROR) for 4 minutes' % (name, host))
+            log('reset: %s went to ERROR on %s (stale scheduler view); booting it again', name, host)
+            time.sleep(10)
         if state == 'SHUTOFF':
             pc.compute.stop_server(s)
             pc.compute.wait_for_server(s, status='SHUTOFF', wait=120, interval=0.5)

@@ -230,6 +230,10 @@ workers = 1
 [scheduler]
 workers = 1
 discover_hosts_in_cells_interval = 2
+[filter_scheduler]
+# read each host's instances from the database at every scheduling instead of trusting the
+# computes' periodic sync (~2 min): servers moved or deleted by tests are seen at once
+track_instance_changes = false
 [quota]
 instances = -1
 cores = -1
