@@ -282,6 +282,13 @@ def reset(hosts, quiet=False):
         log('reset: deleting %d server(s): %s', len(delete),
             ', '.join(sorted(s.name for s in delete)))
         _delete_servers(c, delete)
+        # drop the deleted servers and their (error) migrations from the database now: a deleted
+        # server stays a member of its server group until archived, and anti-affinity would still
+        # count it on its old host when the replacement is booted there
+        from .controlplane import ETC, vbin
+        run([vbin('nova-manage'), '--config-file', os.path.join(ETC, 'nova', 'nova.conf'),
+             'db', 'archive_deleted_rows', '--all-cells', '--until-complete', '--purge'],
+            check=False, logfile=os.path.join(LOGS, 'nova-manage.log'))
     # server groups: one per expected name, holding only kept servers; nothing else
     want_groups = {(w[1], w[4]) for w in want if w[4]}
     groups = {}
@@ -340,9 +347,9 @@ def reset(hosts, quiet=False):
                   networks='none', host=host, metadata=meta)
         if group:
             kw['scheduler_hints'] = {'group': groups[(project, group)].id}
-        # Nova's scheduler learns that servers left a host from the host's periodic instance sync
-        # (about every 2 minutes): until then anti-affinity may still count a partner that just moved
-        # or was deleted there, and the pinned boot ends in ERROR (NoValidHost). Boot again then.
+        # Anti-affinity can still count a partner that just moved or was deleted (the scheduler's view
+        # of a host is refreshed by its periodic sync): a pinned boot may end in ERROR (NoValidHost).
+        # Boot again then.
         deadline = time.monotonic() + 240
         while True:
             s = pc.compute.create_server(**kw)
@@ -353,7 +360,7 @@ def reset(hosts, quiet=False):
             _wait_gone(c, [s.id])
             if time.monotonic() > deadline:
                 raise LabError('%s could not be booted on %s (ERROR) for 4 minutes' % (name, host))
-            log('reset: %s went to ERROR on %s (stale scheduler view); booting it again', name, host)
+            log('reset: %s went to ERROR on %s (NoValidHost); booting it again', name, host)
             time.sleep(10)
         if state == 'SHUTOFF':
             pc.compute.stop_server(s)
@@ -361,12 +368,6 @@ def reset(hosts, quiet=False):
         return name
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         created = list(pool.map(boot, todo))
-    if delete:
-        # drop deleted servers and their (error) migrations from the database
-        from .controlplane import ETC, vbin
-        run([vbin('nova-manage'), '--config-file', os.path.join(ETC, 'nova', 'nova.conf'),
-             'db', 'archive_deleted_rows', '--all-cells', '--until-complete', '--purge'],
-            check=False, logfile=os.path.join(LOGS, 'nova-manage.log'))
     problems = verify(c, hosts)
     if problems:
         raise LabError('workloads not in the seeded state after reset:\n  ' +
