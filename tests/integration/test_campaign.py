@@ -187,51 +187,57 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
     assert 'rolled back' in log
 
 
-def test_killed_campaign_resumes_and_leaves_an_operator_disabled_host_alone(seeded_lab, tmp_path):
+def test_killed_campaign_resumes_and_completes(seeded_lab, tmp_path):
+    lab, conn = seeded_lab, seeded_lab.conn
+    before = servers_snapshot(conn)
+    campaign = Campaign(lab, tmp_path, 'e2e-resume')
+    campaign.start_helpers()
+    try:
+        log_path = campaign.run_dir / 'killed.log'
+        with open(log_path, 'w', encoding='utf-8') as out:
+            proc = subprocess.Popen(campaign.command(), cwd=PLAYBOOKS, env=campaign.env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 900
+        killed_in = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                hosts = campaign.status()['hosts']
+            except (OSError, ValueError):
+                hosts = {}
+            busy = [name for name, host in hosts.items() if host['state'] in ('upgrading', 'verifying')]
+            if busy:
+                killed_in = busy[0]
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.5)
+        proc.wait(timeout=60)
+        assert killed_in, 'the campaign never reached an upgrade: %s' % log_path.read_text()[-4000:]
+        rc, log = campaign.run()
+    finally:
+        campaign.stop_helpers()
+    assert rc == 0, log[-6000:]
+    status = campaign.status()
+    assert status['campaign']['state'] == 'done'
+    assert {host['state'] for host in status['hosts'].values()} == {'done'}
+    assert {host: agent_version(lab, host) for host in lab.hosts} == {host: '2.0' for host in lab.hosts}
+    services = compute_services(conn)
+    assert all(s.status == 'enabled' and s.state == 'up' for s in services.values()), services
+    assert servers_snapshot(conn) == before
+
+
+def test_operator_disabled_host_stays_disabled_and_out_of_the_plan(seeded_lab, tmp_path):
     lab, conn = seeded_lab, seeded_lab.conn
     theirs = lab.hosts[-1]
-    service = compute_services(conn)[theirs]
-    conn.compute.disable_service(service, disabled_reason='ops: RMA ticket 4711')
+    conn.compute.disable_service(compute_services(conn)[theirs], disabled_reason='ops: RMA ticket 4711')
     try:
-        before = servers_snapshot(conn)
-        campaign = Campaign(lab, tmp_path, 'e2e-resume')
-        campaign.start_helpers()
-        try:
-            log_path = campaign.run_dir / 'killed.log'
-            with open(log_path, 'w', encoding='utf-8') as out:
-                proc = subprocess.Popen(campaign.command(), cwd=PLAYBOOKS, env=campaign.env, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            deadline = time.monotonic() + 900
-            killed_in = None
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    hosts = campaign.status()['hosts']
-                except (OSError, ValueError):
-                    hosts = {}
-                busy = [name for name, host in hosts.items() if host['state'] in ('upgrading', 'verifying')]
-                if busy:
-                    killed_in = busy[0]
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    break
-                time.sleep(0.5)
-            proc.wait(timeout=60)
-            assert killed_in, 'the campaign never reached an upgrade: %s' % log_path.read_text()[-4000:]
-            rc, log = campaign.run()
-        finally:
-            campaign.stop_helpers()
-        assert rc == 0, log[-6000:]
-        status = campaign.status()
-        assert status['campaign']['state'] == 'done'
-        assert theirs not in status['hosts'] or status['hosts'][theirs]['state'] == 'skipped'
-        for host in lab.hosts:
-            if host != theirs:
-                assert agent_version(lab, host) == '2.0'
-                assert status['hosts'][host]['state'] == 'done'
-        assert agent_version(lab, theirs) == '1.0'
-        services = compute_services(conn)
-        assert services[theirs].status == 'disabled'
-        assert services[theirs].disabled_reason == 'ops: RMA ticket 4711'
-        assert all(s.status == 'enabled' for h, s in services.items() if h != theirs)
-        assert servers_snapshot(conn) == before
+        campaign = Campaign(lab, tmp_path, 'e2e-theirs')
+        batches = planned_batches(lab, campaign)
+        assert theirs not in [host for batch in batches for host in batch]
+        out = subprocess.run([os.path.join(VENV_BIN, 'ansible'), 'localhost', '-m', 'opnfv.escalator.compute_maintenance',
+                              '-a', json.dumps(dict(host=theirs, campaign_id=campaign.id, state='active'))],
+                             cwd=PLAYBOOKS, env=campaign.env, capture_output=True, text=True, check=False, timeout=300)
+        assert out.returncode != 0 and 'E_NOT_OURS' in out.stdout, out.stdout[-3000:]
+        service = compute_services(conn)[theirs]
+        assert (service.status, service.disabled_reason) == ('disabled', 'ops: RMA ticket 4711')
     finally:
         conn.compute.enable_service(compute_services(conn)[theirs])
