@@ -190,7 +190,7 @@ class Lab:
 
 
 def connect(lab):
-    import openstack  # pylint: disable=import-outside-toplevel  (a dependency of the collection)
+    import openstack  # pylint: disable=import-outside-toplevel
 
     os.environ['OS_CLIENT_CONFIG_FILE'] = lab.clouds_yaml
     return openstack.connect(cloud=lab.cloud_name)
