@@ -206,9 +206,9 @@ def _test_lock(state_dir):
 @pytest.fixture(scope='session')
 def lab():
     if os.geteuid() != 0:
-        pytest.skip('the lab needs root')
+        pytest.fail('the lab needs root (run the lab-backed tests as root, or deselect them with -m "not lab")')
     if not os.path.exists('/etc/debian_version'):
-        pytest.skip('the lab needs Debian')
+        pytest.fail('the lab needs Debian 12 (deselect the lab-backed tests with -m "not lab")')
     if os.environ.get('ESCALATOR_LAB_SKIP_UP') != '1':
         # under the test lock: `lab up` repairs (powers on, links up...) what a test running
         # in another session may have broken on purpose
