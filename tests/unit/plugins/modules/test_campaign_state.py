@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from unittest import mock
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.opnfv.escalator.plugins.modules import campaign_state, campaign_state_info
+from ansible_collections.opnfv.escalator.tests.unit.module_runner import run_module
 
 PLAN = {'fingerprint': 'sha256:abc', 'feasible': True,
         'batches': [{'batch': 1, 'canary': True, 'hosts': ['compute1']},
@@ -20,38 +17,9 @@ PLAN = {'fingerprint': 'sha256:abc', 'feasible': True,
         'skipped': [{'host': 'compute9', 'reason': 'disabled by someone else'}]}
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
 def run(module, check_mode=False, diff=False, **args):
     """Run a module's main(); returns (outcome, result) with outcome 'exit' or 'fail'."""
-    if check_mode:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **result):
-        raise Exit(result)
-
-    def fail_json(self, msg, **result):
-        result['msg'] = msg
-        raise Fail(result)
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json):
-        try:
-            module.main()
-        except Exit as done:
-            return 'exit', done.args[0]
-        except Fail as failed:
-            return 'fail', failed.args[0]
-    raise AssertionError('the module neither exited nor failed')
+    return run_module(module, check_mode=check_mode, diff=diff, **args)[:2]
 
 
 @pytest.fixture

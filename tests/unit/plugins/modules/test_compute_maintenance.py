@@ -7,51 +7,16 @@ from unittest import mock
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.opnfv.escalator.plugins.module_utils import openstack as os_utils
 from ansible_collections.opnfv.escalator.plugins.modules import compute_maintenance
+from ansible_collections.opnfv.escalator.tests.unit.module_runner import run_module
 
 CAMPAIGN = 'upgrade-2026-01'
 OURS = 'escalator:upgrade-2026-01: compute upgrade'
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
 def run(fake, check_mode=False, diff=False, **args):
-    """Run the module's main(); returns (outcome, result, warnings) with outcome 'exit' or 'fail'."""
-    if check_mode:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    warnings = []
-
-    def exit_json(self, **result):
-        raise Exit(result)
-
-    def fail_json(self, msg, **result):
-        result['msg'] = msg
-        raise Fail(result)
-
-    with patch_module_args(args), \
-            mock.patch.object(os_utils, 'connect', return_value=fake) as connect, \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
-            mock.patch.object(basic.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg)):
-        try:
-            compute_maintenance.main()
-        except Exit as done:
-            return 'exit', done.args[0], warnings, connect
-        except Fail as failed:
-            return 'fail', failed.args[0], warnings, connect
-    raise AssertionError('the module neither exited nor failed')
+    """Run the module's main(); returns (outcome, result, warnings, connect)."""
+    return run_module(compute_maintenance, fake, check_mode=check_mode, diff=diff, **args)
 
 
 @pytest.fixture
