@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Whole campaigns on the lab, Escalator against the operator's serial host-evacuate-live, interleaved.
+
+Every repetition starts from `lab reset` (hosts at 1.0, the seeded workloads). Around each run the bench
+starts the outage probe (and, for Escalator, the sample VNFM) and polls the compute services itself.
+Measured the same way for both methods (docs/benchmarks.md):
+  wall time          the playbook's run, from its start to its exit
+  migrations         Nova's migration records created during the run (live / cold), per instance max and mean
+                     over every server of the cloud
+  outage             per VNF pair, from the probe's summary
+  disabled time      per host, from the bench's own polling of the nova-compute services (1 s)
+  mandatory time     union of the migrations' intervals (record created_at -> updated_at) and of the hosts'
+                     upgrade steps (package upgrade + restart + reboot)
+  overhead           wall time - mandatory time
+"""
+import datetime
+import json
+import os
+import subprocess
+import time
+
+from bench import labkit
+from bench.common import REPO, VENV_BIN, BenchError, covered, iso, merge_intervals, parse_ts, spread, utcnow
+
+PLAYBOOKS = os.path.join(REPO, 'playbooks')
+BASELINE = os.path.join(REPO, 'bench', 'baseline', 'serial-host-evacuate-live.yml')
+METHODS = ('escalator', 'baseline')
+LABELS = {'escalator': 'Escalator (planner, batches of 2, VNFM)',
+          'baseline': 'serial nova host-evacuate-live'}
+# the phases of both methods, in the colour classes of the timeline plot
+ESCALATOR_PHASES = {'maintenance': 'maintenance', 'evacuate': 'evacuate', 'backup': 'backup',
+                    'upgrade': 'upgrade', 'verify': 'verify'}
+BASELINE_PHASES = {'disable': 'maintenance', 'evacuate': 'evacuate', 'upgrade': 'upgrade', 'wait_up': 'verify'}
+TIMEOUT = 1800
+
+
+def escalator_command(campaign_id, max_batch_size=2):
+    return [os.path.join(VENV_BIN, 'ansible-playbook'), 'upgrade-compute.yml', '-e',
+            'escalator_campaign_id=%s' % campaign_id, '-e', 'escalator_confirm=false',
+            '-e', 'escalator_max_batch_size=%d' % max_batch_size]
+
+
+def baseline_command(run_id, phase_log):
+    return [os.path.join(VENV_BIN, 'ansible-playbook'), BASELINE, '-e', 'bench_run=%s' % run_id,
+            '-e', 'bench_phase_log=%s' % phase_log]
+
+
+def escalator_phases(status):
+    """{host: [[class, start, end], ...]} from a campaign's status.json (the hosts' phase history)."""
+    out = {}
+    for host, record in sorted((status.get('hosts') or {}).items()):
+        marks = [(parse_ts(h['ts']), h.get('phase')) for h in record.get('history') or []]
+        marks.sort(key=lambda m: m[0])
+        spans = []
+        for (start, phase), (end, _next) in zip(marks, marks[1:]):
+            if phase in ESCALATOR_PHASES:
+                spans.append([ESCALATOR_PHASES[phase], start, end])
+        out[host] = spans
+    return out
+
+
+def baseline_phases(lines):
+    """{host: [[class, start, end], ...]} from the baseline playbook's phase log (JSON lines)."""
+    marks = {}
+    for line in lines:
+        line = line.strip()
+        if line:
+            mark = json.loads(line)
+            marks.setdefault(mark['host'], []).append((float(mark['ts']), mark['phase']))
+    out = {}
+    for host, items in sorted(marks.items()):
+        items.sort()
+        out[host] = [[BASELINE_PHASES[phase], start, end] for (start, phase), (end, _n) in zip(items, items[1:])
+                     if phase in BASELINE_PHASES]
+    return out
+
+
+def figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc):
+    """One run's figures (JSON-ready); times relative to the run's start where they are intervals."""
+    migrations = labkit.migration_figures(records, instance_ids)
+    upgrade = [[a, b] for spans in phases.values() for cls, a, b in spans if cls == 'upgrade']
+    migrating = labkit.migration_intervals(records)
+    mandatory = covered(migrating + upgrade, start, end)
+    wall = end - start
+    return {
+        'method': method,
+        'rc': rc,
+        'ok': rc == 0,
+        'started': iso(datetime.datetime.fromtimestamp(start, datetime.timezone.utc)),
+        'wall_s': round(wall, 1),
+        'migrations': migrations,
+        'outage_s': outage,
+        'outage_total_s': round(sum(v or 0 for v in outage.values()), 1),
+        'probe_unknown_s': unknown,
+        'disabled': {k: disabled[k] for k in ('per_host_s', 'total_host_s', 'interval_s', 'samples', 'errors')},
+        'disabled_max_host_s': max(disabled['per_host_s'].values()) if disabled['per_host_s'] else 0,
+        'migrating_s': round(covered(migrating, start, end), 1),
+        'upgrading_s': round(covered(upgrade, start, end), 1),
+        'mandatory_s': round(mandatory, 1),
+        'overhead_s': round(wall - mandatory, 1),
+        'overhead_fraction': round((wall - mandatory) / wall, 3) if wall else None,
+        'timeline': {
+            'hosts': {host: [[cls, round(a - start, 2), round(b - start, 2)] for cls, a, b in spans]
+                      for host, spans in phases.items()},
+            'disabled': {host: [[round(a - start, 2), round(b - start, 2)] for a, b in spans]
+                         for host, spans in disabled['intervals'].items()},
+            'migrations': [[r['server_id'], r['type'], round(r['created'] - start, 2), round(r['updated'] - start, 2)]
+                           for r in records if r['created'] and r['updated']],
+            'mandatory': [[round(a - start, 2), round(b - start, 2)]
+                          for a, b in merge_intervals(migrating + upgrade)],
+        },
+    }
+
+
+def check_upgraded():
+    """Hosts at 2.0 and every nova-compute enabled; a list of what is not."""
+    status = json.loads(labkit.lab('status', '--json', timeout=120))
+    problems = []
+    for host in status['hosts']:
+        if set((host.get('packages') or {}).values()) != {'2.0'}:
+            problems.append('%s packages %s' % (host['host'], host.get('packages')))
+        if (host.get('nova_compute') or {}).get('status') != 'enabled':
+            problems.append('%s nova-compute %s' % (host['host'], (host.get('nova_compute') or {}).get('status')))
+    return problems
+
+
+def run_once(method, index, env, conn, work_dir, log=print, max_batch_size=2):
+    """Reset the lab, run one campaign of `method`, return its figures."""
+    t_reset = time.monotonic()
+    labkit.lab('reset', timeout=900)
+    log('campaign %s #%d: lab reset in %.0fs' % (method, index, time.monotonic() - t_reset))
+    run_id = 'bench-%s-%d-%s' % (method, index, utcnow().strftime('%H%M%S'))
+    run_dir = os.path.join(work_dir, run_id)
+    os.makedirs(run_dir, exist_ok=True)
+    helpers = labkit.Helpers(env, run_dir, vnfm=(method == 'escalator'))
+    state_dir = os.path.join(run_dir, 'campaigns')
+    phase_log = os.path.join(run_dir, 'phases.jsonl')
+    if method == 'escalator':
+        cmd = escalator_command(run_id, max_batch_size)
+        child_env = dict(os.environ, OS_CLIENT_CONFIG_FILE=env['OS_CLIENT_CONFIG_FILE'], OS_CLOUD=env['OS_CLOUD'])
+    else:
+        cmd = baseline_command(run_id, phase_log)
+        child_env = labkit.nova_cli_env(env)
+    child_env.update(ESCALATOR_STATE_DIR=state_dir, ANSIBLE_FORCE_COLOR='0', ANSIBLE_DEPRECATION_WARNINGS='False',
+                     PATH=VENV_BIN + os.pathsep + child_env.get('PATH', ''))
+    helpers.start()
+    poller = labkit.ServicePoller(conn).start()
+    since = iso(utcnow())
+    start = time.time()
+    try:
+        with open(os.path.join(run_dir, 'playbook.log'), 'w', encoding='utf-8') as out:
+            rc = subprocess.run(cmd, cwd=PLAYBOOKS, env=child_env, stdout=out, stderr=subprocess.STDOUT,
+                                timeout=TIMEOUT, check=False).returncode
+        end = time.time()
+    finally:
+        disabled = poller.stop()
+        helpers.stop()
+    outage, unknown = helpers.outage()
+    records = [r for r in labkit.migrations_since(conn, since) if (r['created'] or 0) >= start - 1]
+    instance_ids = [s.id for s in conn.compute.servers(all_projects=True)]
+    if method == 'escalator':
+        with open(os.path.join(state_dir, run_id, 'status.json'), encoding='utf-8') as handle:
+            phases = escalator_phases(json.load(handle))
+    else:
+        with open(phase_log, encoding='utf-8') as handle:
+            phases = baseline_phases(handle.readlines())
+    result = figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc)
+    problems = check_upgraded() if rc == 0 else ['playbook rc %d (see %s)' % (rc, run_dir)]
+    result.update(run_id=run_id, run_dir=run_dir, problems=problems, ok=not problems)
+    log('campaign %s #%d: %s in %.0fs, %d migrations (%d live, %d cold), max %d/instance, outage %s, '
+        'disabled %.0f host-s, overhead %.0fs%s' % (
+            method, index, 'ok' if not problems else 'FAILED', result['wall_s'], result['migrations']['total'],
+            result['migrations']['live'], result['migrations']['cold'], result['migrations']['per_instance_max'],
+            outage, result['disabled']['total_host_s'], result['overhead_s'],
+            '' if not problems else ': ' + '; '.join(problems)))
+    return result
+
+
+def summarise(runs):
+    """Median and min-max per method over the repetitions (only successful runs count)."""
+    out = {}
+    for method in METHODS:
+        mine = [r for r in runs if r['method'] == method]
+        good = [r for r in mine if r['ok']]
+        out[method] = {
+            'label': LABELS[method],
+            'runs': len(mine),
+            'ok_runs': len(good),
+            'wall_s': spread([r['wall_s'] for r in good]),
+            'migrations_total': spread([r['migrations']['total'] for r in good]),
+            'migrations_live': spread([r['migrations']['live'] for r in good]),
+            'migrations_cold': spread([r['migrations']['cold'] for r in good]),
+            'migrations_per_instance_max': spread([r['migrations']['per_instance_max'] for r in good]),
+            'migrations_per_instance_mean': spread([r['migrations']['per_instance_mean'] for r in good]),
+            'outage_total_s': spread([r['outage_total_s'] for r in good]),
+            'outage_max_pair_s': spread([max(r['outage_s'].values() or [0]) for r in good]),
+            'outage_per_pair_s': {vnf: spread([r['outage_s'].get(vnf) for r in good])
+                                  for vnf in sorted({v for r in good for v in r['outage_s']})},
+            'disabled_total_host_s': spread([r['disabled']['total_host_s'] for r in good]),
+            'disabled_max_host_s': spread([r['disabled_max_host_s'] for r in good]),
+            'mandatory_s': spread([r['mandatory_s'] for r in good]),
+            'overhead_s': spread([r['overhead_s'] for r in good]),
+            'overhead_fraction': spread([r['overhead_fraction'] for r in good]),
+        }
+    return out
+
+
+def run(env, conn, work_dir, repeat=2, log=print, max_batch_size=2):
+    runs = []
+    for index in range(1, repeat + 1):
+        for method in METHODS:
+            runs.append(run_once(method, index, env, conn, work_dir, log=log, max_batch_size=max_batch_size))
+    labkit.lab('reset', timeout=900)
+    if not any(r['ok'] for r in runs):
+        raise BenchError('no campaign run succeeded: %s' % '; '.join(p for r in runs for p in r['problems']))
+    return {'repeat': repeat, 'order': [r['method'] for r in runs], 'max_batch_size': max_batch_size,
+            'summary': summarise(runs), 'runs': runs}

@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bench's outputs: the side-by-side text table, latest.json, latest.md and the section of docs/benchmarks.md."""
+import json
+import os
+
+from bench.common import REPO
+
+BEGIN = '<!-- bench:begin (written by scripts/bench; do not edit by hand) -->'
+END = '<!-- bench:end -->'
+DOC = os.path.join(REPO, 'docs', 'benchmarks.md')
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return '-'
+    if isinstance(value, float):
+        text = ('%.' + str(digits) + 'f') % value
+        return text
+    return str(value)
+
+
+def med(stat, digits=1):
+    """'median (min–max)' of a spread dict, or the plain value."""
+    if stat is None:
+        return '-'
+    if not isinstance(stat, dict):
+        return _fmt(stat, digits)
+    if stat['n'] == 1 or stat['min'] == stat['max']:
+        return _fmt(stat['median'], digits)
+    return '%s (%s–%s)' % (_fmt(stat['median'], digits), _fmt(stat['min'], digits), _fmt(stat['max'], digits))
+
+
+def _table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: '| ' + ' | '.join(str(c).ljust(w) for c, w in zip(r, widths)) + ' |'  # noqa: E731
+    return '\n'.join([line(header), '| ' + ' | '.join('-' * w for w in widths) + ' |'] + [line(r) for r in rows])
+
+
+def ratio(a, b):
+    if not a or not b or not isinstance(a, dict) or not isinstance(b, dict) or not b['median']:
+        return '-'
+    return '%.2f×' % (a['median'] / b['median'])
+
+
+def campaign_table(campaign):
+    esc, base = campaign['summary']['escalator'], campaign['summary']['baseline']
+    rows = []
+
+    def row(label, key, digits=1):
+        rows.append([label, med(esc[key], digits), med(base[key], digits), ratio(esc[key], base[key])])
+    row('wall time (s)', 'wall_s')
+    row('migrations, total', 'migrations_total', 0)
+    row('  live', 'migrations_live', 0)
+    row('  cold', 'migrations_cold', 0)
+    row('migrations per instance, max', 'migrations_per_instance_max', 0)
+    row('migrations per instance, mean', 'migrations_per_instance_mean', 2)
+    for vnf in sorted(set(esc['outage_per_pair_s']) | set(base['outage_per_pair_s'])):
+        rows.append(['VNF outage %s (s)' % vnf, med(esc['outage_per_pair_s'].get(vnf)),
+                     med(base['outage_per_pair_s'].get(vnf)), ''])
+    row('hosts disabled, sum over hosts (host·s)', 'disabled_total_host_s')
+    row('hosts disabled, longest host (s)', 'disabled_max_host_s')
+    row('mandatory operations (s)', 'mandatory_s')
+    row('orchestration overhead (s)', 'overhead_s')
+    row('overhead / wall time', 'overhead_fraction', 2)
+    rows.append(['successful runs', '%d/%d' % (esc['ok_runs'], esc['runs']), '%d/%d' % (base['ok_runs'], base['runs']),
+                 ''])
+    return _table(['campaign, 4 hosts (median (min–max))', esc['label'], base['label'], 'ratio'], rows)
+
+
+def planner_table(planner):
+    rows = []
+    for item in planner:
+        rows.append(['%d' % item['hosts'], '%d' % item['instances'], med(item['plan_wall_s'], 2),
+                     med(item['plan_rss_growth_mib'], 0), med(item['check_wall_s'], 2),
+                     '%s / %s' % (med(item['batches'], 0), med(item['lower_bound'], 0)),
+                     med(item['batches_over_lower_bound'], 3), str(item['moves_per_instance_max']),
+                     med(item['moves_per_instance_mean'], 4), med(item['instances_moved_more_than_once'], 0),
+                     item['checker']])
+    return _table(['hosts', 'instances', 'plan (s)', 'plan memory (MiB)', 'check (s)', 'batches / lower bound',
+                   'ratio', 'moves/instance max', 'mean', 'moved twice', 'independent checker'], rows)
+
+
+def evacuation_table(evac):
+    methods = evac['methods']
+    rows = []
+    for size in evac['sizes']:
+        cells = evac['table'].get(str(size), {})
+        row = [str(size)]
+        for method in methods:
+            cell = cells.get(method)
+            row.append('-' if not cell else '%s%s' % (_fmt(cell['wall_s']), '' if cell['ok'] else ' FAILED'))
+        base = cells.get('host-evacuate-live')
+        best = [cells[m]['wall_s'] for m in methods if m != 'host-evacuate-live' and m in cells]
+        row.append('%.2f×' % (min(best) / base['wall_s']) if base and best and base['wall_s'] else '-')
+        rows.append(row)
+    return _table(['instances on the host'] + ['%s (s)' % m for m in methods] + ['best Escalator / h-e-l'], rows)
+
+
+def render(results):
+    """The whole text report."""
+    meta = results['meta']
+    parts = ['Escalator benchmarks — %s on %s (%d CPUs, %s, %.0f GiB, kernel %s, Python %s)' % (
+        meta['date'], meta['machine']['hostname'], meta['machine']['cpu_count'], meta['machine']['cpu_model'],
+        meta['machine']['memory_gib'], meta['machine']['kernel'], meta['machine']['python'])]
+    if results.get('campaign'):
+        parts += ['', 'Campaign on the lab (%d repetitions each, interleaved; every run from `lab reset`)'
+                  % results['campaign']['repeat'], campaign_table(results['campaign'])]
+    if results.get('planner'):
+        parts += ['', 'Planner at scale (synthetic clouds, 20 instances per host; median (min–max) of %d seeds)'
+                  % results['planner'][0]['repeat'], planner_table(results['planner'])]
+    if results.get('evacuation'):
+        parts += ['', 'Evacuation of one host (%s, %s); wall time until the host is empty' % (
+            results['evacuation']['source_host'], results['evacuation']['flavor']),
+            evacuation_table(results['evacuation'])]
+    parts += ['', 'bench duration: %.0f s (%s)' % (meta['duration_s'], ', '.join(
+        '%s %.0f s' % (k, v) for k, v in meta['section_s'].items()))]
+    return '\n'.join(parts) + '\n'
+
+
+def write(results, out_dir, doc=None):
+    """latest.json and latest.md in out_dir; the marked section of `doc` (docs/benchmarks.md) when given."""
+    os.makedirs(out_dir, exist_ok=True)
+    text = render(results)
+    with open(os.path.join(out_dir, 'latest.json'), 'w', encoding='utf-8') as handle:
+        json.dump(results, handle, indent=1, sort_keys=True)
+        handle.write('\n')
+    with open(os.path.join(out_dir, 'latest.md'), 'w', encoding='utf-8') as handle:
+        handle.write('```\n' + text + '```\n')
+    if doc and os.path.exists(doc):
+        update_doc(doc, text, results)
+    return text
+
+
+def update_doc(doc, text, results):
+    with open(doc, encoding='utf-8') as handle:
+        content = handle.read()
+    if BEGIN not in content or END not in content:
+        return False
+    head, rest = content.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    meta = results['meta']
+    block = '%s\nLatest run: %s on `%s` (%d CPUs: %s; %.0f GiB; kernel %s; %s; Python %s; commit %s).\n\n```\n%s```\n%s' % (
+        BEGIN, meta['date'], meta['machine']['hostname'], meta['machine']['cpu_count'], meta['machine']['cpu_model'],
+        meta['machine']['memory_gib'], meta['machine']['kernel'], meta['machine']['os'], meta['machine']['python'],
+        meta['machine'].get('git_commit'), text, END)
+    with open(doc, 'w', encoding='utf-8') as handle:
+        handle.write(head + block + tail)
+    return True
