@@ -1,0 +1,526 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Python API: run Escalator's playbooks through ansible-runner and report typed results.
+
+    import escalator
+    result = escalator.upgrade('2026-11-kernel', inventory='inventories/mycloud/hosts.yml',
+                               event_handler=print)
+    print(result.exit_code, result.table)
+
+Every run function (``plan``, ``precheck``, ``upgrade``, ``rollback``) takes the same keywords
+(see :func:`run_playbook`) and returns a :class:`Result`; ``status`` reads the campaign state
+store without running anything. Bad input raises :class:`escalator.errors.InputError` before
+anything runs; everything that happens in the run is in the Result (never an exception).
+
+Secrets: nothing secret is written under ``private_data_dir``. Extra vars go to ansible-playbook
+through a temporary file (mode 0600, outside ``private_data_dir``, deleted after the run);
+credentials in ``OS_*`` variables (OS_PASSWORD, OS_TOKEN, OS_APPLICATION_CREDENTIAL_SECRET...)
+are moved into a temporary clouds.yaml (same rules) instead of the environment that ansible-runner
+records in ``artifacts/<ident>/command``; other variables whose name says PASSWORD, SECRET, TOKEN
+or CREDENTIAL are not passed on at all (``Result.warnings`` says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+from escalator import locate
+from escalator.errors import ExitCode, InputError, decide
+from escalator.events import EventParser
+
+CAMPAIGN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
+DEFAULT_KEEP_ARTIFACTS = 10
+PLAYBOOKS = {
+    'plan': 'plan.yml',
+    'precheck': 'precheck.yml',
+    'upgrade': 'upgrade_compute.yml',
+    'rollback': 'rollback-compute.yml',
+}
+CALLBACK = 'opnfv.escalator.campaign_status'
+SECRET_NAME = re.compile(r'PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|API_KEY|PRIVATE_KEY', re.IGNORECASE)
+# OS_* variables that openstacksdk reads as auth plugin options (the rest are connection options)
+AUTH_KEYS = frozenset((
+    'auth_url', 'username', 'user_id', 'password', 'project_name', 'project_id', 'tenant_name', 'tenant_id',
+    'user_domain_name', 'user_domain_id', 'project_domain_name', 'project_domain_id', 'domain_name', 'domain_id',
+    'default_domain_name', 'default_domain_id', 'token', 'application_credential_id', 'application_credential_name',
+    'application_credential_secret', 'system_scope', 'trust_id', 'passcode', 'totp'))
+NOT_CLOUD_KEYS = frozenset(('OS_CLOUD', 'OS_CLIENT_CONFIG_FILE', 'OS_CLOUD_NAME'))
+ENV_CLOUD = 'escalator-env'
+
+OUTCOMES = {
+    ExitCode.OK: 'ok', ExitCode.FAILED: 'failed', ExitCode.USAGE: 'invalid_input', ExitCode.PRECHECK: 'blocked',
+    ExitCode.LOCKED: 'locked', ExitCode.CLOUD: 'cloud_error', ExitCode.PLAN: 'plan_invalid',
+    ExitCode.UNREACHABLE: 'unreachable', ExitCode.INTERRUPTED: 'interrupted', ExitCode.INTERNAL: 'internal_error',
+}
+
+
+@dataclasses.dataclass
+class Result:
+    """What one run amounts to.
+
+    ``exit_code`` (:class:`escalator.errors.ExitCode`) and ``outcome`` classify it; ``error_code`` and
+    ``message`` explain the first failure; ``status``/``table`` are the campaign's state after the run
+    (from the state store), ``plan`` the plan the run computed, ``artifacts`` ansible-runner's artifact
+    directory of this run (events, stdout).
+    """
+
+    action: str
+    campaign_id: str
+    exit_code: ExitCode
+    rc: int | None
+    runner_status: str | None
+    error_code: str | None = None
+    message: str | None = None
+    failures: list = dataclasses.field(default_factory=list)
+    status: dict[str, Any] | None = None
+    table: str | None = None
+    plan: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    artifacts: str | None = None
+    private_data_dir: str | None = None
+    state_dir: str | None = None
+    duration_s: float | None = None
+    warnings: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self):
+        return self.exit_code == ExitCode.OK
+
+    @property
+    def outcome(self):
+        return OUTCOMES[self.exit_code]
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data['exit_code'] = int(self.exit_code)
+        data['outcome'] = self.outcome
+        data['ok'] = self.ok
+        return data
+
+
+@dataclasses.dataclass
+class StatusReport:
+    """A campaign's status read from the state store (``status`` is None for an unknown campaign)."""
+
+    campaign_id: str
+    state_dir: str
+    path: str
+    status: dict[str, Any] | None
+    table: str | None
+    summary: dict[str, Any] | None
+
+    @property
+    def exists(self):
+        return self.status is not None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# input
+# ----------------------------------------------------------------------------------------------
+
+def validate_campaign_id(campaign_id):
+    if not isinstance(campaign_id, str) or not CAMPAIGN_ID_PATTERN.match(campaign_id):
+        raise InputError('campaign id %r is not valid: use letters, digits, ".", "_" and "-" (at most 63 '
+                         'characters, starting with a letter or digit), e.g. 2026-11-kernel' % (campaign_id,))
+    return campaign_id
+
+
+def resolve_inventory(inventory, environ=None):
+    """An absolute, existing inventory path (file or directory); InputError otherwise."""
+    if inventory is None:
+        inventory = locate.default_inventory(environ)
+        if inventory is None:
+            raise InputError('no inventory: pass one (-i/--inventory PATH, or inventory= in the API), or set '
+                             'ESCALATOR_INVENTORY; the hosts must be named as Nova names the compute services')
+    if not isinstance(inventory, (str, os.PathLike)):
+        raise InputError('the inventory must be a path (file or directory), not %r' % (inventory,))
+    path = os.path.abspath(os.path.expanduser(os.fspath(inventory)))
+    if not os.path.exists(path):
+        raise InputError('inventory %s does not exist' % path)
+    return path
+
+
+def resolve_state_dir(state_dir=None, environ=None):
+    environ = os.environ if environ is None else environ
+    return os.path.abspath(os.path.expanduser(state_dir or environ.get('ESCALATOR_STATE_DIR')
+                                              or '~/.escalator/campaigns'))
+
+
+def _check_extravars(extravars):
+    if extravars is None:
+        return {}
+    if not isinstance(extravars, dict) or not all(isinstance(k, str) and k for k in extravars):
+        raise InputError('extravars must be a dict with variable names as keys, not %r' % (extravars,))
+    try:
+        json.dumps(extravars)
+    except (TypeError, ValueError) as exc:
+        raise InputError('extravars must be JSON-serialisable: %s' % exc) from exc
+    return dict(extravars)
+
+
+def parse_extra_vars(items):
+    """``-e`` values as the CLI takes them: ``KEY=VALUE`` (VALUE parsed as JSON when it is JSON, e.g.
+    ``2``, ``true``, ``["a"]``), ``@file`` (YAML or JSON) or a JSON object."""
+    result = {}
+    for item in items or ():
+        if item.startswith('@'):
+            path = os.path.expanduser(item[1:])
+            try:
+                with open(path, encoding='utf-8') as handle:
+                    text = handle.read()
+            except OSError as exc:
+                raise InputError('cannot read extra vars file %s: %s' % (path, exc.strerror)) from exc
+            try:
+                import yaml  # pylint: disable=import-outside-toplevel
+                data = yaml.safe_load(text)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise InputError('extra vars file %s is not valid YAML/JSON: %s' % (path, exc)) from exc
+            if not isinstance(data, dict):
+                raise InputError('extra vars file %s must hold a mapping of variables' % path)
+            result.update(data)
+        elif item.lstrip().startswith('{'):
+            try:
+                data = json.loads(item)
+            except ValueError as exc:
+                raise InputError('extra vars %r: not a JSON object (%s)' % (item, exc)) from exc
+            result.update(data)
+        elif '=' in item and item.split('=', 1)[0].strip():
+            key, value = item.split('=', 1)
+            key = key.strip()
+            if not re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', key):
+                raise InputError('extra var name %r is not a valid variable name' % key)
+            try:
+                result[key] = json.loads(value)
+            except ValueError:
+                result[key] = value
+        else:
+            raise InputError('extra vars %r: use KEY=VALUE, @file.yml or a JSON object' % item)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# the environment of the run (secrets stay out of private_data_dir)
+# ----------------------------------------------------------------------------------------------
+
+def _env_cloud(environ):
+    """openstacksdk's "envvars" cloud from OS_* variables, as a clouds.yaml entry (or None)."""
+    auth, options = {}, {}
+    for key, value in environ.items():
+        if not key.startswith('OS_') or key in NOT_CLOUD_KEYS or not value:
+            continue
+        name = key[3:].lower()
+        (auth if name in AUTH_KEYS else options)[name] = value
+    if not auth:
+        return None
+    entry = dict(options, auth=auth)
+    return entry
+
+
+def build_environment(environ, workdir, collections_path, state_dir, cloud=None, clouds_yaml=None):
+    """(env, warnings): the environment for ansible-playbook, without secret values.
+
+    Secret OS_* variables become a clouds.yaml in ``workdir`` (the caller's temporary directory).
+    """
+    warnings = []
+    env = {}
+    secret_os = {k for k in environ if k.startswith('OS_') and SECRET_NAME.search(k) and k not in NOT_CLOUD_KEYS}
+    for key, value in environ.items():
+        if SECRET_NAME.search(key) and not key.startswith('OS_'):
+            warnings.append('%s is not passed to ansible-playbook (its name says it is a secret and '
+                            'ansible-runner records the environment in its artifacts)' % key)
+            continue
+        env[key] = value
+    if secret_os:
+        named = cloud or environ.get('OS_CLOUD')
+        for key in [k for k in env if k.startswith('OS_') and k not in NOT_CLOUD_KEYS]:
+            del env[key]
+        if named:
+            warnings.append('%s ignored: the cloud %r of clouds.yaml is used' % (', '.join(sorted(secret_os)), named))
+        else:
+            entry = _env_cloud(environ)
+            path = os.path.join(workdir, 'clouds.yaml')
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+                json.dump({'clouds': {ENV_CLOUD: entry}}, handle)
+            env['OS_CLIENT_CONFIG_FILE'] = path
+            env['OS_CLOUD'] = ENV_CLOUD
+    if clouds_yaml:
+        env['OS_CLIENT_CONFIG_FILE'] = clouds_yaml
+    if cloud:
+        env['OS_CLOUD'] = cloud
+    paths = [p for p in env.get('ANSIBLE_COLLECTIONS_PATH', '').split(os.pathsep) if p]
+    if collections_path not in paths:
+        paths.insert(0, collections_path)
+    env['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join(paths)
+    callbacks = [c for c in env.get('ANSIBLE_CALLBACKS_ENABLED', '').split(',') if c.strip()]
+    if CALLBACK not in callbacks:
+        callbacks.append(CALLBACK)
+    env['ANSIBLE_CALLBACKS_ENABLED'] = ','.join(callbacks)
+    env['ESCALATOR_STATE_DIR'] = state_dir
+    # the ansible-playbook of this Python environment (a virtualenv's bin/ need not be on PATH)
+    bindir = os.path.dirname(sys.executable)
+    if os.path.isfile(os.path.join(bindir, 'ansible-playbook')):
+        path = [p for p in env.get('PATH', os.defpath).split(os.pathsep) if p and p != bindir]
+        env['PATH'] = os.pathsep.join([bindir] + path)
+    env['ESCALATOR_PRINT_TABLE'] = 'true'
+    env.setdefault('ANSIBLE_FORCE_COLOR', '0')
+    env.setdefault('ANSIBLE_NOCOLOR', '1')
+    env.setdefault('ANSIBLE_HOST_KEY_CHECKING', 'False')
+    return env, warnings
+
+
+def _inside(path, directory):
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+# ----------------------------------------------------------------------------------------------
+# running
+# ----------------------------------------------------------------------------------------------
+
+def run_playbook(action, campaign_id, inventory=None, extravars=None, *, cloud=None, clouds_yaml=None,
+                 state_dir=None, private_data_dir=None, keep_artifacts=DEFAULT_KEEP_ARTIFACTS,
+                 event_handler: Callable | None = None, limit=None, project_dir=None, playbook=None,
+                 verbosity=0, environ=None):
+    """Run one of Escalator's playbooks for a campaign and return a :class:`Result`.
+
+    action          plan, precheck, upgrade or rollback (picks the playbook unless ``playbook``)
+    campaign_id     the campaign (names the state, the lock, the backups; re-running resumes)
+    inventory       path of the inventory (file or directory); default ESCALATOR_INVENTORY, or the lab's
+                    inventory when run from a checkout after `lab up`
+    extravars       dict of extra variables (every knob of inventories/example/group_vars/all.yml)
+    cloud           the clouds.yaml cloud name (sets escalator_cloud and OS_CLOUD)
+    clouds_yaml     path of clouds.yaml (default OS_CLIENT_CONFIG_FILE / openstacksdk's search path)
+    state_dir       the campaign state directory (default ESCALATOR_STATE_DIR or ~/.escalator/campaigns)
+    private_data_dir ansible-runner's directory (default $ESCALATOR_HOME/runs/<campaign>, ESCALATOR_HOME
+                    defaulting to ~/.escalator); each run is one artifact directory <time>-<action> in it
+    keep_artifacts  how many artifact directories to keep (older ones are deleted; 0 keeps all)
+    event_handler   called with each typed event (escalator.events) while the playbook runs
+    limit           host pattern (ansible --limit), e.g. for rollback
+    project_dir     the playbook directory (default: the checkout's playbooks/ or the installed collection's)
+    """
+    started = time.monotonic()
+    if action not in PLAYBOOKS and not playbook:
+        raise InputError('unknown action %r (one of %s)' % (action, ', '.join(PLAYBOOKS)))
+    validate_campaign_id(campaign_id)
+    inventory = resolve_inventory(inventory, environ)
+    extravars = _check_extravars(extravars)
+    environ = dict(os.environ if environ is None else environ)
+    if clouds_yaml is None and environ.get('OS_CLIENT_CONFIG_FILE'):
+        clouds_yaml = environ['OS_CLIENT_CONFIG_FILE']
+    if clouds_yaml is not None:
+        clouds_yaml = os.path.abspath(os.path.expanduser(os.fspath(clouds_yaml)))
+        if not os.path.isfile(clouds_yaml):
+            raise InputError('clouds.yaml %s does not exist (--clouds-yaml / OS_CLIENT_CONFIG_FILE)' % clouds_yaml)
+    if keep_artifacts is None or int(keep_artifacts) < 0:
+        raise InputError('keep_artifacts must be 0 (keep all) or more')
+    project = locate.playbook_dir(project_dir, environ)
+    playbook = playbook or PLAYBOOKS[action]
+    if not os.path.isfile(os.path.join(project, playbook)):
+        raise InputError('playbook %s not found in %s' % (playbook, project))
+    collections_path = locate.collections_root(environ)
+    state_dir = resolve_state_dir(state_dir, environ)
+    private_data_dir = os.path.abspath(os.path.expanduser(
+        private_data_dir or os.path.join(locate.escalator_home(environ), 'runs', campaign_id)))
+    os.makedirs(private_data_dir, mode=0o700, exist_ok=True)
+    os.makedirs(state_dir, mode=0o750, exist_ok=True)
+
+    variables = dict(extravars)
+    variables['escalator_campaign_id'] = campaign_id
+    if action == 'upgrade':
+        variables['escalator_confirm'] = False      # the caller confirms (the CLI asks before it starts)
+    if cloud:
+        variables['escalator_cloud'] = cloud
+    if clouds_yaml:
+        variables.setdefault('escalator_clouds_yaml', clouds_yaml)
+
+    ident = '%s-%s' % (datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ'), action)
+    parser = EventParser()
+    handler_errors = []
+
+    def on_event(raw):
+        for event in parser.feed(raw):
+            if event_handler is not None:
+                try:
+                    event_handler(event)
+                except Exception as exc:  # pylint: disable=broad-except
+                    if len(handler_errors) < 5:
+                        handler_errors.append('event_handler raised %s: %s' % (type(exc).__name__, exc))
+        return True
+
+    workdir = tempfile.mkdtemp(prefix='escalator-run-')
+    if _inside(workdir, private_data_dir):
+        raise InputError('TMPDIR must not be inside private_data_dir %s' % private_data_dir)
+    runner = None
+    interrupted = False
+    try:
+        env, warnings = build_environment(environ, workdir, collections_path, state_dir, cloud=cloud,
+                                          clouds_yaml=clouds_yaml)
+        vars_path = os.path.join(workdir, 'extravars.json')
+        fd = os.open(vars_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            json.dump(variables, handle)
+        cmdline = '-e @%s' % shlex.quote(vars_path)
+        if limit:
+            cmdline += ' --limit %s' % shlex.quote(limit if isinstance(limit, str) else ','.join(limit))
+        from ansible_runner.interface import init_runner  # pylint: disable=import-outside-toplevel
+        runner = init_runner(
+            private_data_dir=private_data_dir, project_dir=project, playbook=playbook, inventory=inventory,
+            ident=ident, cmdline=cmdline, envvars={}, suppress_env_files=True, rotate_artifacts=int(keep_artifacts),
+            event_handler=on_event, quiet=True, verbosity=verbosity or None, json_mode=False,
+        )
+        # ansible-runner seeds the job's environment with os.environ and writes it to artifacts/<ident>/command:
+        # keep only what ansible-runner itself set, on top of ours (which has no secret values)
+        added = {k: v for k, v in runner.config.env.items()
+                 if os.environ.get(k) != v and not (k.startswith('OS_') or SECRET_NAME.search(k))}
+        runner.config.env = dict(env, **added)
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            interrupted = True
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    result = _result(action, campaign_id, runner, parser, interrupted, state_dir, private_data_dir)
+    result.warnings = warnings + handler_errors
+    result.duration_s = round(time.monotonic() - started, 3)
+    _write_summary(result, playbook, inventory, sorted(variables))
+    return result
+
+
+def _result(action, campaign_id, runner, parser, interrupted, state_dir, private_data_dir):
+    rc = getattr(runner, 'rc', None)
+    runner_status = getattr(runner, 'status', None)
+    artifacts = getattr(getattr(runner, 'config', None), 'artifact_dir', None)
+    failures = list(parser.failures)
+    codes = parser.error_codes()
+    if parser.plan is not None and not parser.plan['feasible']:
+        codes.append('E_PLAN')
+    first = parser.first_failure()
+    error_code, message = (first.error_code, first.message) if first else (None, None)
+    if interrupted or runner_status == 'canceled':
+        exit_code = ExitCode.INTERRUPTED
+        message = message or 'interrupted; run the same command again to resume the campaign'
+    elif rc == 0 and runner_status == 'successful':
+        exit_code = ExitCode.OK
+    elif failures or codes:
+        exit_code = decide(codes)
+        if not error_code:
+            error_code = next((c for c in codes if c), None)
+        if first is None and parser.soft_errors:
+            message = parser.soft_errors[0].message
+    else:
+        exit_code = ExitCode.INTERNAL
+        error_code = 'E_INTERNAL'
+        message = 'ansible-playbook ended with rc=%s (%s) without an Escalator error; see %s' % (
+            rc, runner_status, os.path.join(artifacts or private_data_dir, 'stdout'))
+        tail = _stdout_tail(runner)
+        if tail:
+            message += ':\n' + tail
+    if exit_code == ExitCode.CLOUD and first is not None and first.error_code not in ('E_CONNECT', 'E_AUTH',
+                                                                                         'E_FORBIDDEN'):
+        cloud = next((f for f in failures + parser.soft_errors
+                      if f.error_code in ('E_CONNECT', 'E_AUTH', 'E_FORBIDDEN')), None)
+        if cloud is not None:
+            error_code, message = cloud.error_code, cloud.message
+    report = read_status(campaign_id, state_dir) if action in ('upgrade', 'rollback') else None
+    status = report.status if report else None
+    if status is None and parser.status is not None and parser.status.get('campaign', {}).get('id') == campaign_id:
+        status = parser.status
+    table = report.table if report and report.status else None
+    return Result(action=action, campaign_id=campaign_id, exit_code=exit_code, rc=rc, runner_status=runner_status,
+                  error_code=error_code, message=message, failures=[f.to_dict() for f in failures], status=status,
+                  table=table, plan=parser.plan, stats=parser.stats, artifacts=artifacts,
+                  private_data_dir=private_data_dir, state_dir=state_dir)
+
+
+def _stdout_tail(runner, lines=15):
+    path = os.path.join(getattr(runner.config, 'artifact_dir', '') or '', 'stdout') if runner else None
+    if not path or not os.path.isfile(path):
+        return ''
+    with open(path, encoding='utf-8', errors='replace') as handle:
+        text = [line.rstrip() for line in handle.read().splitlines() if line.strip()]
+    return '\n'.join(text[-lines:])
+
+
+def _write_summary(result, playbook, inventory, variable_names):
+    """artifacts/<ident>/escalator.json: what ran and how it ended (no values of variables)."""
+    if not result.artifacts or not os.path.isdir(result.artifacts):
+        return
+    data = dict(action=result.action, campaign_id=result.campaign_id, playbook=playbook, inventory=inventory,
+                extra_var_names=variable_names, exit_code=int(result.exit_code), outcome=result.outcome,
+                error_code=result.error_code, message=result.message, rc=result.rc, duration_s=result.duration_s)
+    with open(os.path.join(result.artifacts, 'escalator.json'), 'w', encoding='utf-8') as handle:
+        json.dump(data, handle, indent=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# the public functions
+# ----------------------------------------------------------------------------------------------
+
+def plan(campaign_id, inventory=None, extravars=None, **options):
+    """Compute (and show) the campaign's plan; changes nothing. ``Result.plan`` holds ``table``,
+    ``fingerprint``, ``feasible`` and ``plan``; an infeasible plan exits ``PLAN``."""
+    return run_playbook('plan', campaign_id, inventory, extravars, **options)
+
+
+def precheck(campaign_id, inventory=None, extravars=None, **options):
+    """Health checks of the cloud and every compute host; changes nothing. Problems exit ``PRECHECK``."""
+    return run_playbook('precheck', campaign_id, inventory, extravars, **options)
+
+
+def upgrade(campaign_id, inventory=None, extravars=None, *, plan_fingerprint=None, **options):
+    """Run (or resume) the rolling upgrade campaign. ``plan_fingerprint`` (from :func:`plan`) makes it refuse
+    to start when the cloud changed since the plan was reviewed."""
+    extravars = dict(_check_extravars(extravars))
+    if plan_fingerprint:
+        extravars['escalator_plan_fingerprint'] = plan_fingerprint
+    return run_playbook('upgrade', campaign_id, inventory, extravars, **options)
+
+
+def rollback(campaign_id, hosts, inventory=None, extravars=None, **options):
+    """Restore ``hosts`` (a list or a host pattern) from the campaign's backups and leave maintenance."""
+    if not hosts:
+        raise InputError('rollback needs the hosts to restore (a list of inventory host names or a pattern)')
+    if options.get('limit'):
+        raise InputError('rollback takes the hosts, not limit')
+    return run_playbook('rollback', campaign_id, inventory, extravars, limit=hosts, **options)
+
+
+def read_status(campaign_id, state_dir=None):
+    """The campaign's status from its state store (no ansible run): a :class:`StatusReport`."""
+    validate_campaign_id(campaign_id)
+    state = locate.collection_module('state')
+    directory = resolve_state_dir(state_dir)
+    try:
+        store = state.CampaignStore(campaign_id, directory)
+        status = store.read_status()
+    except state.EscalatorError as exc:
+        raise InputError(exc.msg) from exc
+    if status is None:
+        return StatusReport(campaign_id, directory, store.path, None, None, None)
+    return StatusReport(campaign_id, directory, store.path, status, state.render_table(status),
+                        state.summary(status))
+
+
+def status(campaign_id, state_dir=None):
+    """Alias of :func:`read_status`."""
+    return read_status(campaign_id, state_dir)
+
+
+def list_campaigns(state_dir=None):
+    """The campaigns found in the state directory (what ``escalator status`` without an id lists)."""
+    state = locate.collection_module('state')
+    return state.list_campaigns(resolve_state_dir(state_dir))
