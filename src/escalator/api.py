@@ -56,6 +56,16 @@ AUTH_KEYS = frozenset((
 NOT_CLOUD_KEYS = frozenset(('OS_CLOUD', 'OS_CLIENT_CONFIG_FILE', 'OS_CLOUD_NAME'))
 ENV_CLOUD = 'escalator-env'
 
+HINTS = {
+    'E_CONNECT': 'cannot reach the OpenStack API: check auth_url in clouds.yaml and that the endpoint answers',
+    'E_AUTH': 'credentials rejected: check the user, password/application credential and domains in clouds.yaml',
+    'E_FORBIDDEN': 'these credentials are not allowed to do this: Escalator needs an admin user',
+    'E_LOCK': 'another campaign holds the cloud lock: wait for it, or resume that campaign',
+    'E_PRECHECK': 'the precheck found problems: fix them and run again (nothing was changed)',
+    'E_PLAN': 'no valid plan, or the plan changed since it was reviewed: run `escalator plan` again',
+    'E_UNREACHABLE': 'a compute host cannot be reached over SSH: check it and run the same command again',
+}
+
 OUTCOMES = {
     ExitCode.OK: 'ok', ExitCode.FAILED: 'failed', ExitCode.USAGE: 'invalid_input', ExitCode.PRECHECK: 'blocked',
     ExitCode.LOCKED: 'locked', ExitCode.CLOUD: 'cloud_error', ExitCode.PLAN: 'plan_invalid',
@@ -96,6 +106,11 @@ class Result:
         return self.exit_code == ExitCode.OK
 
     @property
+    def hint(self):
+        """What to do about the failure, in one sentence (None when ok or nothing specific)."""
+        return None if self.ok else HINTS.get(self.error_code)
+
+    @property
     def outcome(self):
         return OUTCOMES[self.exit_code]
 
@@ -104,6 +119,7 @@ class Result:
         data['exit_code'] = int(self.exit_code)
         data['outcome'] = self.outcome
         data['ok'] = self.ok
+        data['hint'] = self.hint
         return data
 
 

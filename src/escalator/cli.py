@@ -164,6 +164,8 @@ def _finish(args, result):
         _err('%s %s: %s (exit %d)%s: %s' % (result.action, result.campaign_id, result.outcome, int(result.exit_code),
                                             ' [%s]' % result.error_code if result.error_code else '',
                                             result.message or 'failed'))
+        if result.hint:
+            _err(result.hint)
         _err('artifacts: %s' % result.artifacts)
     return int(result.exit_code)
 

@@ -51,6 +51,25 @@ def _timestamp(event):
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
+def refine_error_code(error_code, message):
+    """The error code of a failed authentication, which openstacksdk's Connection.authorize() hides.
+
+    authorize() re-raises keystoneauth's ConnectFailure and Unauthorized as a bare SDKException, which
+    the collection reports as E_API with the message prefix ``authenticating:``; tell them apart again.
+    """
+    if error_code != 'E_API' or not isinstance(message, str) or not message.startswith('authenticating:'):
+        return error_code
+    if any(text in message for text in ('Unable to establish connection', 'Connection refused', 'timed out',
+                                         'Name or service not known', 'No route to host', 'Failed to resolve')):
+        return 'E_CONNECT'
+    if any(text in message for text in ('requires authentication', 'HTTP 401', 'Unauthorized',
+                                        'could not be found' if 'HTTP 401' in message else '\0')):
+        return 'E_AUTH'
+    if 'HTTP 403' in message:
+        return 'E_FORBIDDEN'
+    return error_code
+
+
 def _text(value):
     if value is None:
         return None
@@ -238,6 +257,7 @@ class EventParser:
         message = None
         if result in ('failed', 'unreachable'):
             message = _text(res.get('msg') or res.get('reason') or res.get('stderr') or result)
+            error_code = refine_error_code(error_code, message)
             if _short(role) == 'precheck' and not error_code and not ignored:
                 error_code = 'E_PRECHECK'
         elif result == 'skipped':
@@ -246,6 +266,7 @@ class EventParser:
             # a result the play tolerated (failed_when: false) that still carries an error code,
             # e.g. the precheck's cloud check when the cloud cannot be reached
             message = _text(res.get('msg'))
+            error_code = refine_error_code(error_code, message)
             self.soft_errors.append(Failure(host, task, error_code, message, role, phase, soft=True))
         event = TaskResult(host=host, task=task, result=result, action=action or None, role=role, phase=phase,
                            error_code=error_code, message=message, ignored=ignored,
