@@ -29,7 +29,8 @@ mkdir -p "$STAGE/src" "$STAGE/out"
 ansible-galaxy collection build --force --output-path "$STAGE/out" "$STAGE/src" >/dev/null
 shopt -s nullglob; built=("$STAGE"/out/opnfv-escalator-*.tar.gz)
 [ ${#built[@]} -eq 1 ] || { echo "expected one collection tarball, got: ${built[*]:-none}" >&2; exit 1; }
-cp "${built[0]}" "$ROOT/awx/ee/opnfv-escalator.tar.gz"
+cp "${built[0]}" "$ROOT/awx/ee/.opnfv-escalator.tar.gz.$$"   # atomic replace: another run may be reading it
+mv -f "$ROOT/awx/ee/.opnfv-escalator.tar.gz.$$" "$ROOT/awx/ee/opnfv-escalator.tar.gz"
 echo "collection: $(basename "${built[0]}") -> awx/ee/opnfv-escalator.tar.gz"
 
 ansible-builder create -f "$ROOT/execution-environment.yml" -c "$CONTEXT" --output-filename Containerfile
