@@ -92,6 +92,8 @@ DEFAULT_OPTIONS = dict(
     require_disabled=True,
     verify_empty=True,
     keep_going=False,
+    scheduler_retries=3,
+    scheduler_retry_delay=45,
 )
 
 
@@ -129,7 +131,8 @@ def normalize_options(options=None):
     unknown = sorted(set(opts) - set(DEFAULT_OPTIONS))
     if unknown:
         raise _invalid('unknown evacuation option(s): %s' % ', '.join(unknown))
-    for key in ('max_concurrent', 'migration_timeout', 'timeout', 'own_action_timeout'):
+    for key in ('max_concurrent', 'migration_timeout', 'timeout', 'own_action_timeout', 'scheduler_retries',
+                'scheduler_retry_delay'):
         try:
             opts[key] = int(opts[key])
         except (TypeError, ValueError):
@@ -484,6 +487,8 @@ class _Task:
         self.aborting = False
         self.fell_back = False
         self.expect = {(entry['status_before'] or '').upper()}   # the status a finished move must show
+        self.not_before = None                # a retry waits until then (clock)
+        self.scheduler_refusals = 0           # "No valid host" answers already retried
 
 
 class _Evacuation:
@@ -542,6 +547,7 @@ class _Evacuation:
         task.entry['method'] = kind
         if task.started is None:
             task.started = self.clock()
+        refused_no_valid_host = False
         while task.candidates:
             dest = task.candidates.pop(0)
             task.known = {migration.id for migration in _migrations(self.conn, task.id)}
@@ -556,6 +562,7 @@ class _Evacuation:
                 if code == 403 or code is None:
                     raise error_from_exception(exc, during='migrating %s off %s' % (task.id, self.host)) from exc
                 self._attempt(task, dest, 'refused', '%s (HTTP %s)' % (text, code))
+                refused_no_valid_host = refused_no_valid_host or _is_no_valid_host(text)
                 if code == 409:
                     self._finish(task, 'failed', 'Nova refused to %s-migrate it: %s' % (kind, text), server)
                     return False
@@ -571,6 +578,8 @@ class _Evacuation:
             task.attempt_started = self.clock()
             task.deadline = task.attempt_started + self.opts['migration_timeout']
             return True
+        if refused_no_valid_host and self._ask_again_later(task):
+            return False
         self._finish(task, 'failed', 'every destination refused it (%s)' % '; '.join(
             '%s: %s' % (attempt['destination'], attempt['error']) for attempt in task.entry['attempts']), server)
         if self.opts['strict_destinations']:
@@ -580,6 +589,8 @@ class _Evacuation:
 
     def _scheduler_refused(self, task, text, server):
         if _is_no_valid_host(text):
+            if self._ask_again_later(task):
+                return False
             self.no_valid_host = True
             self.stop_starting = True
             self._finish(task, 'failed', 'No valid host: the scheduler found no destination (%s)' % text, server)
@@ -673,7 +684,7 @@ class _Evacuation:
             if _is_no_valid_host(reason) and task.dest is None:
                 self._scheduler_refused(task, reason, server)
                 return
-            self._retry(task, 'live migration %s failed: %s' % (record.id, reason), server)
+            self._retry(task, 'live migration %s failed: %s' % (record.id, reason), server, _is_no_valid_host(reason))
             return
         self._check_timeout(task, record)
 
@@ -717,23 +728,46 @@ class _Evacuation:
                 return
             reason = failure_reason(self.conn, task.id) or 'migration %s: %s' % (record.id, state)
             self._attempt(task, task.dest, state, reason, record.id)
+            if _is_no_valid_host(reason) and task.dest is None and self._ask_again_later(task):
+                return
             if _is_no_valid_host(reason) and task.dest is None:
                 self.no_valid_host = True
                 self.stop_starting = True
                 self._finish(task, 'failed', 'No valid host: the scheduler found no destination (%s)' % reason, server)
                 return
-            self._retry(task, 'cold migration %s failed: %s' % (record.id, reason), server)
+            self._retry(task, 'cold migration %s failed: %s' % (record.id, reason), server, _is_no_valid_host(reason))
             return
         self._check_timeout(task, record)
 
-    def _retry(self, task, error, server):
-        """After a failed attempt: the next candidate, the cold fallback, or a failure."""
+    def _ask_again_later(self, task):
+        """After a "No valid host" for a move the preflight found valid: the same request again, later.
+
+        Nova's scheduler can count an instance on the host it just left until the next instance sync
+        from nova-compute (scheduler_instance_sync_interval, 120 s by default), so an anti-affinity
+        partner that moved away a moment ago can still block its old host. True when requeued."""
+        if task.scheduler_refusals >= self.opts['scheduler_retries'] or \
+                (self.stop_starting and not self.opts['keep_going']):
+            return False
+        task.scheduler_refusals += 1
+        delay = self.opts['scheduler_retry_delay']
+        self._attempt(task, None, 'retry_later', 'No valid host for a move the preflight found valid: asking again '
+                      'in %ss (retry %d of %d)' % (delay, task.scheduler_refusals, self.opts['scheduler_retries']))
+        task.candidates = list(self.plan[task.id]['candidates']) or [None]
+        task.state = 'pending'
+        task.not_before = self.clock() + delay
+        return True
+
+    def _retry(self, task, error, server, no_valid_host=False):
+        """After a failed attempt: the next candidate, the same ones later (after a "No valid host"), the cold
+        fallback, or a failure."""
         if self.stop_starting and not self.opts['keep_going']:
             self._finish(task, 'failed', error, server)
             return
         if task.candidates:
             task.state = 'pending'
             self.start(task, kind=task.kind)
+            return
+        if no_valid_host and self._ask_again_later(task):
             return
         if task.kind == LIVE and self.opts['live_failure'] == COLD and not task.fell_back and \
                 (server.status or '').upper() in COLD_STATUSES:
@@ -916,7 +950,7 @@ def evacuate(conn, host, options=None, clock=time.monotonic, sleep=time.sleep, c
             for task in tasks:
                 if active >= opts['max_concurrent'] or run.stop_starting:
                     break
-                if task.state == 'pending':
+                if task.state == 'pending' and (task.not_before is None or clock() >= task.not_before):
                     if run.start(task):
                         active += 1
         if not any(task.state in ('running', 'confirming', 'waiting') for task in tasks) and \

@@ -163,6 +163,21 @@ options:
         A C(No valid host) from the scheduler always stops new migrations.
     type: bool
     default: false
+  scheduler_retries:
+    description:
+      - How many times to ask again, O(scheduler_retry_delay) seconds later, when Nova's scheduler answers
+        C(No valid host) for a move the preflight found valid (counted per instance).
+      - Nova's scheduler can count an instance on the host it just left until nova-compute's next instance sync
+        (C(scheduler_instance_sync_interval), 120 s by default, when C([filter_scheduler] track_instance_changes)
+        is on, the default), so an anti-affinity partner that moved away a moment ago can still block its old host.
+      - V(0) gives up at the first C(No valid host).
+    type: int
+    default: 3
+  scheduler_retry_delay:
+    description:
+      - Seconds to wait before asking again after a C(No valid host) (see O(scheduler_retries)).
+    type: int
+    default: 45
 notes:
   - Needs the admin role (migrations, all-projects listings, Placement).
   - The module always waits; O(wait=false) is ignored with a warning.
@@ -283,7 +298,7 @@ instances:
       description:
         - Every request made for this instance, with C(method), C(destination), C(outcome) (V(moved),
           V(refused), V(error), V(failed), V(cancelled), V(timeout), V(no_move), V(lost), V(fallback),
-          V(force_complete), V(adopted)), C(error) and C(migration_id).
+          V(force_complete), V(adopted), V(retry_later)), C(error) and C(migration_id).
       type: list
       elements: dict
       sample: [{method: live, destination: compute-1, outcome: moved, error: null, migration_id: 42}]
@@ -332,7 +347,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import O
 
 OPTIONS = ('destinations', 'strict_destinations', 'block_migration', 'max_concurrent', 'migration_timeout', 'timeout',
            'poll_interval', 'on_timeout', 'status_policy', 'live_failure', 'decisions', 'own_action_timeout',
-           'own_action_fallback', 'leave_alone', 'require_disabled', 'verify_empty', 'keep_going')
+           'own_action_fallback', 'leave_alone', 'require_disabled', 'verify_empty', 'keep_going', 'scheduler_retries',
+           'scheduler_retry_delay')
 
 
 def _diff(host, result, check_mode):
@@ -375,6 +391,8 @@ def main():
         require_disabled=dict(type='bool', default=True),
         verify_empty=dict(type='bool', default=True),
         keep_going=dict(type='bool', default=False),
+        scheduler_retries=dict(type='int', default=3),
+        scheduler_retry_delay=dict(type='int', default=45),
     )).run(run)
 
 

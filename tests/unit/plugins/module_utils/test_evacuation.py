@@ -432,6 +432,60 @@ def test_runtime_no_valid_host_stops_starting_and_lets_running_finish():
     assert_settled(cloud)
 
 
+def test_a_transient_no_valid_host_is_asked_again_later():
+    # Nova's scheduler may still count an instance on the host it just left (until the next instance
+    # sync), so a move the preflight found valid can be refused for a while: ask again later.
+    cloud = make_cloud(hosts=2)
+    server = cloud.add_server('vm0', SRC)
+    cloud.call_at(0.0, lambda c: setattr(c.hosts['cmp2'], 'status', 'disabled'))   # after the preflight
+    cloud.call_at(30.0, lambda c: setattr(c.hosts['cmp2'], 'status', 'enabled'))
+    result = evacuate(cloud, destinations=['cmp2'], scheduler_retry_delay=20)
+    item = entry(result, server)
+    assert item['result'] == 'moved' and server.host == 'cmp2'
+    outcomes = [attempt['outcome'] for attempt in item['attempts']]
+    assert outcomes.count('retry_later') == 2 and outcomes[-1] == 'moved', outcomes
+    assert cloud.clock() >= 40
+    assert_settled(cloud)
+
+
+def test_no_valid_host_retries_are_bounded():
+    cloud = make_cloud(hosts=2)
+    server = cloud.add_server('vm0', SRC)
+    cloud.call_at(0.0, lambda c: setattr(c.hosts['cmp2'], 'status', 'disabled'))
+    error = failing(cloud, 'E_NO_VALID_HOST', scheduler_retries=2, scheduler_retry_delay=10)
+    item = error.details['instances'][0]
+    outcomes = [attempt['outcome'] for attempt in item['attempts']]
+    assert outcomes.count('retry_later') == 2, outcomes
+    assert item['result'] == 'failed' and 'No valid host' in item['error']
+    assert server.host == SRC and server.status == 'ACTIVE'
+
+
+def test_no_scheduler_retries_fails_at_the_first_no_valid_host():
+    cloud = make_cloud(hosts=2)
+    cloud.add_server('vm0', SRC)
+    cloud.call_at(0.0, lambda c: setattr(c.hosts['cmp2'], 'status', 'disabled'))
+    error = failing(cloud, 'E_NO_VALID_HOST', scheduler_retries=0)
+    assert 'retry_later' not in [attempt['outcome'] for attempt in error.details['instances'][0]['attempts']]
+    assert cloud.clock() < 10
+
+
+def test_a_cold_move_refused_by_the_scheduler_is_asked_again_later():
+    cloud = make_cloud(hosts=2)
+    off = cloud.add_server('off', SRC, status='SHUTOFF')
+    cloud.call_at(0.0, lambda c: setattr(c.hosts['cmp2'], 'status', 'disabled'))
+    cloud.call_at(30.0, lambda c: setattr(c.hosts['cmp2'], 'status', 'enabled'))
+    result = evacuate(cloud, scheduler_retry_delay=45)
+    assert entry(result, off)['result'] == 'moved' and off.host == 'cmp2' and off.status == 'SHUTOFF'
+    assert 'retry_later' in [attempt['outcome'] for attempt in entry(result, off)['attempts']]
+
+
+@pytest.mark.parametrize('option', ['scheduler_retries', 'scheduler_retry_delay'])
+def test_scheduler_retry_options_must_not_be_negative(option):
+    with pytest.raises(EscalatorError) as info:
+        evacuation.normalize_options({option: -1})
+    assert info.value.code == 'E_INVALID_INPUT' and option in info.value.msg
+
+
 def test_runtime_no_valid_host_for_a_cold_migration_is_read_from_instance_actions():
     cloud = make_cloud(hosts=2)
     off = cloud.add_server('off', SRC, status='SHUTOFF')
