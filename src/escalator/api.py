@@ -347,6 +347,7 @@ def run_playbook(action, campaign_id, inventory=None, extravars=None, *, cloud=N
     if not os.path.isfile(os.path.join(project, playbook)):
         raise InputError('playbook %s not found in %s' % (playbook, project))
     collections_path = locate.collections_root(environ)
+    explicit_state_dir = state_dir is not None
     state_dir = resolve_state_dir(state_dir, environ)
     private_data_dir = os.path.abspath(os.path.expanduser(
         private_data_dir or os.path.join(locate.escalator_home(environ), 'runs', campaign_id)))
@@ -355,6 +356,8 @@ def run_playbook(action, campaign_id, inventory=None, extravars=None, *, cloud=N
 
     variables = dict(extravars)
     variables['escalator_campaign_id'] = campaign_id
+    if explicit_state_dir:
+        variables['escalator_state_dir'] = state_dir    # outranks an escalator_state_dir of the inventory
     if action == 'upgrade':
         variables['escalator_confirm'] = False      # the caller confirms (the CLI asks before it starts)
     if cloud:
@@ -451,6 +454,9 @@ def _result(action, campaign_id, runner, parser, interrupted, state_dir, private
                       if f.error_code in ('E_CONNECT', 'E_AUTH', 'E_FORBIDDEN')), None)
         if cloud is not None:
             error_code, message = cloud.error_code, cloud.message
+    recorded = parser.state_paths.get(campaign_id)
+    if recorded and os.path.basename(recorded.rstrip('/')) == campaign_id:
+        state_dir = os.path.dirname(recorded.rstrip('/'))   # where the playbook recorded (the inventory may say)
     report = read_status(campaign_id, state_dir) if action in ('upgrade', 'rollback') else None
     status = report.status if report else None
     if status is None and parser.status is not None and parser.status.get('campaign', {}).get('id') == campaign_id:

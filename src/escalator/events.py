@@ -192,7 +192,7 @@ class EventParser:
         self.status = None
         self.stats = None
         self.phases = {}
-        self.tasks = {}
+        self.state_paths = {}
 
     # -- helpers -----------------------------------------------------------------
     def _phase(self, host, role, action):
@@ -278,6 +278,8 @@ class EventParser:
 
     def _state_record(self, res, common, event_host=None):
         out = []
+        if isinstance(res.get('path'), str) and isinstance(res.get('campaign_id'), str):
+            self.state_paths[res['campaign_id']] = res['path']
         record = res.get('host')
         invocation = res.get('invocation') if isinstance(res.get('invocation'), dict) else {}
         host = (invocation.get('module_args') or {}).get('host')

@@ -147,3 +147,10 @@ def test_failed_authentication_hidden_as_e_api_is_told_apart(message, expected):
     (event,) = parser.feed(ev('runner_on_failed', host='localhost', task='Take the lock',
                               res={'msg': message, 'error_code': 'E_API'}))
     assert event.error_code == expected
+
+
+def test_the_state_directory_the_playbook_used_is_remembered():
+    parser = EventParser()
+    parser.feed(ev('runner_on_ok', host='localhost', task='Record the start', resolved_action='campaign_state',
+                   res={'campaign_id': 'c1', 'path': '/srv/state/c1', 'status': STATUS}))
+    assert parser.state_paths == {'c1': '/srv/state/c1'}
