@@ -64,7 +64,8 @@ def test_api_upgrade_campaign_on_two_hosts(seeded_lab, tmp_path):
     assert not [e for e in events if isinstance(e, TaskResult) and e.failed]
     # the final status, from the state store
     assert result.status['campaign']['state'] == 'done'
-    assert {h: r['state'] for h, r in result.status['hosts'].items()} == {h: 'done' for h in upgraded}
+    assert {h: r['state'] for h, r in result.status['hosts'].items()} == dict(
+        {h: 'skipped' for h in excluded}, **{h: 'done' for h in upgraded})
     assert 'api-two-hosts: done' in result.table
     assert {h: _agent_version(lab, h) for h in lab.hosts} == dict(
         {h: '1.0' for h in excluded}, **{h: '2.0' for h in upgraded})
