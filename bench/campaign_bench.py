@@ -205,12 +205,15 @@ def summarise(runs):
     return out
 
 
-def run(env, conn, work_dir, repeat=2, log=print, max_batch_size=2):
+def run(env, conn, work_dir, repeat=2, log=print, max_batch_size=2, reset_after=True):
+    """`repeat` runs of each method, interleaved, each from `lab reset`; the lab reset at the end unless the
+    caller goes on with a reset of its own."""
     runs = []
     for index in range(1, repeat + 1):
         for method in METHODS:
             runs.append(run_once(method, index, env, conn, work_dir, log=log, max_batch_size=max_batch_size))
-    labkit.lab('reset', timeout=900)
+    if reset_after:
+        labkit.lab('reset', timeout=900)
     if not any(r['ok'] for r in runs):
         raise BenchError('no campaign run succeeded: %s' % '; '.join(p for r in runs for p in r['problems']))
     return {'repeat': repeat, 'order': [r['method'] for r in runs], 'max_batch_size': max_batch_size,

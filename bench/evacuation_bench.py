@@ -44,14 +44,14 @@ def confirm_resizes(conn, servers):
             conn.compute.confirm_server_resize(server)
 
 
-def empty_host(conn, host, target, log=print):
-    """Move the seeded servers off `host` (to `target`) so the runs start with exactly N servers on it."""
+def empty_host(conn, host, log=print):
+    """Move the servers off `host` (the scheduler picks where) so the runs start with exactly N servers on it."""
     moved = []
     for server in labkit.servers_on(conn, host):
         if server.status == 'ACTIVE':
-            conn.compute.live_migrate_server(server, host=target, block_migration='auto')
+            conn.compute.live_migrate_server(server, host=None, block_migration='auto')
         else:
-            conn.compute.migrate_server(server, host=target)
+            conn.compute.migrate_server(server)
         moved.append(server.name)
 
     def done():
@@ -61,7 +61,7 @@ def empty_host(conn, host, target, log=print):
             not [s for s in servers if s.status not in ('ACTIVE', 'SHUTOFF')]
     _wait(done, 300, 'the seeded servers to leave %s' % host, 2)
     if moved:
-        log('evacuation: moved %s off %s to %s first' % (', '.join(moved), host, target))
+        log('evacuation: moved %s off %s first' % (', '.join(moved), host))
 
 
 def delete_bench_servers(conn):
@@ -142,13 +142,15 @@ def run_once(conn, env, host, count, method, log=print):
 
 
 def run(env, conn, sizes=DEFAULT_SIZES, concurrency=DEFAULT_CONCURRENCY, baseline=True, log=print,
-        reset=True):
-    if reset:
+        reset_first=True):
+    """Every size with every method; `lab reset` first (unless the caller just left the lab in a known state)
+    and always at the end."""
+    if reset_first:
         labkit.lab('reset', timeout=900)
     hosts = sorted(labkit.compute_services(conn))
-    host, target = hosts[-1], hosts[-2]
+    host = hosts[-1]
     delete_bench_servers(conn)
-    empty_host(conn, host, target, log=log)
+    empty_host(conn, host, log=log)
     methods = ['escalator max_concurrent=%d' % c for c in concurrency] + (['host-evacuate-live'] if baseline else [])
     runs = []
     try:
@@ -159,8 +161,7 @@ def run(env, conn, sizes=DEFAULT_SIZES, concurrency=DEFAULT_CONCURRENCY, baselin
         try:
             delete_bench_servers(conn)
         finally:
-            if reset:
-                labkit.lab('reset', timeout=900)
+            labkit.lab('reset', timeout=900)
     table = {}
     for item in runs:
         table.setdefault(str(item['instances']), {})[item['method']] = {

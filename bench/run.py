@@ -90,17 +90,20 @@ def run(args):
         results['planner'] = planner_bench.run(args.planner_sizes, repeat=args.planner_repeat,
                                                log=lambda m: log(m))  # pylint: disable=unnecessary-lambda
         section_s['planner'] = time.monotonic() - t0
+    # the campaigns first: the evacuation section then starts from their last run without a reset of its own
+    if 'campaign' in args.sections:
+        from bench import campaign_bench  # pylint: disable=import-outside-toplevel
+        t0 = time.monotonic()
+        results['campaign'] = campaign_bench.run(env, conn, work_dir, repeat=args.repeat, log=log,
+                                               reset_after='evacuation' not in args.sections)
+        section_s['campaign'] = time.monotonic() - t0
     if 'evacuation' in args.sections:
         from bench import evacuation_bench  # pylint: disable=import-outside-toplevel
         t0 = time.monotonic()
         results['evacuation'] = evacuation_bench.run(env, conn, sizes=args.evacuation_sizes,
-                                                     concurrency=args.concurrency, log=log)
+                                                     concurrency=args.concurrency, log=log,
+                                                     reset_first='campaign' not in args.sections)
         section_s['evacuation'] = time.monotonic() - t0
-    if 'campaign' in args.sections:
-        from bench import campaign_bench  # pylint: disable=import-outside-toplevel
-        t0 = time.monotonic()
-        results['campaign'] = campaign_bench.run(env, conn, work_dir, repeat=args.repeat, log=log)
-        section_s['campaign'] = time.monotonic() - t0
     now = utcnow()
     results['meta'] = {
         'date': iso(now),
