@@ -9,7 +9,7 @@ A synthetic cloud (deterministic for a seed):
   * options: canary 1, max_batch_size 8, az_max_down 4.
 
 Each size runs in a child process (python -m bench.planner_bench --child HOSTS --seed S), so its memory is
-its own: planning time (wall and CPU), peak RSS and its growth while planning, the checker's time, batches
+its own: planning time (wall and CPU), peak RSS and its growth while planning (VmHWM), the checker's time, batches
 against the plan's lower bound (verified by the checker), moves per instance. A plan that the independent
 checker (plan_check.check_plan) rejects fails the benchmark.
 """
@@ -97,16 +97,29 @@ def plan_figures(hosts, groups, options, plan, problems):
     }
 
 
+def peak_rss_kib():
+    """This process's peak RSS (VmHWM, KiB). Not ru_maxrss: Linux carries that over exec from the parent, so a
+    child of a big process would report the parent's size."""
+    try:
+        with open('/proc/self/status', encoding='ascii') as handle:
+            for line in handle:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def measure(hosts, seed=1, per_host=20):
     """Plan and check one synthetic cloud in this process; the figures with timings and memory."""
     t0 = time.perf_counter()
     cloud, groups, options = synthetic_cloud(hosts, per_host=per_host, seed=seed)
     generate_s = time.perf_counter() - t0
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = peak_rss_kib()
     w0, c0 = time.perf_counter(), time.process_time()
     plan = planner.plan_campaign(cloud, groups, options)
     plan_wall, plan_cpu = time.perf_counter() - w0, time.process_time() - c0
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss1 = peak_rss_kib()
     w0 = time.perf_counter()
     problems = plan_check.check_plan(cloud, groups, options, plan)
     check_wall = time.perf_counter() - w0

@@ -112,8 +112,13 @@ def render(results):
         parts += ['', 'Evacuation of one host (%s, %s); wall time until the host is empty' % (
             results['evacuation']['source_host'], results['evacuation']['flavor']),
             evacuation_table(results['evacuation'])]
-    parts += ['', 'bench duration: %.0f s (%s)' % (meta['duration_s'], ', '.join(
-        '%s %.0f s' % (k, v) for k, v in meta['section_s'].items()))]
+    parts += ['', 'bench duration: %.0f s for this run; per section (its latest run): %s' % (
+        meta['duration_s'], ', '.join('%s %.0f s' % (k, v) for k, v in meta['section_s'].items()))]
+    full = meta.get('full_run')
+    if full and full.get('date') != meta['date']:
+        parts.append('last full run (every section): %s, %.0f s; sections dated %s' % (
+            full['date'], full['duration_s'], ', '.join('%s %s' % (k, v) for k, v in sorted(
+                meta.get('section_dates', {}).items()))))
     return '\n'.join(parts) + '\n'
 
 

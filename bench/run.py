@@ -116,7 +116,7 @@ def run(args):
         'section_dates': {s: iso(now) for s in args.sections},
         'lab_artefacts': work_dir,
     }
-    # sections not run this time keep their previous results (and dates)
+    # sections not run this time keep their previous results (with their dates and durations)
     previous = load_previous(args.out)
     if previous.get('meta', {}).get('quick') == args.quick:
         for section in SECTIONS:
@@ -124,6 +124,12 @@ def run(args):
                 results[section] = previous[section]
                 results['meta']['section_dates'][section] = previous['meta'].get('section_dates', {}).get(
                     section, previous['meta'].get('date'))
+                if section in previous['meta'].get('section_s', {}):
+                    results['meta']['section_s'][section] = previous['meta']['section_s'][section]
+    if set(args.sections) == set(SECTIONS):
+        results['meta']['full_run'] = {'date': results['meta']['date'], 'duration_s': results['meta']['duration_s']}
+    elif previous.get('meta', {}).get('full_run') and previous['meta'].get('quick') == args.quick:
+        results['meta']['full_run'] = previous['meta']['full_run']
     return results
 
 

@@ -194,3 +194,21 @@ def test_planner_only_run_writes_outputs(tmp_path, capsys):
     assert saved['meta']['machine']['cpu_count'] >= 1 and saved['meta']['quick'] is True
     assert (tmp_path / 'planner-scaling.png').exists() and (tmp_path / 'latest.md').exists()
     assert 'Planner at scale' in capsys.readouterr().out
+
+
+def test_a_partial_run_keeps_the_other_sections_and_the_full_run(tmp_path):
+    data = results()
+    data['meta'].update(quick=False, section_dates={'planner': 'D0', 'evacuation': 'D0', 'campaign': 'D0'},
+                        full_run={'date': 'D0', 'duration_s': 1700.0})
+    (tmp_path / 'latest.json').write_text(json.dumps(data))
+    rc = bench_run.main(['--only', 'planner', '--planner-sizes', '10', '--planner-repeat', '1', '--out', str(tmp_path)])
+    assert rc == 0
+    saved = json.loads((tmp_path / 'latest.json').read_text())
+    assert [p['hosts'] for p in saved['planner']] == [10]
+    assert saved['campaign'] == data['campaign'] and saved['evacuation'] == data['evacuation']
+    assert saved['meta']['section_dates']['campaign'] == 'D0' and saved['meta']['section_dates']['planner'] != 'D0'
+    assert saved['meta']['full_run'] == {'date': 'D0', 'duration_s': 1700.0}
+    assert saved['meta']['section_s']['campaign'] == 1080.0
+    text = (tmp_path / 'latest.md').read_text()
+    assert 'last full run (every section): D0, 1700 s' in text
+    assert (tmp_path / 'campaign-timeline.png').exists()
