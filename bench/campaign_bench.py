@@ -190,6 +190,7 @@ def summarise(runs):
             'migrations_total': spread([r['migrations']['total'] for r in good]),
             'migrations_live': spread([r['migrations']['live'] for r in good]),
             'migrations_cold': spread([r['migrations']['cold'] for r in good]),
+            'migration_errors': spread([r['migrations']['errors'] for r in good]),
             'migrations_per_instance_max': spread([r['migrations']['per_instance_max'] for r in good]),
             'migrations_per_instance_mean': spread([r['migrations']['per_instance_mean'] for r in good]),
             'outage_total_s': spread([r['outage_total_s'] for r in good]),

@@ -67,8 +67,8 @@ def spread(values):
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {'median': round(statistics.median(values), 3), 'min': round(min(values), 3),
-            'max': round(max(values), 3), 'n': len(values)}
+    return {'median': round(statistics.median(values), 4), 'min': round(min(values), 4),
+            'max': round(max(values), 4), 'n': len(values)}
 
 
 def _read(path):

@@ -47,11 +47,12 @@ def campaign_table(campaign):
     rows = []
 
     def row(label, key, digits=1):
-        rows.append([label, med(esc[key], digits), med(base[key], digits), ratio(esc[key], base[key])])
+        rows.append([label, med(esc.get(key), digits), med(base.get(key), digits), ratio(esc.get(key), base.get(key))])
     row('wall time (s)', 'wall_s')
     row('migrations, total', 'migrations_total', 0)
     row('  live', 'migrations_live', 0)
     row('  cold', 'migrations_cold', 0)
+    row('  failed attempts (retried)', 'migration_errors', 0)
     row('migrations per instance, max', 'migrations_per_instance_max', 0)
     row('migrations per instance, mean', 'migrations_per_instance_mean', 2)
     for vnf in sorted(set(esc['outage_per_pair_s']) | set(base['outage_per_pair_s'])):

@@ -37,6 +37,8 @@ def parse_args(argv=None):
                              'and with host-evacuate-live, one campaign each only if asked with --only campaign; '
                              'output to .cache/bench-quick unless --out')
     parser.add_argument('--out', default=None, help='output directory (default docs/bench, or .cache/bench-quick)')
+    parser.add_argument('--render-only', action='store_true',
+                        help='run nothing: rewrite the table, latest.md, the plots and the docs section from latest.json')
     parser.add_argument('--no-docs', action='store_true', help='do not rewrite the results section of docs/benchmarks.md')
     args = parser.parse_args(argv)
     only = [s.strip() for item in args.only for s in item.split(',') if s.strip()]
@@ -136,7 +138,15 @@ def run(args):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        results = run(args)
+        if args.render_only:
+            results = load_previous(args.out)
+            if not results:
+                raise BenchError('no results in %s to render' % os.path.join(args.out, 'latest.json'))
+            if results.get('campaign'):
+                from bench import campaign_bench  # pylint: disable=import-outside-toplevel
+                results['campaign']['summary'] = campaign_bench.summarise(results['campaign']['runs'])
+        else:
+            results = run(args)
     except BenchError as exc:
         log('FAILED: %s' % exc)
         return 1
