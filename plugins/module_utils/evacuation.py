@@ -92,8 +92,8 @@ DEFAULT_OPTIONS = dict(
     require_disabled=True,
     verify_empty=True,
     keep_going=False,
-    scheduler_retries=3,
-    scheduler_retry_delay=45,
+    scheduler_retries=8,
+    scheduler_retry_delay=15,
 )
 
 

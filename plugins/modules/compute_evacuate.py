@@ -170,14 +170,15 @@ options:
       - Nova's scheduler can count an instance on the host it just left until nova-compute's next instance sync
         (C(scheduler_instance_sync_interval), 120 s by default, when C([filter_scheduler] track_instance_changes)
         is on, the default), so an anti-affinity partner that moved away a moment ago can still block its old host.
-      - V(0) gives up at the first C(No valid host).
+      - V(0) gives up at the first C(No valid host). The defaults cover Nova's default sync interval in short
+        steps, so a move waits about as long as the scheduler's view is stale.
     type: int
-    default: 3
+    default: 8
   scheduler_retry_delay:
     description:
       - Seconds to wait before asking again after a C(No valid host) (see O(scheduler_retries)).
     type: int
-    default: 45
+    default: 15
 notes:
   - Needs the admin role (migrations, all-projects listings, Placement).
   - The module always waits; O(wait=false) is ignored with a warning.
@@ -391,8 +392,8 @@ def main():
         require_disabled=dict(type='bool', default=True),
         verify_empty=dict(type='bool', default=True),
         keep_going=dict(type='bool', default=False),
-        scheduler_retries=dict(type='int', default=3),
-        scheduler_retry_delay=dict(type='int', default=45),
+        scheduler_retries=dict(type='int', default=8),
+        scheduler_retry_delay=dict(type='int', default=15),
     )).run(run)
 
 
