@@ -145,6 +145,11 @@ def error_from_exception(exc, during=None):
         return EscalatorError('%scloud configuration: %s (is the cloud named in clouds.yaml, or '
                               'OS_CLIENT_CONFIG_FILE set?)' % (prefix, exc), code=E_AUTH)
     if sdk_exceptions is not None and isinstance(exc, sdk_exceptions.SDKException):
+        # Connection.authorize() re-raises keystoneauth's errors (refused connection, 401) as a bare
+        # SDKException: classify the original one.
+        cause = exc.__cause__ or exc.__context__
+        if ksa_exceptions is not None and isinstance(cause, ksa_exceptions.ClientException):
+            return error_from_exception(cause, during=during)
         return EscalatorError('%s%s' % (prefix, exc), code=E_API)
     raise exc
 
