@@ -115,6 +115,9 @@ def cmd_up(args):
             cfg[k] = getattr(args, k)
     with common.lock():
         if lab_is_up(n) and cfg == dict(settings(), hosts=n):
+            # another checkout may have brought it up: give this one its inventory and clouds.yaml
+            write_inventory(n)
+            _write_clouds()
             log('lab is up (%d hosts); nothing to do', n)
             return 0
         t0 = time.monotonic()

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The lab itself: a real control plane and real hosts that behave like compute nodes."""
+import os
 import subprocess
 import time
 
 import pytest
 
 pytestmark = pytest.mark.lab
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SEEDED = {  # name: (project, host position, status, metadata)
     'vnf-a-active': ('vnf-a', 0, 'ACTIVE', {'escalator_role': 'active', 'vnf': 'vnf-a'}),
@@ -82,12 +85,18 @@ def test_seeded_workloads(seeded_lab, cloud):
         assert members[0].compute_host != members[1].compute_host
 
 
-def test_lab_up_twice_is_a_fast_noop(seeded_lab):
+def test_lab_up_twice_is_a_noop_that_still_writes_this_checkouts_inventory(seeded_lab):
+    # a checkout other than the one that brought the lab up (a CI clone) needs its inventory and clouds.yaml
     lab = seeded_lab
-    t0 = time.monotonic()
+    repo_inventory = os.path.join(REPO, 'inventories', 'lab')
+    for name in ('hosts.yml', 'clouds.yaml'):
+        os.unlink(os.path.join(repo_inventory, name))
     out = lab.run('up').stdout
-    assert time.monotonic() - t0 < 15
     assert 'nothing to do' in out
+    with open(os.path.join(repo_inventory, 'hosts.yml'), encoding='utf-8') as handle:
+        inventory = handle.read()
+    assert all('%s:' % host in inventory for host in lab.hosts)
+    assert os.path.exists(os.path.join(repo_inventory, 'clouds.yaml'))
 
 
 def test_traffic_stays_on_loopback_and_bridge(exclusive_lab):
@@ -174,7 +183,6 @@ def test_live_migration_between_two_hosts(seeded_lab, cloud):
     lab = seeded_lab
     src, dst = lab.hosts[-1], lab.hosts[-2]
     server = lab.servers_on(src)[0]
-    t0 = time.monotonic()
     cloud.compute.live_migrate_server(server, host=dst, block_migration='auto')
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -189,7 +197,6 @@ def test_live_migration_between_two_hosts(seeded_lab, cloud):
         time.sleep(0.5)
     else:
         pytest.fail('live migration did not complete: %s on %s' % (s.status, s.compute_host))
-    assert time.monotonic() - t0 < 60
     assert migs[-1].migration_type == 'live-migration'
 
 
