@@ -194,10 +194,35 @@ def _cgroup_dirs(h):
             if os.path.isdir(os.path.join(base, hier))]
 
 
+def _cgroup_pids(d):
+    pids = []
+    for dirpath, _, files in os.walk(d):
+        if 'cgroup.procs' in files:
+            with contextlib.suppress(OSError), open(os.path.join(dirpath, 'cgroup.procs')) as f:
+                pids += [int(pid) for pid in f.read().split()]
+    return pids
+
+
+def kill_leftovers(d, timeout=10):
+    """SIGKILL what is left in a host's cgroup: the processes of a container whose supervisor was
+    killed from outside. They keep the host's network namespace (sshd on port 22), so a new boot
+    would come up without SSH."""
+    deadline = time.monotonic() + timeout
+    while os.path.isdir(d) and time.monotonic() < deadline:
+        pids = [pid for pid in _cgroup_pids(d) if pid != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
 def remove_cgroup(d):
-    """rmdir a cgroup and the sub-cgroups nspawn/systemd made in it (all empty by now)."""
+    """rmdir a cgroup and the sub-cgroups nspawn/systemd made in it."""
     if not os.path.isdir(d):
         return
+    kill_leftovers(d)
     for dirpath, _, _ in sorted(os.walk(d), key=lambda t: -t[0].count('/')):
         with contextlib.suppress(OSError):
             os.rmdir(dirpath)
@@ -236,6 +261,7 @@ def power_on(i):
     if supervisor(i):
         return False
     for d in _cgroup_dirs(host_name(i)):
+        kill_leftovers(d)
         ledger_add('cgroups', d)
     launch(supervisor_name(i), [sys.executable, os.path.join(LAB_SRC, 'lab'), '_supervise',
                                 host_name(i)], log_name=host_name(i))
