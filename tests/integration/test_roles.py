@@ -176,5 +176,7 @@ def test_molecule_scenario(lab, host, scenario):
     # the host is ours: lab_lock (autouse) holds the lab's lock
     proc = subprocess.run(['molecule', 'test', '-s', scenario], capture_output=True, text=True, check=False,
                           env=dict(env(lab), ESCALATOR_MOLECULE_HOST=host), cwd=REPO, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    failures = '\n'.join(line for line in output.splitlines() if 'fatal:' in line or 'FAILED!' in line or 'ERROR!' in line)
+    assert proc.returncode == 0, 'failed tasks:\n%s\n\n%s' % (failures[-6000:], output[-6000:])
     print('molecule %s: %.1fs' % (scenario, time.monotonic() - t0))
