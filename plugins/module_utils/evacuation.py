@@ -728,12 +728,8 @@ class _Evacuation:
                 return
             reason = failure_reason(self.conn, task.id) or 'migration %s: %s' % (record.id, state)
             self._attempt(task, task.dest, state, reason, record.id)
-            if _is_no_valid_host(reason) and task.dest is None and self._ask_again_later(task):
-                return
             if _is_no_valid_host(reason) and task.dest is None:
-                self.no_valid_host = True
-                self.stop_starting = True
-                self._finish(task, 'failed', 'No valid host: the scheduler found no destination (%s)' % reason, server)
+                self._scheduler_refused(task, reason, server)
                 return
             self._retry(task, 'cold migration %s failed: %s' % (record.id, reason), server, _is_no_valid_host(reason))
             return
