@@ -4,7 +4,6 @@ a poller of the compute services (time hosts spend disabled), Nova's migration r
 import collections
 import json
 import os
-import shlex
 import subprocess
 import sys
 import threading
@@ -21,13 +20,8 @@ LIVE_TYPE = 'live-migration'
 
 def lab_env():
     """The `lab env` exports as a dict (ESCALATOR_LAB_DIR, OS_CLIENT_CONFIG_FILE, OS_CLOUD, ...)."""
-    out = subprocess.run([LAB, 'env'], capture_output=True, text=True, check=True, timeout=60).stdout
-    env = {}
-    for line in out.splitlines():
-        if line.startswith('export '):
-            key, value = line[7:].split('=', 1)
-            env[key] = shlex.split(value)[0] if value else ''
-    return env
+    return json.loads(subprocess.run([LAB, 'env', '--json'], capture_output=True, text=True, check=True,
+                                     timeout=60).stdout)
 
 
 def lab(*args, timeout=900):

@@ -407,11 +407,15 @@ def cmd_env(args):
     inv = os.path.join(REPO_INVENTORY_DIR, 'hosts.yml')
     if not os.path.exists(inv):
         inv = INVENTORY
-    for k, v in [('ESCALATOR_LAB_DIR', STATE), ('OS_CLIENT_CONFIG_FILE', CLOUDS_YAML),
-                 ('OS_CLOUD', CLOUD), ('ESCALATOR_LAB_INVENTORY', inv),
-                 ('ESCALATOR_LAB_SSH_KEY', SSH_KEY),
-                 ('ESCALATOR_LAB_VENV', VENV), ('ESCALATOR_LAB_LOGS', LOGS),
-                 ('ANSIBLE_HOST_KEY_CHECKING', 'False')]:
+    env = dict([('ESCALATOR_LAB_DIR', STATE), ('OS_CLIENT_CONFIG_FILE', CLOUDS_YAML),
+                ('OS_CLOUD', CLOUD), ('ESCALATOR_LAB_INVENTORY', inv),
+                ('ESCALATOR_LAB_SSH_KEY', SSH_KEY),
+                ('ESCALATOR_LAB_VENV', VENV), ('ESCALATOR_LAB_LOGS', LOGS),
+                ('ANSIBLE_HOST_KEY_CHECKING', 'False')])
+    if args.json:
+        print(json.dumps(env, indent=2, sort_keys=True))
+        return 0
+    for k, v in env.items():
         print('export %s=%s' % (k, v))
     return 0
 
@@ -452,7 +456,8 @@ def build_parser():
     s.add_argument('--wait', action='store_true', help='for link-up, crash, power-on, reboot, '
                    'start-compute: wait until nova-compute is up again')
     s.set_defaults(fn=cmd_fault)
-    s = sub.add_parser('env', help='print shell export lines for users and tests')
+    s = sub.add_parser('env', help='print shell export lines for users (--json: one object, for programs)')
+    s.add_argument('--json', action='store_true')
     s.set_defaults(fn=cmd_env)
     s = sub.add_parser('_supervise')
     s.add_argument('host')

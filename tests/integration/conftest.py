@@ -20,7 +20,6 @@ import datetime
 import fcntl
 import json
 import os
-import shlex
 import subprocess
 import time
 
@@ -95,13 +94,7 @@ class Lab:
 
     @staticmethod
     def _env():
-        out = subprocess.run([LAB_CMD, 'env'], capture_output=True, text=True, check=True).stdout
-        env = {}
-        for line in out.splitlines():
-            if line.startswith('export '):
-                k, v = line[7:].split('=', 1)
-                env[k] = shlex.split(v)[0] if v else ''
-        return env
+        return json.loads(subprocess.run([LAB_CMD, 'env', '--json'], capture_output=True, text=True, check=True).stdout)
 
     def status(self):
         return json.loads(self.run('status', '--json').stdout)
