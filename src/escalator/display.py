@@ -13,8 +13,8 @@ STATE_STYLES = {'done': 'green', 'failed': 'bold red', 'rolled_back': 'red', 'dr
                 'upgrading': 'cyan', 'verifying': 'blue', 'pending': 'dim', 'skipped': 'dim'}
 
 
-class PlainDisplay:
-    """One line per play, host phase change and failure (for logs and pipes)."""
+class _StreamDisplay:
+    """A display writing to a stream (stdout by default); a context manager like LiveDisplay."""
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
@@ -24,6 +24,13 @@ class PlainDisplay:
 
     def __exit__(self, *exc):
         return False
+
+    def __call__(self, event):
+        return None
+
+
+class PlainDisplay(_StreamDisplay):
+    """One line per play, host phase change and failure (for logs and pipes)."""
 
     def _line(self, event, text):
         self.stream.write('%s %s\n' % (event.timestamp[11:19], text))
@@ -47,26 +54,16 @@ class PlainDisplay:
             self.stream.flush()
 
 
-class JsonLinesDisplay:
+class JsonLinesDisplay(_StreamDisplay):
     """Every typed event as one JSON object per line."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stdout
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
     def __call__(self, event):
         self.stream.write(json.dumps(event.to_dict(), default=str, sort_keys=True) + '\n')
         self.stream.flush()
 
 
-class NullDisplay(JsonLinesDisplay):
-    def __call__(self, event):
-        return None
+class NullDisplay(_StreamDisplay):
+    """Shows nothing (--json: only the final document)."""
 
 
 class LiveDisplay:
