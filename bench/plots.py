@@ -58,6 +58,19 @@ def campaign_timeline(campaign, path, stamp=''):
     return path
 
 
+def _log_axes(ax, title, xlabel, ylabel=None, log_y=False):
+    """One panel of the planner plot: hosts on a log scale, legend and grid."""
+    ax.set_xscale('log')
+    if log_y:
+        ax.set_yscale('log')
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which='both')
+
+
 def planner_scaling(planner, path, stamp=''):
     hosts = [p['hosts'] for p in planner]
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 4))
@@ -65,29 +78,13 @@ def planner_scaling(planner, path, stamp=''):
         med = [p[key]['median'] for p in planner]
         err = [[m - p[key]['min'] for m, p in zip(med, planner)], [p[key]['max'] - m for m, p in zip(med, planner)]]
         ax1.errorbar(hosts, med, yerr=err, marker='o', capsize=3, label=label)
-    ax1.set_xscale('log')
-    ax1.set_yscale('log')
-    ax1.set_xlabel('hosts (20 instances each)')
-    ax1.set_ylabel('seconds')
-    ax1.set_title('planning time', fontsize=10)
-    ax1.legend(fontsize=8)
-    ax1.grid(alpha=0.3, which='both')
+    _log_axes(ax1, 'planning time', 'hosts (20 instances each)', 'seconds', log_y=True)
     ax2.plot(hosts, [p['plan_rss_growth_mib']['median'] for p in planner], marker='o', label='RSS growth while planning')
     ax2.plot(hosts, [p['peak_rss_mib']['median'] for p in planner], marker='s', label='peak RSS of the process')
-    ax2.set_xscale('log')
-    ax2.set_xlabel('hosts')
-    ax2.set_ylabel('MiB')
-    ax2.set_title('memory', fontsize=10)
-    ax2.legend(fontsize=8)
-    ax2.grid(alpha=0.3, which='both')
+    _log_axes(ax2, 'memory', 'hosts', 'MiB')
     ax3.plot(hosts, [p['batches']['median'] for p in planner], marker='o', label='batches')
     ax3.plot(hosts, [p['lower_bound']['median'] for p in planner], marker='x', linestyle='--', label='lower bound')
-    ax3.set_xscale('log')
-    ax3.set_yscale('log')
-    ax3.set_xlabel('hosts')
-    ax3.set_title('batches vs lower bound', fontsize=10)
-    ax3.legend(fontsize=8)
-    ax3.grid(alpha=0.3, which='both')
+    _log_axes(ax3, 'batches vs lower bound', 'hosts', log_y=True)
     fig.suptitle('Planner at scale (every plan verified by plan_check) %s' % stamp, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
