@@ -169,14 +169,29 @@ def test_upgrade_without_backup_is_refused(lab, host, tmp_path):
     assert packages(lab, host)['lab-kernel'][0] == '1.0'
 
 
+def failed_tasks(output):
+    """Each failed task of a molecule run: its TASK line and its `fatal:` result, with the playbook it ran in."""
+    found, task, playbook_line = [], '', ''
+    for line in output.splitlines():
+        if 'ansible-playbook' in line or ' ➜ ' in line:
+            playbook_line = line.strip()
+        elif 'TASK [' in line:
+            task = line.strip()
+        elif 'fatal:' in line or 'FAILED!' in line or 'ERROR!' in line:
+            found.append('%s\n%s\n%s' % (playbook_line, task, line.strip()))
+    return '\n\n'.join(found)
+
+
 @pytest.mark.parametrize('scenario', ['precheck', 'backup', 'verify', 'upgrade', 'rollback'])
 def test_molecule_scenario(lab, host, scenario):
     """`molecule test -s SCENARIO` from the repo root (the scenarios put the host back)."""
     t0 = time.monotonic()
     # the host is ours: lab_lock (autouse) holds the lab's lock
     proc = subprocess.run(['molecule', 'test', '-s', scenario], capture_output=True, text=True, check=False,
-                          env=dict(env(lab), ESCALATOR_MOLECULE_HOST=host), cwd=REPO, timeout=1800)
+                          env=dict(env(lab), ESCALATOR_MOLECULE_HOST=host, NO_COLOR='1', ANSIBLE_NOCOLOR='1',
+                                   COLUMNS='1000'), cwd=REPO, timeout=1800)
     output = proc.stdout + proc.stderr
-    failures = '\n'.join(line for line in output.splitlines() if 'fatal:' in line or 'FAILED!' in line or 'ERROR!' in line)
-    assert proc.returncode == 0, 'failed tasks:\n%s\n\n%s' % (failures[-6000:], output[-6000:])
+    assert proc.returncode == 0, 'failed tasks:\n%s\n\n%s' % (failed_tasks(output)[-6000:], output[-6000:])
+    # a prepare skipped because of an earlier run's saved state would test that run's leftovers
+    assert 'already prepared' not in output, output[:3000]
     print('molecule %s: %.1fs' % (scenario, time.monotonic() - t0))
