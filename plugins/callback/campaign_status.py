@@ -17,7 +17,9 @@ description:
     would record it.
   - Prints the campaign's status table at the end of the playbook.
   - The campaign is named by the play variable C(escalator_campaign_id) (play vars or extra vars,
-    templated at the start of each play), else by O(campaign_id); the state directory likewise by
+    templated at the start of each play), else by O(campaign_id). The state directory is the one the
+    last M(opnfv.escalator.campaign_state) or M(opnfv.escalator.campaign_state_info) result of that
+    campaign reported (so an C(escalator_state_dir) set in the inventory is followed), else the play's
     C(escalator_state_dir), else O(state_dir). The run id is that of the last
     M(opnfv.escalator.campaign_state) result seen, else C(escalator_run_id), else O(run_id).
     Without a campaign id the plugin does nothing.
@@ -227,8 +229,10 @@ class CallbackModule(CallbackBase):
         task, host, data = _task_of(result), _host_of(result).get_name(), _data_of(result)
         module = getattr(task, 'resolved_action', None) or task.action
         started = self._starts.pop((host, task._uuid), None)
-        if module in OWN_MODULES or (isinstance(module, str) and module.endswith('.campaign_state')):
-            self._learn(data)
+        own = ('.campaign_state', '.campaign_state_info')
+        if module in OWN_MODULES or (isinstance(module, str) and module.endswith(own)):
+            # campaign_state_info reads an earlier run: follow its directory, not its run id
+            self._learn(data, follow_run=not module.endswith('campaign_state_info'))
             return
         store, run_id = self._store()
         if store is None:
@@ -248,15 +252,19 @@ class CallbackModule(CallbackBase):
         except OSError as exc:
             self._warn_once('campaign_status: cannot record in %s: %s' % (store.path, exc))
 
-    def _learn(self, data):
-        """Follow the campaign (id, directory, run) that campaign_state reports."""
+    def _learn(self, data, follow_run=True):
+        """Follow the campaign (id, directory and, with follow_run, run) that campaign_state(_info) reports:
+        the state directory may come from the inventory, which the play variables do not show."""
         if not isinstance(data, dict) or data.get('failed') or not data.get('campaign_id'):
             return
         learned = dict(campaign_id=data['campaign_id'])
         path = data.get('path')
         if isinstance(path, str) and path.rstrip('/').endswith('/' + data['campaign_id']):
             learned['state_dir'] = path.rstrip('/')[:-len(data['campaign_id']) - 1]
-        if data.get('run_id'):
+        if not follow_run:
+            if self._learned.get('campaign_id') == data['campaign_id'] and self._learned.get('run_id'):
+                learned['run_id'] = self._learned['run_id']
+        elif data.get('run_id'):
             learned['run_id'] = data['run_id']
         elif isinstance(data.get('status'), dict):
             learned['run_id'] = (data['status'].get('campaign') or {}).get('run')

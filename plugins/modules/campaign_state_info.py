@@ -77,6 +77,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+campaign_id:
+  description: The campaign read (O(campaign_id) as given).
+  returned: when O(campaign_id) is given
+  type: str
+  sample: upgrade-2026-01
 exists:
   description: Whether the campaign was ever started (its C(status.json) exists).
   returned: when O(campaign_id) is given
@@ -176,7 +181,7 @@ def read(campaign_id, state_dir=None, events=0, halfway='continue'):
     """Everything the module returns about one campaign (plain data)."""
     store = CampaignStore(campaign_id, state_dir)
     status = store.read_status()
-    result = dict(changed=False, exists=status is not None, path=store.path, status=status, plan=None,
+    result = dict(changed=False, campaign_id=campaign_id, exists=status is not None, path=store.path, status=status, plan=None,
                   table='', summary={}, hosts_to_skip=[], resumable=False,
                   resume=dict(skip=[], start=[], rollback=[], retry=[], hosts={}, **{'continue': {}}),
                   events=[])

@@ -152,6 +152,26 @@ def test_campaign_state_results_are_followed_not_logged(callback, tmp_path):
     assert not os.path.exists(str(tmp_path / 'c1' / 'events.jsonl'))
 
 
+def test_the_state_dir_read_by_campaign_state_info_is_followed_with_this_run(tmp_path):
+    """The inventory's escalator_state_dir is invisible to the play variables: the callback takes it from
+    campaign_state_info, so a failure before the campaign is recorded (the lock, the plan) lands there."""
+    plugin = campaign_status.CallbackModule(display=Display())
+    plugin._plugin_options = dict(campaign_id='c1', state_dir=str(tmp_path / 'default'), run_id='run-new',
+                                  webhook_url=None, print_table=True)
+    plugin.v2_playbook_on_play_start(Play())
+    inventory_dir = tmp_path / 'inventory'
+    CampaignStore('c1', str(inventory_dir)).start(run_id='run-old')
+    info = CampaignStore('c1', str(inventory_dir))
+    plugin.v2_runner_on_ok(Result('localhost', Task('Read', 'opnfv.escalator.campaign_state_info'), {
+        'changed': False, 'campaign_id': 'c1', 'path': info.path, 'exists': True,
+        'status': info.read_status()}))
+    plugin.v2_runner_on_failed(Result('localhost', Task('Lock', 'opnfv.escalator.campaign_lock'), {
+        'msg': 'held by campaign c0', 'error_code': 'E_LOCK'}))
+    [event] = task_events(info)
+    assert (event['object_id'], event['error_code'], event['run']) == ('localhost', 'E_LOCK', 'run-new')
+    assert not os.path.exists(str(tmp_path / 'default' / 'c1'))
+
+
 def test_nothing_without_a_campaign(tmp_path):
     plugin = campaign_status.CallbackModule(display=Display())
     plugin._plugin_options = dict(campaign_id=None, state_dir=str(tmp_path), run_id=None, webhook_url=None,

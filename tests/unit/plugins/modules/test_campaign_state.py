@@ -140,6 +140,7 @@ def test_info_of_a_campaign_never_started(info, tmp_path):
     outcome, result = info(campaign_id='nope')
     assert outcome == 'exit' and not result['changed']
     assert not result['exists'] and not result['resumable'] and result['status'] is None
+    assert result['campaign_id'] == 'nope' and result['path'] == str(tmp_path / 'nope')
     assert result['hosts_to_skip'] == [] and result['resume']['continue'] == {} and result['table'] == ''
     assert not os.path.exists(str(tmp_path / 'nope'))
 
