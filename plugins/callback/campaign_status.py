@@ -85,6 +85,7 @@ import time
 
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_UNREACHABLE, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
     FINAL_STATES, CampaignStore, render_table,
@@ -165,6 +166,7 @@ class CallbackModule(CallbackBase):
         self._play_name = None
         self._stores = {}
         self._seen = set()
+        self._run_locks = {}
 
     # -- settings ---------------------------------------------------------
     def _option(self, key):
@@ -269,6 +271,23 @@ class CallbackModule(CallbackBase):
         elif isinstance(data.get('status'), dict):
             learned['run_id'] = (data['status'].get('campaign') or {}).get('run')
         self._learned = learned
+        if isinstance(path, str) and path:
+            self._hold_run_lock(path.rstrip('/'), learned['campaign_id'])
+
+    def _hold_run_lock(self, campaign_dir, campaign_id):
+        """Hold the campaign's run lock for as long as this ansible-playbook lives (see run_guard): a second
+        run of the same campaign meanwhile is refused by campaign_lock."""
+        if self._run_locks.get(campaign_dir) is not None:
+            return
+        try:
+            self._run_locks[campaign_dir] = run_guard.take(campaign_dir)
+        except OSError as exc:
+            self._warn_once('campaign_status: cannot take the run lock in %s: %s' % (campaign_dir, exc))
+            self._run_locks[campaign_dir] = None
+            return
+        if self._run_locks[campaign_dir] is None:
+            info = run_guard.holder(campaign_dir) or {}
+            self._warn_once('campaign_status: %s' % run_guard.describe(campaign_id, info))
 
     def _unreachable(self, store, run_id, host, message, task_name):
         status = store.read_status()

@@ -62,12 +62,24 @@ options:
       - With O(state=present), take the lock over from another campaign; with O(state=absent),
         release another campaign's lock.
       - Only for a lock left behind by a campaign that is dead (its playbook killed, its controller
-        gone). Warns and returns RV(forced=true).
+        gone). Warns and returns RV(forced=true). It never overrides the run check of O(state_dir).
     type: bool
     default: false
+  state_dir:
+    description:
+      - The directory of the campaigns' state (see M(opnfv.escalator.campaign_state)). When given,
+        O(state=present) also refuses (C(E_LOCK)) while another run of the same campaign is still
+        going on this controller - a job launched twice, or the workers of a killed run still
+        finishing a task - since the cloud's lock cannot tell that run from a killed one that is
+        being resumed.
+      - The check relies on the C(opnfv.escalator.campaign_status) callback, which holds the run lock
+        of the campaign (C(<state_dir>/<campaign_id>/.run.lock)) for as long as C(ansible-playbook)
+        runs; without it nothing is checked. The module must run on the controller itself (the
+        implicit C(localhost)).
+    type: path
 notes:
-  - Failures carry an C(error_code) - C(E_LOCK) (held by another campaign, or O(name) is a real
-    aggregate with hosts), C(E_FORBIDDEN) (not admin), C(E_AUTH), C(E_CONNECT), C(E_API),
+  - Failures carry an C(error_code) - C(E_LOCK) (held by another campaign, another run of this
+    campaign still going, or O(name) is a real aggregate with hosts), C(E_FORBIDDEN) (not admin), C(E_AUTH), C(E_CONNECT), C(E_API),
     C(E_INVALID_INPUT).
   - The options O(wait) and O(timeout) are not used - a lock held by another campaign fails at once.
   - "To see the lock by hand: C(openstack aggregate show escalator-campaign-lock)."
@@ -151,12 +163,38 @@ previous:
   description: The lock before the call (same fields as RV(lock)), or null when there was none.
   returned: always
   type: dict
+run:
+  description: The run of this campaign that holds its run lock on this controller (see O(state_dir)) -
+    this very run when the callback is enabled; null when nobody holds it or O(state_dir) is not given.
+  returned: always
+  type: dict
+  contains:
+    pid:
+      description: The process id of the C(ansible-playbook) that holds it.
+      type: int
+    host:
+      description: The controller's host name.
+      type: str
+    started:
+      description: When it took the run lock (UTC).
+      type: str
+    ours:
+      description: Whether it is the run this task is part of.
+      type: bool
+    alive:
+      description: Whether that process still exists (when not, its workers still hold the lock).
+      type: bool
 '''
 
+import os
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_LOCK, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.lock import (
     DEFAULT_LOCK_NAME, acquire, holder_text, release,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import resolve_state_dir, validate_campaign_id
 
 
 def summary(result, name, check_mode):
@@ -179,8 +217,20 @@ def summary(result, name, check_mode):
     return 'campaign lock %s is not held' % name
 
 
+def check_no_other_run(campaign_id, state_dir, proc='/proc'):
+    """The run holding the campaign's run lock (None when nobody does); refuses another live run (E_LOCK)."""
+    validate_campaign_id(campaign_id)
+    info = run_guard.holder(os.path.join(resolve_state_dir(state_dir), campaign_id), proc=proc)
+    if info is not None and not info['ours']:
+        raise EscalatorError(run_guard.describe(campaign_id, info), code=E_LOCK, run=info)
+    return info
+
+
 def run(module, conn):
     params = module.params
+    running = None
+    if params['state'] == 'present' and params['state_dir']:
+        running = check_no_other_run(params['campaign_id'], params['state_dir'])
     if params['state'] == 'present':
         result = acquire(conn, params['campaign_id'], run_id=params['run_id'], holder=params['holder'],
                          name=params['name'], force=params['force'], check_mode=module.check_mode,
@@ -189,6 +239,7 @@ def run(module, conn):
         result = release(conn, params['campaign_id'], name=params['name'], force=params['force'],
                          check_mode=module.check_mode, warn=module.ansible.warn)
     result['msg'] = summary(result, params['name'], module.check_mode)
+    result['run'] = running
     return result
 
 
@@ -200,6 +251,7 @@ def main():
         holder=dict(type='str'),
         name=dict(type='str', default=DEFAULT_LOCK_NAME),
         force=dict(type='bool', default=False),
+        state_dir=dict(type='path'),
     )).run(run)
 
 

@@ -188,7 +188,8 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
 
 
 def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(seeded_lab, tmp_path):
-    """SIGKILL during an upgrade, then the same campaign id again: it resumes and completes. A host an
+    """The same campaign launched a second time while it runs is refused (E_LOCK). SIGKILL during an
+    upgrade, then the same campaign id again: it resumes and completes. A host an
     operator disabled beforehand stays out of it, disabled with its reason; with it out, each anti-affinity
     member has a single valid destination, which Nova's scheduler may see late (its view of a host's
     instances lags after a move) and the evacuation asks again."""
@@ -204,12 +205,16 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
             proc = subprocess.Popen(campaign.command(), cwd=PLAYBOOKS, env=campaign.env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 900
-        killed_in = None
+        killed_in, second = None, None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 hosts = campaign.status()['hosts']
             except (OSError, ValueError):
                 hosts = {}
+            if second is None and any(host['state'] != 'pending' for host in hosts.values()):
+                # the same campaign launched again while it runs: refused, the first run goes on
+                second = campaign.run()
+                assert proc.poll() is None, 'the first run ended while the second was refused'
             busy = [name for name, host in hosts.items() if host['state'] in ('upgrading', 'verifying')]
             if busy:
                 killed_in = busy[0]
@@ -218,6 +223,8 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
             time.sleep(0.5)
         proc.wait(timeout=60)
         assert killed_in, 'the campaign never reached an upgrade: %s' % log_path.read_text()[-4000:]
+        assert second is not None and second[0] != 0, 'the second run was not refused: %s' % (second or ('', ''))[1][-4000:]
+        assert 'e2e-resume is being run right now by process %d' % proc.pid in second[1], second[1][-4000:]
         rc, log = campaign.run()
         services = compute_services(conn)
     finally:

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from ansible_collections.opnfv.escalator.plugins.callback import campaign_status
+from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils import state
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
 
@@ -170,6 +171,27 @@ def test_the_state_dir_read_by_campaign_state_info_is_followed_with_this_run(tmp
     [event] = task_events(info)
     assert (event['object_id'], event['error_code'], event['run']) == ('localhost', 'E_LOCK', 'run-new')
     assert not os.path.exists(str(tmp_path / 'default' / 'c1'))
+
+
+def test_the_run_lock_is_held_from_the_first_campaign_result_and_a_second_run_is_warned(tmp_path):
+    def plugin():
+        callback = campaign_status.CallbackModule(display=Display())
+        callback._plugin_options = dict(campaign_id='c1', state_dir=str(tmp_path), run_id=None, webhook_url=None,
+                                        print_table=True)
+        callback.v2_playbook_on_play_start(Play())
+        return callback
+
+    first, second = plugin(), plugin()
+    read = {'changed': False, 'campaign_id': 'c1', 'path': str(tmp_path / 'c1'), 'exists': False, 'status': None}
+    assert run_guard.holder(str(tmp_path / 'c1')) is None
+    first.v2_runner_on_ok(Result('localhost', Task('Read', 'opnfv.escalator.campaign_state_info'), dict(read)))
+    info = run_guard.holder(str(tmp_path / 'c1'))
+    assert info['pid'] == os.getpid() and info['ours']
+    second.v2_runner_on_ok(Result('localhost', Task('Read', 'opnfv.escalator.campaign_state_info'), dict(read)))
+    assert any('campaign c1 is being run right now by process %d' % os.getpid() in w for w in second._display.warnings)
+    assert not first._display.warnings
+    first._run_locks[str(tmp_path / 'c1')].close()     # what the end of the first ansible-playbook does
+    assert run_guard.holder(str(tmp_path / 'c1')) is None
 
 
 def test_nothing_without_a_campaign(tmp_path):

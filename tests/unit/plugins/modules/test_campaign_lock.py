@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.modules import campaign_lock
 from ansible_collections.opnfv.escalator.tests.unit.module_runner import run_module
 
@@ -53,6 +58,42 @@ def test_force(cloud):
     outcome, result, warnings = run(cloud, campaign_id='c9', state='absent', force=True)
     assert result['forced'] and '(FORCED, it was held by campaign c2' in result['msg'] and warnings
     assert metadata(cloud) == []
+
+
+def test_another_run_of_the_same_campaign_is_refused_even_forced(cloud, tmp_path):
+    """The cloud's lock lets a run of its own campaign re-take it (a resume); with state_dir, a run of that
+    campaign still going on this controller is refused."""
+    run(cloud, campaign_id='c1', run_id='r1')
+    script = ('import fcntl, json, os, sys, time; f = open(sys.argv[1], "a+"); fcntl.flock(f, fcntl.LOCK_EX); '
+              'f.write(json.dumps(dict(pid=os.getpid(), host="ctl1", run_id="r1"))); f.flush(); '
+              'print("held", flush=True); time.sleep(60)')
+    (tmp_path / 'c1').mkdir()
+    other = subprocess.Popen([sys.executable, '-c', script, str(tmp_path / 'c1' / '.run.lock')],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == 'held'
+        for force in (False, True):
+            outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r2', state_dir=str(tmp_path), force=force)
+            assert outcome == 'fail' and result['error_code'] == 'E_LOCK'
+            assert result['msg'].startswith('campaign c1 is being run right now by process %d on ctl1 (run r1'
+                                            % other.pid)
+            assert result['run']['pid'] == other.pid and not result['run']['ours']
+        assert metadata(cloud)[0]['run_id'] == 'r1'
+    finally:
+        other.kill()
+        other.wait()
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r2', state_dir=str(tmp_path))
+    assert outcome == 'exit' and result['action'] == 'reacquire' and result['run'] is None
+
+
+def test_the_run_holding_the_run_lock_may_take_the_cloud_lock(cloud, tmp_path):
+    handle = run_guard.take(str(tmp_path / 'c1'), run_id='r1')
+    try:
+        outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r1', state_dir=str(tmp_path))
+    finally:
+        handle.close()
+    assert outcome == 'exit' and result['action'] == 'acquire'
+    assert result['run']['ours'] and result['run']['pid'] == os.getpid()
 
 
 def test_check_mode(cloud):
