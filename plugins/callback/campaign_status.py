@@ -93,6 +93,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
 
 OWN_MODULES = frozenset(('opnfv.escalator.campaign_state', 'opnfv.escalator.campaign_state_info',
                          'campaign_state', 'campaign_state_info'))
+OWN_MODULE_SUFFIXES = ('.campaign_state', '.campaign_state_info')
 MESSAGE_LIMIT = 500
 NO_LOG_MESSAGE = 'output hidden (no_log)'
 
@@ -231,8 +232,7 @@ class CallbackModule(CallbackBase):
         task, host, data = _task_of(result), _host_of(result).get_name(), _data_of(result)
         module = getattr(task, 'resolved_action', None) or task.action
         started = self._starts.pop((host, task._uuid), None)
-        own = ('.campaign_state', '.campaign_state_info')
-        if module in OWN_MODULES or (isinstance(module, str) and module.endswith(own)):
+        if module in OWN_MODULES or (isinstance(module, str) and module.endswith(OWN_MODULE_SUFFIXES)):
             # campaign_state_info reads an earlier run: follow its directory, not its run id
             self._learn(data, follow_run=not module.endswith('campaign_state_info'))
             return
@@ -280,7 +280,7 @@ class CallbackModule(CallbackBase):
         if self._run_locks.get(campaign_dir) is not None:
             return
         try:
-            self._run_locks[campaign_dir] = run_guard.take(campaign_dir)
+            self._run_locks[campaign_dir] = run_guard.take(campaign_dir, run_id=self._settings()[2])
         except OSError as exc:
             self._warn_once('campaign_status: cannot take the run lock in %s: %s' % (campaign_dir, exc))
             self._run_locks[campaign_dir] = None

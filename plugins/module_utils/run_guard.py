@@ -35,7 +35,7 @@ def _path(campaign_dir):
     return os.path.join(campaign_dir, RUN_LOCK_FILE)
 
 
-def take(campaign_dir, run_id=None, pid=None):
+def take(campaign_dir, run_id=None):
     """Hold the run lock of the campaign in ``campaign_dir`` (created if needed).
 
     Returns the open file, to keep for as long as the run lasts (closing it, or
@@ -53,7 +53,7 @@ def take(campaign_dir, run_id=None, pid=None):
     handle.seek(0)
     handle.truncate()
     handle.write(json.dumps(dict(
-        pid=pid or os.getpid(), host=socket.gethostname(), run_id=run_id,
+        pid=os.getpid(), host=socket.gethostname(), run_id=run_id,
         started=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))) + '\n')
     handle.flush()
     return handle

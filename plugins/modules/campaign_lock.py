@@ -186,15 +186,13 @@ run:
       type: bool
 '''
 
-import os
-
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_LOCK, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.lock import (
     DEFAULT_LOCK_NAME, acquire, holder_text, release,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
-from ansible_collections.opnfv.escalator.plugins.module_utils.state import resolve_state_dir, validate_campaign_id
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
 
 
 def summary(result, name, check_mode):
@@ -219,8 +217,7 @@ def summary(result, name, check_mode):
 
 def check_no_other_run(campaign_id, state_dir, proc='/proc'):
     """The run holding the campaign's run lock (None when nobody does); refuses another live run (E_LOCK)."""
-    validate_campaign_id(campaign_id)
-    info = run_guard.holder(os.path.join(resolve_state_dir(state_dir), campaign_id), proc=proc)
+    info = run_guard.holder(CampaignStore(campaign_id, state_dir).path, proc=proc)
     if info is not None and not info['ours']:
         raise EscalatorError(run_guard.describe(campaign_id, info), code=E_LOCK, run=info)
     return info
@@ -229,9 +226,9 @@ def check_no_other_run(campaign_id, state_dir, proc='/proc'):
 def run(module, conn):
     params = module.params
     running = None
-    if params['state'] == 'present' and params['state_dir']:
-        running = check_no_other_run(params['campaign_id'], params['state_dir'])
     if params['state'] == 'present':
+        if params['state_dir']:
+            running = check_no_other_run(params['campaign_id'], params['state_dir'])
         result = acquire(conn, params['campaign_id'], run_id=params['run_id'], holder=params['holder'],
                          name=params['name'], force=params['force'], check_mode=module.check_mode,
                          warn=module.ansible.warn)
