@@ -18,6 +18,7 @@ A module is a small adapter::
 
 from __future__ import annotations
 
+import re
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -60,6 +61,48 @@ def openstack_argument_spec(**extra):
     )
     spec.update(extra)
     return spec
+
+
+# Keys of a `cloud` dict whose values are secrets (password, token, application_credential_secret,
+# api_key, private keys...), and the password in a URL's user part (scheme://user:password@host).
+SECRET_KEY = re.compile(r'pass|secret|token|key|totp|credential', re.IGNORECASE)
+URL_PASSWORD = re.compile(r'://[^/@:\s]*:([^/@\s]+)@')
+
+
+def cloud_secrets(value, secret=False):
+    """The secret values in a `cloud` option given as a dict (recursively, `auth` included).
+
+    A value is secret when any key on its path looks like one (SECRET_KEY); a URL's password is
+    secret wherever it is. A cloud given by name has none.
+    """
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found |= cloud_secrets(item, secret or bool(SECRET_KEY.search(str(key))))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found |= cloud_secrets(item, secret)
+    elif value is not None and not isinstance(value, bool):
+        text = str(value)
+        if secret and text:
+            found.add(text)
+        found.update(match for match in URL_PASSWORD.findall(text) if match)
+    return found
+
+
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule that knows the secrets of a dict `cloud` before anything is logged or returned.
+
+    `cloud` cannot be no_log (a cloud name would then be masked everywhere), so its secret values are
+    added to no_log_values as soon as the parameters are loaded: before the argument validation (whose
+    failure returns the invocation), the syslog/journal line of the invocation and every result, where
+    Ansible replaces them with ********.
+    """
+
+    def _load_params(self):
+        super()._load_params()
+        params = self.params if isinstance(self.params, dict) else {}
+        self.no_log_values.update(cloud_secrets(params.get('cloud') if isinstance(params.get('cloud'), dict) else None))
 
 
 def cloud_config(params):
@@ -168,7 +211,7 @@ class OpenStackModule:
     """An AnsibleModule with Escalator's connection options and error handling."""
 
     def __init__(self, argument_spec, supports_check_mode=True, **kwargs):
-        self.ansible = AnsibleModule(argument_spec=openstack_argument_spec(**argument_spec),
+        self.ansible = _AnsibleModule(argument_spec=openstack_argument_spec(**argument_spec),
                                      supports_check_mode=supports_check_mode, **kwargs)
         self.params = self.ansible.params
         self._conn = None
