@@ -842,6 +842,31 @@ def resume_plan(status, halfway='continue'):
 # the store: files, locking, atomic writes
 # --------------------------------------------------------------------------
 
+def write_file_atomic(path, text, mode=0o640):
+    """Replace ``path`` with ``text`` atomically: a private temporary file (mkstemp) in the same
+    directory, fsync'd, renamed over ``path`` (a symlink at ``path`` is replaced, never followed),
+    then the directory fsync'd. The directory must exist. OSError on failure (nothing left behind)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 class CampaignStore:
     """The files of one campaign. Every method that changes something takes ``check_mode``:
     then it computes and returns what would be recorded, and writes nothing.
@@ -943,20 +968,7 @@ class CampaignStore:
 
     def _write_json(self, path, document):
         self._ensure_dir()
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=self.path)
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-                json.dump(document, handle, indent=2, sort_keys=False, default=str)
-                handle.write('\n')
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o640)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        self._fsync_dir()
+        write_file_atomic(path, json.dumps(document, indent=2, sort_keys=False, default=str) + '\n')
 
     def _fsync_dir(self):
         with contextlib.suppress(OSError):

@@ -88,7 +88,10 @@ options:
     default: 'escalator:'
   plan_file:
     description:
-      - Where to write the plan as JSON (directories are created). Not written in check mode.
+      - Where to write the plan as JSON. Not written in check mode.
+      - Its directory must exist (E_INVALID_INPUT otherwise). The file is replaced atomically (a private
+        temporary file in the same directory, then a rename): a symbolic link at that path is replaced, not
+        followed.
     type: path
   expected_fingerprint:
     description:
@@ -188,8 +191,8 @@ violations:
 import json
 import os
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check, planner
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_PLAN, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check, planner, state
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, E_PLAN, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
 
 PLANNER_OPTIONS = ('max_batch_size', 'canary_hosts', 'default_budget', 'budgets', 'az_max_down', 'exclude_hosts',
@@ -238,18 +241,32 @@ def make_plan(conn, params, warn=None):
                 batches=[batch['hosts'] for batch in plan['batches']], destinations=destinations_by_host(plan))
 
 
+def _unusable_plan_file(path):
+    """Why ``path`` cannot be the plan_file (None when it can)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return 'its directory %s does not exist (create it first)' % directory
+    if os.path.isdir(path):
+        return 'it is a directory (give a file name)'
+    return None
+
+
 def write_plan(path, plan):
-    """Write the plan atomically; returns whether the file content changed."""
+    """Write the plan atomically (state.write_file_atomic); returns whether the file content changed."""
+    problem = _unusable_plan_file(path)
+    if problem:
+        raise EscalatorError('plan_file %s cannot be written: %s' % (path, problem), code=E_INVALID_INPUT,
+                             plan_file=path)
     text = planner.plan_to_json(plan, indent=2) + '\n'
-    if os.path.exists(path):
+    if os.path.isfile(path) and not os.path.islink(path):
         with open(path, encoding='utf-8') as handle:
             if handle.read() == text:
                 return False
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        state.write_file_atomic(path, text, mode=0o644)
+    except OSError as exc:
+        raise EscalatorError('plan_file %s cannot be written: %s' % (path, exc.strerror or exc), code=E_INVALID_INPUT,
+                             plan_file=path) from exc
     return True
 
 
@@ -262,6 +279,10 @@ def run(module, conn):
     changed = False
     if params.get('plan_file'):
         if module.check_mode:
+            problem = _unusable_plan_file(params['plan_file'])
+            if problem:
+                raise EscalatorError('plan_file %s cannot be written: %s' % (params['plan_file'], problem),
+                                     code=E_INVALID_INPUT, plan_file=params['plan_file'])
             changed = not os.path.exists(params['plan_file'])
         else:
             changed = write_plan(params['plan_file'], result['plan'])

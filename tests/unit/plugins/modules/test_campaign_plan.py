@@ -105,6 +105,7 @@ def test_stale_fingerprint_is_refused(monkeypatch, cloud, capsys):
 
 def test_plan_file_is_written_once_and_not_in_check_mode(monkeypatch, cloud, capsys, tmp_path):
     build(cloud)
+    (tmp_path / 'c1').mkdir()
     path = tmp_path / 'c1' / 'plan.json'
     checked = run_module(monkeypatch, cloud, capsys, plan_file=str(path), _ansible_check_mode=True)
     assert checked['changed'] is True and not path.exists()
@@ -113,6 +114,41 @@ def test_plan_file_is_written_once_and_not_in_check_mode(monkeypatch, cloud, cap
     assert json.loads(path.read_text())['fingerprint'] == written['fingerprint']
     again = run_module(monkeypatch, cloud, capsys, plan_file=str(path))
     assert again['changed'] is False
+
+
+def test_plan_file_does_not_follow_a_planted_temporary_file(monkeypatch, cloud, capsys, tmp_path):
+    build(cloud)
+    victim = tmp_path / 'victim'
+    victim.write_text('precious\n')
+    path = tmp_path / 'plan.json'
+    (tmp_path / 'plan.json.tmp').symlink_to(victim)
+    written = run_module(monkeypatch, cloud, capsys, plan_file=str(path))
+    assert written['changed'] is True and written.get('failed') is not True
+    assert victim.read_text() == 'precious\n'
+    assert json.loads(path.read_text())['fingerprint'] == written['fingerprint']
+    assert not path.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['plan.json', 'plan.json.tmp', 'victim']
+
+
+def test_plan_file_replaces_a_symlink_instead_of_writing_through_it(monkeypatch, cloud, capsys, tmp_path):
+    build(cloud)
+    victim = tmp_path / 'victim'
+    victim.write_text('precious\n')
+    path = tmp_path / 'plan.json'
+    path.symlink_to(victim)
+    run_module(monkeypatch, cloud, capsys, plan_file=str(path))
+    assert victim.read_text() == 'precious\n' and not path.is_symlink()
+
+
+@pytest.mark.parametrize('where', ['missing', 'directory'])
+def test_an_unusable_plan_file_is_invalid_input_naming_the_option(monkeypatch, cloud, capsys, tmp_path, where):
+    build(cloud)
+    path = tmp_path / 'no-such-dir' / 'plan.json' if where == 'missing' else tmp_path
+    result = run_module(monkeypatch, cloud, capsys, plan_file=str(path))
+    assert result['failed'] is True and result['error_code'] == 'E_INVALID_INPUT', result
+    assert 'plan_file' in result['msg'] and str(path) in result['msg']
+    assert 'exception' not in result or 'Traceback' not in result.get('exception', '')
+    assert not (tmp_path / 'no-such-dir').exists()
 
 
 def test_disabled_by_someone_else_is_skipped_and_reported(monkeypatch, cloud, capsys):
