@@ -383,6 +383,45 @@ def normalize_plan(plan):
 # status: pure functions on the status dict
 # --------------------------------------------------------------------------
 
+_CAMPAIGN_KEYS = ('id', 'state', 'started', 'updated', 'finished', 'run', 'runs')
+_HOST_KEYS = ('state', 'phase', 'batch', 'result', 'error_code', 'message', 'started', 'finished', 'updated',
+              'run', 'history')
+
+
+def status_structure_problem(status):
+    """What is wrong with the structure of a loaded status dict (its format marker checked), or None."""
+    campaign = status.get('campaign')
+    if not isinstance(campaign, dict):
+        return "'campaign' is %s, not an object" % type(campaign).__name__
+    missing = [key for key in _CAMPAIGN_KEYS if key not in campaign]
+    if missing:
+        return "'campaign' lacks %s" % ', '.join(missing)
+    if campaign['state'] not in CAMPAIGN_STATES:
+        return "campaign state %r is not one of %s" % (campaign['state'], ', '.join(CAMPAIGN_STATES))
+    if not isinstance(campaign['runs'], list):
+        return "'campaign.runs' is not a list"
+    hosts, batches = status.get('hosts'), status.get('batches')
+    if not isinstance(hosts, dict):
+        return "'hosts' is %s, not an object" % type(hosts).__name__
+    if not isinstance(batches, list):
+        return "'batches' is %s, not a list" % type(batches).__name__
+    for name, record in hosts.items():
+        if not isinstance(record, dict):
+            return 'host %s is not an object' % name
+        missing = [key for key in _HOST_KEYS if key not in record]
+        if missing:
+            return 'host %s lacks %s' % (name, ', '.join(missing))
+        if record['state'] not in HOST_STATES:
+            return 'host %s has state %r, not one of %s' % (name, record['state'], ', '.join(HOST_STATES))
+        if not isinstance(record['history'], list):
+            return 'the history of host %s is not a list' % name
+    for position, batch in enumerate(batches):
+        if not isinstance(batch, dict) or not isinstance(batch.get('hosts'), list) or 'index' not in batch \
+                or batch.get('state') not in BATCH_STATES:
+            return 'batch %d is not an object with index, hosts (a list) and a batch state' % (position + 1)
+    return None
+
+
 def new_status(campaign_id, run_id, now):
     stamp = format_ts(now)
     return {
@@ -952,6 +991,11 @@ class CampaignStore:
             raise StateError('%s is not an Escalator status file (format %r, expected %r)'
                              % (self.status_path, status.get('format') if isinstance(status, dict) else None,
                                 STATUS_FORMAT), path=self.status_path)
+        problem = status_structure_problem(status)
+        if problem:
+            raise StateError('%s has the structure of no %s status file: %s; the event log %s is intact and tells '
+                             'what happened' % (self.status_path, STATUS_FORMAT, problem, self.events_path),
+                             path=self.status_path)
         return status
 
     def read_plan(self):

@@ -610,3 +610,47 @@ def test_several_processes_record_at_once_without_losing_or_tearing_anything(tmp
         assert [h['message'] for h in record['history']] == ['round %d' % n for n in range(rounds)]
         migrations = [e for e in events if e['action'] == 'migrate' and e['object_id'].startswith('vm-%d-' % worker)]
         assert [e['object_id'] for e in migrations] == ['vm-%d-%d' % (worker, n) for n in range(rounds)]
+
+
+def _damaged(status, where):
+    """A started status damaged at ``where`` (format marker kept)."""
+    damaged = json.loads(json.dumps(status))
+    if where == 'no campaign':
+        del damaged['campaign']
+    elif where == 'campaign list':
+        damaged['campaign'] = []
+    elif where == 'hosts list':
+        damaged['hosts'] = []
+    elif where == 'host without state':
+        del damaged['hosts']['compute1']['state']
+    elif where == 'unknown host state':
+        damaged['hosts']['compute1']['state'] = 'sleeping'
+    elif where == 'batch without hosts':
+        del damaged['batches'][0]['hosts']
+    elif where == 'batches dict':
+        damaged['batches'] = {}
+    elif where == 'runs string':
+        damaged['campaign']['runs'] = 'run-1'
+    elif where == 'no run':
+        del damaged['campaign']['run']
+    return damaged
+
+
+DAMAGES = ['no campaign', 'campaign list', 'hosts list', 'host without state', 'unknown host state',
+           'batch without hosts', 'batches dict', 'runs string', 'no run']
+
+
+@pytest.mark.parametrize('where', DAMAGES)
+def test_a_status_file_with_the_right_marker_and_a_wrong_structure_is_e_state(started, where):
+    started.update_host('compute1', state='draining', phase='evacuate')
+    with open(started.status_path, encoding='utf-8') as handle:
+        status = json.load(handle)
+    with open(started.status_path, 'w', encoding='utf-8') as handle:
+        json.dump(_damaged(status, where), handle)
+    with pytest.raises(StateError) as err:
+        started.read_status()
+    assert err.value.code == 'E_STATE' and started.status_path in err.value.msg
+    assert 'structure' in err.value.msg
+    # the campaign list shows it without a state instead of crashing
+    found = state.list_campaigns(started.state_dir)
+    assert [c['state'] for c in found] == [None]
