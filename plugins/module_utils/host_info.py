@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 
+from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import parse_reason
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_AMBIGUOUS, E_HOST_NOT_FOUND, E_INVALID_INPUT, EscalatorError,
 )
@@ -431,10 +432,6 @@ def collect(conn, hosts=None, include_instances=True, include_server_groups=True
     Returns ``{"hosts": [host dicts], "server_groups": [group dicts], "warnings": [str]}``.
     ``warn`` (optional) is called with each warning as well.
     """
-    from ansible_collections.opnfv.escalator.plugins.module_utils.maintenance import (  # pylint: disable=import-outside-toplevel
-        parse_reason,
-    )
-
     collected_warnings = []
 
     def _warn(message):

@@ -6,26 +6,24 @@ as Escalator's and names the campaign that owns it::
 
     escalator:<campaign_id>: <free text>
 
-This file is the one place that writes and reads that marker (``format_reason``,
-``parse_reason``, ``is_ours``). Escalator only ever re-enables a host that carries
-its own campaign's marker, unless told to ``force``.
+This file writes that marker (``format_reason``); ``campaign_id.py`` holds the
+campaign id rule and reads the marker (``parse_reason``, ``is_ours``), for the
+planner too. Escalator only ever re-enables a host that carries its own
+campaign's marker, unless told to ``force``.
 """
 
 from __future__ import annotations
 
-import re
-
+from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
+from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import MARKER, is_ours, parse_reason
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_NOT_OURS, E_SERVICE_DOWN, EscalatorError,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
 
-MARKER = 'escalator'
 DEFAULT_REASON = 'compute upgrade'
 MAX_REASON_LENGTH = 255          # Nova's limit on a service's disabled_reason
-CAMPAIGN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
-_REASON_PATTERN = re.compile(r'^%s:([A-Za-z0-9][A-Za-z0-9._-]{0,63}):(?:\s|$)' % MARKER)
 
 MAINTENANCE = 'maintenance'
 ACTIVE = 'active'
@@ -34,10 +32,9 @@ ACTIVE = 'active'
 # -- the "ours" marker --------------------------------------------------------
 
 def validate_campaign_id(campaign_id):
-    if not isinstance(campaign_id, str) or not CAMPAIGN_ID_PATTERN.match(campaign_id):
+    if not campaign_ids.is_valid(campaign_id):
         raise EscalatorError(
-            'campaign_id %r is not valid: use 1 to 64 letters, digits, ".", "_" or "-", starting with a '
-            'letter or digit (it is written into the service\'s disabled reason)' % (campaign_id,),
+            '%s (it is written into the service\'s disabled reason)' % campaign_ids.problem(campaign_id),
             code=E_INVALID_INPUT, campaign_id=campaign_id)
     return campaign_id
 
@@ -56,19 +53,6 @@ def format_reason(campaign_id, reason=DEFAULT_REASON):
             'the disabled reason %r is %d characters long; Nova allows %d: shorten reason'
             % (text, len(text), MAX_REASON_LENGTH), code=E_INVALID_INPUT, disabled_reason=text)
     return text
-
-
-def parse_reason(disabled_reason):
-    """The campaign id in an Escalator disabled reason, or ``None`` when the reason is not Escalator's."""
-    if not disabled_reason or not isinstance(disabled_reason, str):
-        return None
-    match = _REASON_PATTERN.match(disabled_reason)
-    return match.group(1) if match else None
-
-
-def is_ours(disabled_reason, campaign_id):
-    """Whether ``disabled_reason`` marks maintenance by exactly this campaign."""
-    return campaign_id is not None and parse_reason(disabled_reason) == campaign_id
 
 
 # -- the state change ---------------------------------------------------------

@@ -16,6 +16,8 @@ import hashlib
 import json
 import math
 
+from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import is_ours
+
 _DIMS = ("vcpus", "memory_mb", "disk_gb")
 _TOLERANCE = 1e-9
 _LIVE = ("ACTIVE", "PAUSED")
@@ -119,11 +121,17 @@ def _skip_reason(host, opts):
     if host.get("state", "up") != "up":
         return "down"
     if host.get("status", "enabled") == "disabled":
-        marker = opts["our_disable_marker"]
-        reason = host.get("disabled_reason")
-        if not (marker and isinstance(reason, str) and reason.startswith(marker)):
+        if not _disabled_by_us(host.get("disabled_reason"), opts):
             return "disabled"
     return None
+
+
+def _disabled_by_us(reason, opts):
+    """A disabled host is ours when its reason names this campaign (any Escalator marker without one)."""
+    if opts["campaign_id"] is not None:
+        return is_ours(reason, opts["campaign_id"])
+    marker = opts["our_disable_marker"]
+    return bool(marker and isinstance(reason, str) and reason.startswith(marker))
 
 
 def _limit_of(budget, down):

@@ -29,6 +29,8 @@ import json
 import math
 import textwrap
 
+from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import parse_reason
+
 PLAN_FORMAT = "escalator-plan/1"
 RESOURCES = ("vcpus", "memory_mb", "disk_gb")
 RESOURCE_UNITS = ("vCPU", "MB RAM", "GB disk")
@@ -421,6 +423,7 @@ class _Planner:
         exclude = set(opts["exclude_hosts"])
         include = None if opts["include_hosts"] is None else set(opts["include_hosts"])
         marker = opts["our_disable_marker"]
+        campaign_id = opts["campaign_id"]
         for name in sorted(exclude - set(self.names)):
             self.warnings.append("exclude_hosts names %s, which is not a known compute host" % name)
         if include is not None:
@@ -438,11 +441,18 @@ class _Planner:
             elif host.get("state", "up") != "up":
                 reason, detail = "down", "nova-compute is down"
             elif status == "disabled":
-                if marker and isinstance(disabled_reason, str) and disabled_reason.startswith(marker):
+                owner = parse_reason(disabled_reason)
+                if campaign_id is not None:
+                    # one meaning of "ours" with compute_maintenance: this campaign's marker, not any Escalator's
+                    ours = owner == campaign_id
+                else:
+                    ours = bool(marker and isinstance(disabled_reason, str) and disabled_reason.startswith(marker))
+                if ours:
                     self.ours[h] = True
                 else:
                     reason = "disabled"
-                    detail = "disabled by someone else (%s)" % (
+                    detail = "disabled by %s (%s)" % (
+                        "Escalator campaign %s" % owner if owner else "someone else",
                         "reason: %s" % disabled_reason if disabled_reason else "no reason given")
             if reason:
                 self.state[h] = _SKIPPED
