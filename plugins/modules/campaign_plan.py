@@ -35,6 +35,13 @@ options:
   hosts:
     description:
       - Compute hosts to consider (their Nova service host names). All compute hosts when omitted.
+      - An empty list is refused (E_INVALID_INPUT): an empty selection selects nothing.
+    type: list
+    elements: str
+  inventory_hosts:
+    description:
+      - The hosts the inventory knows (inventory names are Nova's host names). When given, a plan that would
+        upgrade a host the inventory does not know is refused with E_INVALID_INPUT, naming the hosts.
     type: list
     elements: str
   exclude_hosts:
@@ -201,7 +208,11 @@ PLANNER_OPTIONS = ('max_batch_size', 'canary_hosts', 'default_budget', 'budgets'
 
 def planner_options(params):
     options = {key: params[key] for key in PLANNER_OPTIONS if params.get(key) is not None}
-    if params.get('hosts'):
+    if params.get('hosts') is not None:
+        if not params['hosts']:
+            # an empty selection (a filter that came out empty) must not mean "every host"
+            raise EscalatorError('no hosts selected: hosts is an empty list; name the hosts to upgrade, or leave '
+                                 'hosts out to plan every compute host', code=E_INVALID_INPUT)
         options['include_hosts'] = list(params['hosts'])
     return options
 
@@ -220,17 +231,31 @@ def destinations_by_host(plan):
 
 def make_plan(conn, params, warn=None):
     """Collect, plan and check; returns the module result (without `changed`)."""
-    data = host_info.collect(conn, hosts=None, warn=warn)
     options = planner_options(params)
+    data = host_info.collect(conn, hosts=None, warn=warn)
     try:
         plan = planner.plan_campaign(data['hosts'], data['server_groups'], options)
     except planner.PlanInputError as exc:
-        raise EscalatorError('invalid planning input: %s' % exc, code=E_PLAN) from exc
+        raise EscalatorError('invalid planning input: %s' % exc, code=E_INVALID_INPUT) from exc
     violations = plan_check.check_plan(data['hosts'], data['server_groups'], options, plan) if plan['feasible'] else []
     if violations:
         raise EscalatorError('the planner produced a plan that breaks %d rule(s); refusing it: %s'
                              % (len(violations), '; '.join(violations[:5])), code=E_PLAN, violations=violations,
                              plan=plan)
+    planned = sum(len(batch['hosts']) for batch in plan['batches'])
+    if 0 < planned < (params.get('canary_hosts') or 0):
+        # the planner clamps; a user who asked for more canaries than hosts would not see the whole campaign
+        # become its canary batch
+        raise EscalatorError('canary_hosts is %d, but the campaign upgrades only %d host(s): lower canary_hosts to '
+                             'at most %d' % (params['canary_hosts'], planned, planned), code=E_INVALID_INPUT)
+    known = params.get('inventory_hosts')
+    unknown = [] if known is None else sorted(
+        {name for batch in plan['batches'] for name in batch['hosts']} - set(known))
+    if unknown:
+        raise EscalatorError(
+            'the plan upgrades %s, which the inventory does not know: name the inventory hosts as Nova names the '
+            'compute services (openstack compute service list), or leave those hosts out with exclude_hosts'
+            % ', '.join(unknown), code=E_INVALID_INPUT, unknown_hosts=unknown)
     expected = params.get('expected_fingerprint')
     if expected and expected != plan['fingerprint']:
         raise EscalatorError('the cloud changed since the plan with fingerprint %s was made (now %s): instances, '
@@ -295,6 +320,7 @@ def main():
         argument_spec=dict(
             campaign_id=dict(type='str', required=True),
             hosts=dict(type='list', elements='str'),
+            inventory_hosts=dict(type='list', elements='str'),
             exclude_hosts=dict(type='list', elements='str', default=[]),
             max_batch_size=dict(type='int', default=1),
             canary_hosts=dict(type='int', default=1),

@@ -161,3 +161,44 @@ def test_disabled_by_someone_else_is_skipped_and_reported(monkeypatch, cloud, ca
     assert 'compute3' in skipped
     for destinations in result['destinations'].values():
         assert 'compute3' not in destinations
+
+
+def test_host_left_disabled_by_another_campaign_is_skipped_with_its_reason(monkeypatch, cloud, capsys):
+    """One meaning of "ours": compute_maintenance refuses a host another campaign disabled (E_NOT_OURS), so the plan
+    must not take it either; this campaign's own marker still makes a host resumable."""
+    build(cloud)
+    cloud.hosts['compute3'].status = 'disabled'
+    cloud.hosts['compute3'].disabled_reason = 'escalator:2026-10-other: rolling upgrade'
+    cloud.hosts['compute2'].status = 'disabled'
+    cloud.hosts['compute2'].disabled_reason = 'escalator:c1: rolling upgrade'
+    result = run_module(monkeypatch, cloud, capsys)
+    planned = [h for batch in result['batches'] for h in batch]
+    assert 'compute3' not in planned and 'compute2' in planned
+    skipped = {s['host']: s for s in result['plan']['skipped']}
+    assert 'campaign 2026-10-other' in skipped['compute3']['detail']
+    assert 'escalator:2026-10-other: rolling upgrade' in skipped['compute3']['detail']
+    assert 'compute3' in result['table']
+
+
+def test_an_empty_host_selection_selects_nothing(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, hosts=[])
+    assert result['failed'] and result['error_code'] == 'E_INVALID_INPUT'
+    assert 'no hosts selected' in result['msg']
+    assert 'plan' not in result
+
+
+def test_more_canaries_than_hosts_is_refused_not_clamped(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, canary_hosts=10)
+    assert result['failed'] and result['error_code'] == 'E_INVALID_INPUT'
+    assert 'canary_hosts is 10' in result['msg'] and 'only 4 host(s)' in result['msg']
+    assert run_module(monkeypatch, cloud, capsys, canary_hosts=4, max_batch_size=4)['feasible']
+
+
+def test_a_planned_host_the_inventory_does_not_know_is_invalid_input(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, inventory_hosts=['compute1', 'compute2', 'compute4'])
+    assert result['failed'] and result['error_code'] == 'E_INVALID_INPUT'
+    assert 'compute3, which the inventory does not know' in result['msg']
+    assert run_module(monkeypatch, cloud, capsys, inventory_hosts=['compute%d' % i for i in range(1, 5)])['feasible']
