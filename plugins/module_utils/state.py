@@ -36,10 +36,9 @@ import secrets
 import ssl
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import http_client
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_INVALID_INPUT, E_PLAN, E_STATE, EscalatorError,
 )
@@ -275,14 +274,7 @@ def read_events(path, offset=0, object_id=None, limit=None):
 
 def redact_url(url):
     """scheme://host[:port]/... : webhook paths and queries often carry a token."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return '<invalid url>'
-    host = parts.hostname or ''
-    if parts.port:
-        host = '%s:%s' % (host, parts.port)
-    return '%s://%s/...' % (parts.scheme, host)
+    return http_client.redact_url(url)
 
 
 def post_webhook(url, payload, timeout=WEBHOOK_TIMEOUT, validate_certs=True, opener=None):
@@ -294,26 +286,17 @@ def post_webhook(url, payload, timeout=WEBHOOK_TIMEOUT, validate_certs=True, ope
     if scheme not in ('http', 'https'):
         return 'webhook URL %s is not http(s)' % redact_url(str(url))
     body = json.dumps(payload, default=str).encode('utf-8')
-    request = urllib.request.Request(url, data=body, method='POST', headers={
-        'Content-Type': 'application/json', 'User-Agent': 'escalator-campaign-state'})
-    context = ssl.create_default_context()
-    if not validate_certs:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    headers = {'Content-Type': 'application/json', 'User-Agent': 'escalator-campaign-state'}
     try:
-        # an opener honours the usual *_proxy environment variables, like curl
-        opener = opener or urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-        response = opener.open(request, timeout=timeout)
-        with response:
-            status = response.status
-            response.read(65536)
-    except urllib.error.HTTPError as exc:
-        return 'webhook %s answered HTTP %s %s' % (redact_url(url), exc.code, exc.reason)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, 'reason', exc)
-        return 'webhook %s failed: %s' % (redact_url(url), reason)
-    if not 200 <= status < 300:
-        return 'webhook %s answered HTTP %s' % (redact_url(url), status)
+        # the shared client follows no redirect (a 3xx is a failure naming the Location) and honours *_proxy
+        context = http_client.ssl_context(validate_certs) if scheme == 'https' else None
+        http_client.request(url, 'POST', body, headers, timeout, context, opener=opener, max_answer=65536)
+    except http_client.HTTPClientError as exc:
+        if exc.status is not None:
+            return 'webhook %s answered %s' % (redact_url(url), exc.msg)
+        return 'webhook %s failed: %s' % (redact_url(url), exc.msg)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        return 'webhook %s failed: %s' % (redact_url(url), exc)
     return None
 
 
