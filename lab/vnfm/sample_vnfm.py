@@ -155,7 +155,8 @@ class VNFM:
             host = (payload.get('metadata') or {}).get('escalator_host')
             self.record('host_back', host=host, session_id=payload.get('session_id'),
                         project_id=payload.get('project_id'))
-            self.reply(payload, dict(session_id=payload['session_id'], state='ACK_MAINTENANCE_COMPLETE'))
+            if payload.get('reply_url'):        # none when Escalator does not wait for the acknowledgement
+                self.reply(payload, dict(session_id=payload['session_id'], state='ACK_MAINTENANCE_COMPLETE'))
         else:
             self.record('ignored', state=state)
 

@@ -32,24 +32,26 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import datetime
+import difflib
 import hmac
-import http.client
+import ipaddress
 import json
 import re
 import secrets
 import socket
 import ssl
+import string
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib import error as urlerror
 from urllib import parse as urlparse
-from urllib import request as urlrequest
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import http_client
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_INVALID_INPUT, E_VNFM, EscalatorError,
 )
+from ansible_collections.opnfv.escalator.plugins.module_utils.host_info import find_compute_service
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
 
 # -- protocol vocabulary ---------------------------------------------------------
@@ -93,7 +95,16 @@ FAIL = 'fail'
 PROCEED = 'proceed'
 
 FENIX_TIME_FORMAT = '%Y-%m-%dT%H:%M:%S'    # Fenix's reply_at/actions_at: UTC, no zone suffix
-MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024             # what is read of a VNFM's answer
+MAX_REPLY_BODY = 256 * 1024        # the largest reply the listener takes
+MAX_CONNECTIONS = 32               # requests served at once; more are answered 503 and closed
+REQUEST_DEADLINE = 10.0            # seconds for a whole request (headers, body, answer), whatever the client does
+READ_TIMEOUT = 5.0                 # seconds for one read
+LISTEN_BACKLOG = 128
+MAX_REJECTIONS_KEPT = 20           # refused requests recorded in full (the others are only counted)
+MAX_PATH_KEPT = 120                # characters of a refused request's path that are recorded
+MAX_ACCEPTED_KEPT = 1000
+ANY_ADDRESSES = ('0.0.0.0', '::', '')
 TOKEN_PARAM = 'token'
 MASK = '********'
 AODH_TEXT, AODH_INT, AODH_FLOAT, AODH_DATETIME = 1, 2, 3, 4
@@ -251,6 +262,8 @@ def parse_json_body(body):
         data = json.loads(body)
     except (TypeError, ValueError) as exc:
         raise ReplyError(400, 'the reply is not valid JSON: %s' % exc) from None
+    except RecursionError:
+        raise ReplyError(400, 'the reply is nested too deeply') from None
     if not isinstance(data, dict):
         raise ReplyError(400, 'the reply must be a JSON object, not %s' % type(data).__name__)
     return data
@@ -379,7 +392,8 @@ class ReplyBook:
     def __init__(self, session_id, clock=time.monotonic):
         self.session_id = session_id
         self.expectations = {}
-        self.rejections = []
+        self.rejections = []        # the first MAX_REJECTIONS_KEPT refusals
+        self.rejected_total = 0     # every refusal
         self.accepted = []
         self.clock = clock
         self.lock = threading.Lock()
@@ -397,6 +411,17 @@ class ReplyBook:
         with self.changed:
             self.changed.wait(timeout)
 
+    def reject(self, client='', method='', path='', status=0, reason=''):
+        """Count a refused request; the first MAX_REJECTIONS_KEPT are recorded (path without query, cut)."""
+        path = urlparse.urlsplit(str(path)).path if '?' in str(path) else str(path)
+        if len(path) > MAX_PATH_KEPT:
+            path = path[:MAX_PATH_KEPT] + '...'
+        with self.lock:
+            self.rejected_total += 1
+            if len(self.rejections) < MAX_REJECTIONS_KEPT:
+                self.rejections.append(dict(client=str(client)[:64], method=str(method)[:16], path=path,
+                                            status=status, reason=mask_tokens(str(reason))[:300], at=_now_iso()))
+
     # -- HTTP --------------------------------------------------------------------
     def _route(self, path):
         parts = [urlparse.unquote(part) for part in path.split('/') if part]
@@ -412,9 +437,10 @@ class ReplyBook:
             raise ReplyError(404, 'instance %r was not announced to project %s' % (instance_id, parts[3]))
         return expectation, instance_id
 
-    @staticmethod
-    def _authenticate(expectation, query, headers):
-        candidates = list(query.get(TOKEN_PARAM, []))
+    def _authenticate(self, query, headers):
+        """The expectation whose token the request carries, checked before anything else is looked at:
+        without a valid token every path gets the same 401 (nothing says which sessions exist)."""
+        candidates = list(query.get(TOKEN_PARAM, []))[:4]
         for name, value in headers.items():
             lname = name.lower()
             if lname == 'x-auth-token' and value:
@@ -423,9 +449,15 @@ class ReplyBook:
                 candidates.append(value[7:].strip())
         if not candidates:
             raise ReplyError(401, 'missing token: use the reply_url as given (it carries ?token=...)')
-        expected = expectation.token.encode('utf-8')
-        if not any(hmac.compare_digest(candidate.encode('utf-8'), expected) for candidate in candidates):
-            raise ReplyError(403, 'wrong token for project %s' % expectation.project_id)
+        found = None
+        for expectation in self.expectations.values():
+            expected = expectation.token.encode('utf-8')
+            for candidate in candidates:
+                if hmac.compare_digest(candidate.encode('utf-8', 'replace')[:256], expected):
+                    found = expectation
+        if found is None:
+            raise ReplyError(401, 'unknown token: use the reply_url as given (it carries ?token=...)')
+        return found
 
     def handle(self, method, raw_path, headers, body, client=''):
         """One HTTP request -> (status, JSON-able body). Never raises."""
@@ -434,30 +466,29 @@ class ReplyBook:
         query = urlparse.parse_qs(split.query)
         try:
             with self.lock:
+                authenticated = self._authenticate(query, headers)
                 if method not in ('GET', 'PUT', 'POST'):
                     raise ReplyError(405, 'method %s not allowed: replies are PUT (or POST) to reply_url' % method)
                 expectation, instance_id = self._route(path)
-                self._authenticate(expectation, query, headers)
+                if expectation is not authenticated:
+                    raise ReplyError(403, 'this token is not for project %s' % expectation.project_id)
                 if method == 'GET':
                     if instance_id is not None:
                         raise ReplyError(405, 'GET is for the project URL: it lists the instance_ids')
                     return 200, dict(instance_ids=list(expectation.instance_ids))
                 data = parse_json_body(body)
                 reply = expectation.accept(data, self.session_id, instance_id, self.clock())
-                self.accepted.append(dict(project_id=expectation.project_id, instance_id=instance_id,
-                                          state=reply['state'], client=client))
+                if len(self.accepted) < MAX_ACCEPTED_KEPT:
+                    self.accepted.append(dict(project_id=expectation.project_id, instance_id=instance_id,
+                                              state=reply['state'], client=client))
                 self.changed.notify_all()
                 return 200, dict(result='accepted', session_id=self.session_id, project_id=expectation.project_id,
                                  state=reply['state'])
         except ReplyError as exc:
-            with self.lock:
-                self.rejections.append(dict(client=client, method=method, path=path, status=exc.status,
-                                            reason=exc.reason, at=_now_iso()))
+            self.reject(client=client, method=method, path=path, status=exc.status, reason=exc.reason)
             return exc.status, dict(error=dict(code=exc.status, message=exc.reason))
         except Exception as exc:  # pylint: disable=broad-except
-            with self.lock:
-                self.rejections.append(dict(client=client, method=method, path=path, status=500,
-                                            reason='internal error: %s' % exc, at=_now_iso()))
+            self.reject(client=client, method=method, path=path, status=500, reason='internal error: %s' % exc)
             return 500, dict(error=dict(code=500, message='internal error'))
 
 
@@ -466,33 +497,44 @@ class ReplyBook:
 class _Handler(BaseHTTPRequestHandler):
     server_version = 'EscalatorVNFMListener/1'
     protocol_version = 'HTTP/1.1'
-    timeout = 15          # a client that stalls is dropped; it never blocks the others
+    timeout = READ_TIMEOUT      # per read; the whole request is bounded by the server's deadline
+
+    def _refuse(self, status, reason):
+        self.server.book.reject(client=self.client_address[0], method=self.command, path=self.path,
+                                status=status, reason=reason)
+        self._send(status, dict(error=dict(code=status, message=reason)))
 
     def _serve(self):
         book = self.server.book
         try:
             self.close_connection = True
-            length = self.headers.get('Content-Length')
+            if self.headers.get('Transfer-Encoding'):
+                self._refuse(411, 'Transfer-Encoding is not supported: send the reply with a Content-Length')
+                return
+            lengths = self.headers.get_all('Content-Length') or []
             body = b''
-            if length:
-                try:
-                    size = int(length)
-                except ValueError:
-                    self._send(400, dict(error=dict(code=400, message='bad Content-Length')))
+            if not lengths:
+                if self.command in ('PUT', 'POST'):
+                    self._refuse(411, 'a reply needs a Content-Length')
                     return
-                if size > MAX_BODY:
-                    self._send(413, dict(error=dict(code=413, message='reply larger than %d bytes' % MAX_BODY)))
-                    with book.lock:
-                        book.rejections.append(dict(client=self.client_address[0], method=self.command,
-                                                    path=urlparse.urlsplit(self.path).path, status=413,
-                                                    reason='body too large', at=_now_iso()))
+            else:
+                text = lengths[0].strip()
+                if len(lengths) > 1 or not text.isdigit() or len(text) > 12:
+                    self._refuse(400, 'bad Content-Length')
                     return
-                body = self.rfile.read(size)
+                size = int(text)
+                if size > MAX_REPLY_BODY:
+                    self._refuse(413, 'reply larger than %d bytes' % MAX_REPLY_BODY)
+                    return
+                body = self.rfile.read(size) if size else b''
+                if len(body) < size:
+                    self._refuse(400, 'the body is shorter than its Content-Length')
+                    return
             status, answer = book.handle(self.command, self.path, dict(self.headers.items()), body,
                                          client=self.client_address[0])
             self._send(status, answer)
         except Exception:  # pylint: disable=broad-except
-            # a broken connection must not take the listener down
+            # a broken connection (or one cut at the request deadline) must not take the listener down
             self.close_connection = True
 
     def _send(self, status, answer):
@@ -504,35 +546,97 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         # modules must not write to stdout/stderr; rejections are kept in the ReplyBook
         return
 
 
+_BUSY = b'{"error": {"code": 503, "message": "too many connections; retry later"}}'
+_OVERLOADED = (b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n'
+               b'Connection: close\r\nContent-Length: %d\r\n\r\n%s' % (len(_BUSY), _BUSY))
+
+
 class _Server(ThreadingHTTPServer):
+    """At most ``max_connections`` requests at once (more are answered 503 and closed at once), each
+    cut at ``request_deadline`` seconds whatever the client does; a listen backlog of LISTEN_BACKLOG."""
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
+    max_connections = MAX_CONNECTIONS
+    request_deadline = REQUEST_DEADLINE
+    tls = False
+    book = None
+
+    def __init__(self, *args, **kwargs):
+        self.active = {}
+        self.active_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self.active_lock:
+            overloaded = len(self.active) >= self.max_connections
+            if not overloaded:
+                self.active[request] = time.monotonic() + self.request_deadline
+        if overloaded:
+            self.book.reject(client=client_address[0] if client_address else '', method='', path='', status=503,
+                             reason='too many connections (%d)' % self.max_connections)
+            if not self.tls:
+                try:
+                    request.settimeout(0.2)
+                    request.sendall(_OVERLOADED)
+                except OSError:
+                    pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:  # pylint: disable=broad-except
+            with self.active_lock:
+                self.active.pop(request, None)
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.active_lock:
+                self.active.pop(request, None)
+
+    def service_actions(self):
+        # called by serve_forever every poll interval: cut the requests past their deadline
+        now = time.monotonic()
+        with self.active_lock:
+            expired = [request for request, deadline in self.active.items() if deadline <= now]
+        for request in expired:
+            try:
+                socket.socket.shutdown(request, socket.SHUT_RDWR)
+            except (OSError, TypeError):
+                pass
 
     def handle_error(self, request, client_address):
         # a failed TLS handshake or a reset connection is logged, never printed or fatal
-        with self.book.lock:
-            self.book.rejections.append(dict(client=client_address[0] if client_address else '', method='',
-                                             path='', status=0, reason='connection error (TLS handshake or reset)',
-                                             at=_now_iso()))
+        self.book.reject(client=client_address[0] if client_address else '', method='', path='', status=0,
+                         reason='connection error (TLS handshake or reset)')
 
 
 class CallbackListener:
-    """A threaded HTTP(S) server that feeds replies into a ReplyBook while the module waits."""
+    """A threaded HTTP(S) server that feeds replies into a ReplyBook while the module waits.
 
-    def __init__(self, book, address='0.0.0.0', port=0, public_url=None, tls_cert=None, tls_key=None):
+    Bounded whatever clients send: MAX_CONNECTIONS requests at once, each within REQUEST_DEADLINE
+    seconds, bodies up to MAX_REPLY_BODY bytes, a bounded record of refusals (ReplyBook.reject)."""
+
+    def __init__(self, book, address='0.0.0.0', port=0, public_url=None, tls_cert=None, tls_key=None,
+                 advertise_for=None):
         self.book = book
         self.address = address
         self.port = port
         self.public_url = public_url
         self.tls_cert = tls_cert
         self.tls_key = tls_key
+        self.advertise_for = advertise_for
         self.server = None
         self.thread = None
 
@@ -542,12 +646,15 @@ class CallbackListener:
 
     def start(self):
         family = socket.AF_INET6 if ':' in self.address else socket.AF_INET
-        server_class = type('_BoundServer', (_Server,), dict(address_family=family))
+        server_class = type('_BoundServer', (_Server,), dict(
+            address_family=family, request_queue_size=LISTEN_BACKLOG, max_connections=MAX_CONNECTIONS,
+            request_deadline=REQUEST_DEADLINE, tls=self.tls))
         try:
             self.server = server_class((self.address, self.port), _Handler)
-        except OSError as exc:
+        except (OSError, OverflowError) as exc:
             raise EscalatorError('cannot listen for VNFM replies on %s:%s: %s; choose another listen_address/'
-                                 'listen_port' % (self.address, self.port, exc), code=E_INVALID_INPUT) from exc
+                                 'listen_port' % (self.address, self.port, exc), code=E_INVALID_INPUT,
+                                 option='listen_port') from exc
         self.server.book = self.book
         if self.tls_cert:
             try:
@@ -557,7 +664,8 @@ class CallbackListener:
             except (OSError, ssl.SSLError) as exc:
                 self.server.server_close()
                 raise EscalatorError('cannot load the listener TLS certificate %s / key %s: %s'
-                                     % (self.tls_cert, self.tls_key, exc), code=E_INVALID_INPUT) from exc
+                                     % (self.tls_cert, self.tls_key, exc), code=E_INVALID_INPUT,
+                                     option='listen_tls_cert') from exc
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
                                                      do_handshake_on_connect=False)
         self.port = self.server.server_address[1]
@@ -568,11 +676,17 @@ class CallbackListener:
 
     @property
     def base_url(self):
+        return self.url_for(self.advertise_for)
+
+    def url_for(self, peer_url=None):
+        """The listener's URL as a VNFM at ``peer_url`` reaches it: ``public_url`` if given, else the bound
+        address, or, when bound to every address, the local address that routes to that VNFM (a name
+        from socket.getfqdn() is often one nobody resolves)."""
         if self.public_url:
             return self.public_url.rstrip('/')
         host = self.address
-        if host in ('0.0.0.0', '::', ''):
-            host = socket.getfqdn()
+        if host in ANY_ADDRESSES:
+            host = route_address(peer_url, ipv6=host == '::')
         if ':' in host:
             host = '[%s]' % host
         return '%s://%s:%d' % ('https' if self.tls else 'http', host, self.port)
@@ -582,6 +696,30 @@ class CallbackListener:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def route_address(peer_url=None, ipv6=False):
+    """The local IP address the kernel would use to reach ``peer_url``'s host (no packet is sent)."""
+    host = None
+    try:
+        host = urlparse.urlsplit(peer_url).hostname if peer_url else None
+    except ValueError:
+        host = None
+    targets = [host] if host else []
+    targets.append('2001:db8::1' if ipv6 else '192.0.2.1')     # documentation addresses: the default route
+    for target in targets:
+        try:
+            infos = socket.getaddrinfo(target, 9, socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+        except (OSError, UnicodeError):
+            continue
+        for family, kind, proto, _name, address in infos:
+            try:
+                with socket.socket(family, kind, proto) as probe:
+                    probe.connect(address)
+                    return probe.getsockname()[0]
+            except OSError:
+                continue
+    return '::1' if ipv6 else '127.0.0.1'
 
 
 def reply_url(base_url, session_id, project_id, token, instance_id=None):
@@ -594,22 +732,8 @@ def reply_url(base_url, session_id, project_id, token, instance_id=None):
 
 # -- HTTP client ---------------------------------------------------------------------
 
-class SendError(Exception):
-    def __init__(self, msg, status=None):
-        super().__init__(msg)
-        self.msg = msg
-        self.status = status
-
-
-def ssl_context(validate_certs=True, ca_cert=None, client_cert=None, client_key=None):
-    """TLS for talking to a VNFM: verified by default, with an optional CA bundle and client cert."""
-    context = ssl.create_default_context(cafile=ca_cert)
-    if not validate_certs:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if client_cert:
-        context.load_cert_chain(client_cert, client_key)
-    return context
+SendError = http_client.HTTPClientError
+ssl_context = http_client.ssl_context
 
 
 def auth_headers(endpoint):
@@ -626,32 +750,14 @@ def auth_headers(endpoint):
 
 
 def http_request(url, method='POST', body=None, headers=None, timeout=10, context=None):
-    """One HTTP request with a JSON body; returns (status, text). Raises SendError for
-    transport failures and for any status >= 300."""
+    """One HTTP request with a JSON body; returns (status, text). Raises SendError for transport failures,
+    for any status >= 300 and for a redirect, which is never followed (the credentials stay with the
+    configured origin)."""
     data = None if body is None else json.dumps(body).encode('utf-8')
     all_headers = {'Content-Type': 'application/json', 'Accept': 'application/json',
                    'User-Agent': 'escalator-vnfm-notify'}
     all_headers.update(headers or {})
-    req = urlrequest.Request(url, data=data, method=method, headers=all_headers)
-    handlers = [urlrequest.HTTPSHandler(context=context)] if context is not None else []
-    opener = urlrequest.build_opener(*handlers)
-    try:
-        with opener.open(req, timeout=timeout) as response:
-            return response.status, response.read(MAX_BODY).decode('utf-8', 'replace')
-    except urlerror.HTTPError as exc:
-        try:
-            text = exc.read(2000).decode('utf-8', 'replace')
-        except Exception:  # pylint: disable=broad-except
-            text = ''
-        raise SendError('HTTP %s %s%s' % (exc.code, exc.reason, (': ' + text.strip()[:300]) if text.strip() else ''),
-                        status=exc.code) from None
-    except urlerror.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, ssl.SSLError):
-            raise SendError('TLS verification failed: %s; give the VNFM\'s CA with ca_cert' % reason) from None
-        raise SendError('cannot connect: %s' % reason) from None
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        raise SendError('cannot connect: %s' % exc) from None
+    return http_client.request(url, method, data, all_headers, timeout, context, max_answer=MAX_BODY)
 
 
 # -- the orchestration ----------------------------------------------------------------
@@ -694,54 +800,315 @@ def project_instances(conn, project_id):
             for s in servers]
 
 
+def _project_names(conn, known_project_ids):
+    """Names of the cloud's projects (for a hint), or at least of the given ones."""
+    names = []
+    try:
+        names = [project.name for project in conn.identity.projects()]
+    except Exception:  # pylint: disable=broad-except
+        for project_id in sorted(known_project_ids):
+            try:
+                project = conn.identity.find_project(project_id, ignore_missing=True)
+            except Exception:  # pylint: disable=broad-except
+                project = None
+            if project is not None and project.name:
+                names.append(project.name)
+    return sorted(set(name for name in names if name))
+
+
 def resolve_endpoints(conn, endpoints, known_project_ids):
-    """Map each VNFM endpoint to a project id. ``project`` may be an id or a Keystone name."""
+    """Map each VNFM endpoint to a project id. ``project`` may be an id or a Keystone name; one that names
+    no project is refused (E_INVALID_INPUT naming the entry, the known projects and a close match)."""
     resolved = {}
     warnings = []
-    for entry in endpoints:
+    for index, entry in enumerate(endpoints):
         name = entry['project']
-        project_id = name if name in known_project_ids else None
-        if project_id is None:
-            try:
-                project = conn.identity.find_project(name, ignore_missing=True)
-            except Exception as exc:  # pylint: disable=broad-except
-                project = None
-                warnings.append('VNFM for project %r: cannot look the project up in Keystone (%s); it is '
-                                'matched by id only' % (name, exc))
-            project_id = project.id if project is not None else name
+        try:
+            project = conn.identity.find_project(name, ignore_missing=True)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise error_from_exception(exc, during='looking up the project %r of vnfm[%d] in Keystone'
+                                       % (name, index)) from exc
+        if project is None:
+            known = _project_names(conn, known_project_ids)
+            hint = [match for match in known if match.lower() == name.lower()] or difflib.get_close_matches(
+                name, known, n=2)
+            raise EscalatorError(
+                'vnfm[%d].project: no project %r in Keystone (names are case-sensitive)%s; known projects: %s'
+                % (index, name, ('; did you mean %s?' % ' or '.join(repr(item) for item in hint)) if hint else '',
+                   ', '.join(known[:50]) or 'none'),
+                code=E_INVALID_INPUT, option='vnfm[%d].project' % index, project=name, known_projects=known[:50])
+        project_id = project.id
         if project_id in resolved:
             raise EscalatorError('two vnfm entries are for the same project %s (%r and %r)'
-                                 % (project_id, resolved[project_id]['project'], name), code=E_INVALID_INPUT)
+                                 % (project_id, resolved[project_id]['project'], name), code=E_INVALID_INPUT,
+                                 option='vnfm[%d].project' % index)
         full = dict(DEFAULT_ENDPOINT)
         full.update({key: value for key, value in entry.items() if value is not None})
         full['project_id'] = project_id
+        full['project_name'] = getattr(project, 'name', None) or name
         resolved[project_id] = full
     return resolved, warnings
 
 
 def _public_url(url):
     """An endpoint URL without user info or query (what the result shows)."""
-    parts = urlparse.urlsplit(url)
-    netloc = parts.hostname or ''
-    if parts.port:
-        netloc += ':%d' % parts.port
-    return urlparse.urlunsplit((parts.scheme, netloc, parts.path, '', ''))
+    return http_client.public_url(url)
 
 
-def validate_endpoint(entry):
-    """Refuse an endpoint whose options do not make sense together (E_INVALID_INPUT)."""
-    where = 'vnfm entry for project %r' % entry['project']
-    url = entry.get('url')
-    if not url or urlparse.urlsplit(url).scheme not in ('http', 'https'):
-        raise EscalatorError('%s: url %r must be an http:// or https:// URL' % (where, url), code=E_INVALID_INPUT)
+# -- validation (no cloud) -------------------------------------------------------------
+
+POLICIES = ('fail', 'proceed')
+POLL_PLACEHOLDERS = ('session_id', 'project_id', 'state')
+
+
+def endpoint_options(project=True):
+    """The options of a ``vnfm`` entry (``project=True``) or an ``admin_endpoints`` entry, as an Ansible
+    argument spec; vnfm_notify uses it and validate_entries() checks raw entries against it."""
+    options = dict(
+        url=dict(type='str', required=True),
+        delivery=dict(type='str', default='fenix', choices=['fenix', 'aodh']),
+        token=dict(type='str', no_log=True),
+        token_header=dict(type='str', default='X-Auth-Token', no_log=False),
+        username=dict(type='str'),
+        password=dict(type='str', no_log=True),
+        headers=dict(type='dict', no_log=True),
+        validate_certs=dict(type='bool', default=True),
+        ca_cert=dict(type='path'),
+        client_cert=dict(type='path'),
+        client_key=dict(type='path', no_log=False),
+        insecure_http=dict(type='bool', default=False),
+    )
+    if project:
+        options.update(
+            project=dict(type='str', required=True),
+            granularity=dict(type='str', default='project', choices=['project', 'instance']),
+            instance_ids_format=dict(type='str', default='list', choices=['list', 'url']),
+            reply_mode=dict(type='str', default='listener', choices=['listener', 'poll']),
+            poll_url=dict(type='str'),
+            reply_timeout=dict(type='int'),
+            on_nack=dict(type='str', choices=list(POLICIES)),
+            on_timeout=dict(type='str', choices=list(POLICIES)),
+            on_unreachable=dict(type='str', choices=list(POLICIES)),
+            default_action=dict(type='str', choices=['live', 'cold']),
+        )
+    return options
+
+
+def _invalid(option, msg, **details):
+    return EscalatorError('%s: %s' % (option, msg), code=E_INVALID_INPUT, option=option, **details)
+
+
+_TRUE = ('yes', 'on', '1', 'true', 'y', 't')
+_FALSE = ('no', 'off', '0', 'false', 'n', 'f')
+
+
+def _convert(option, kind, value):
+    """A raw (YAML / templated) value as the module would take it, or E_INVALID_INPUT."""
+    if kind in ('str', 'path'):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise _invalid(option, 'must be a string, not %s' % type(value).__name__)
+        return str(value)
+    if kind == 'int':
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.match(r'^\s*-?\d+\s*$', value):
+            return int(value)
+        raise _invalid(option, 'must be an integer, not %r' % (value,))
+    if kind == 'bool':
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise _invalid(option, 'must be true or false, not %r' % (value,))
+    if kind == 'dict':
+        if not isinstance(value, dict):
+            raise _invalid(option, 'must be a mapping, not %s' % type(value).__name__)
+        return value
+    return value
+
+
+def is_loopback(host):
+    if not host:
+        return False
+    if host.lower() == 'localhost' or host.lower().endswith('.localhost'):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(option, url, insecure_http=False, insecure_option=None):
+    """Refuse a URL that is not http(s)://host[:port]/..., whose port is not a number in 1-65535, or
+    that is plain http to an address other than the loopback without the explicit opt-in."""
+    if not isinstance(url, str) or not url.strip():
+        raise _invalid(option, 'give an http:// or https:// URL')
+    try:
+        parts = urlparse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _invalid(option, '%s is not a valid URL: the port must be a number in 1-65535 (%s)'
+                       % (http_client.redact_url(url), exc)) from None
+    if parts.scheme not in ('http', 'https'):
+        raise _invalid(option, '%s must be an http:// or https:// URL' % http_client.redact_url(url))
+    if not parts.hostname:
+        raise _invalid(option, '%s has no host' % http_client.redact_url(url))
+    if port == 0:
+        raise _invalid(option, '%s: the port must be a number in 1-65535' % http_client.redact_url(url))
+    if parts.scheme == 'http' and not insecure_http and not is_loopback(parts.hostname):
+        raise _invalid(option, '%s is plain http to %s: the notification and its credentials would cross the '
+                               'network in clear; use https, or set %s: true to accept that'
+                       % (http_client.redact_url(url), parts.hostname, insecure_option or 'insecure_http'))
+    return parts
+
+
+def check_poll_url(option, url):
+    try:
+        fields = [field for _text, field, _spec, _conv in string.Formatter().parse(url) if field is not None]
+    except ValueError as exc:
+        raise _invalid(option, 'is not a valid template (%s); placeholders are %s'
+                       % (exc, ', '.join('{%s}' % name for name in POLL_PLACEHOLDERS))) from None
+    for field in fields:
+        if field not in POLL_PLACEHOLDERS:
+            raise _invalid(option, 'unknown placeholder {%s}; the placeholders are %s'
+                           % (field, ', '.join('{%s}' % name for name in POLL_PLACEHOLDERS)))
+
+
+def _normalize(option, entry, spec):
+    if not isinstance(entry, dict):
+        raise _invalid(option, 'each entry must be a mapping, not %s' % type(entry).__name__)
+    unknown = sorted(str(key) for key in entry if key not in spec)
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], list(spec), n=1)
+        raise _invalid('%s.%s' % (option, unknown[0]), 'unknown option%s; the options are %s'
+                       % ((' (did you mean %s?)' % hint[0]) if hint else '', ', '.join(sorted(spec))))
+    result = {}
+    for name, rules in spec.items():
+        value = entry.get(name)
+        where = '%s.%s' % (option, name)
+        if value is None:
+            if rules.get('required'):
+                raise _invalid(where, 'is required')
+            result[name] = rules.get('default')
+            continue
+        value = _convert(where, rules['type'], value)
+        if rules.get('choices') and value not in rules['choices']:
+            raise _invalid(where, '%r is not one of %s' % (value, ', '.join(rules['choices'])))
+        result[name] = value
+    return result
+
+
+def _check_endpoint(option, entry, project=True):
+    insecure = '%s.insecure_http' % option
+    check_url('%s.url' % option, entry['url'], entry.get('insecure_http'), insecure)
+    header = entry.get('token_header') or 'X-Auth-Token'
+    if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", header):
+        raise _invalid('%s.token_header' % option, '%r is not an HTTP header name' % header)
+    for name, value in (entry.get('headers') or {}).items():
+        if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", str(name)) or re.search(r'[\r\n]', str(value)):
+            raise _invalid('%s.headers' % option, 'header %r is not a valid HTTP header (name, one-line value)'
+                           % str(name))
+    if (entry.get('username') is None) != (entry.get('password') is None):
+        raise _invalid('%s.username' % option, 'give both username and password for basic auth')
+    if entry.get('client_key') and not entry.get('client_cert'):
+        raise _invalid('%s.client_key' % option, 'client_key needs client_cert')
+    if not project:
+        return
+    if not str(entry['project']).strip():
+        raise _invalid('%s.project' % option, 'is empty: give the project\'s Keystone name or ID')
+    if entry.get('reply_timeout') is not None and entry['reply_timeout'] < 1:
+        raise _invalid('%s.reply_timeout' % option, 'must be at least 1 second, not %s' % entry['reply_timeout'])
     if entry.get('reply_mode') == 'poll':
         if not entry.get('poll_url'):
-            raise EscalatorError('%s: reply_mode poll needs poll_url' % where, code=E_INVALID_INPUT)
+            raise _invalid('%s.poll_url' % option, 'reply_mode poll needs poll_url')
         if entry.get('instance_ids_format') == 'url':
-            raise EscalatorError('%s: instance_ids_format url needs the listener (reply_mode listener)' % where,
-                                 code=E_INVALID_INPUT)
-    if (entry.get('username') is None) != (entry.get('password') is None):
-        raise EscalatorError('%s: give both username and password for basic auth' % where, code=E_INVALID_INPUT)
+            raise _invalid('%s.instance_ids_format' % option,
+                           'instance_ids_format url needs the listener (reply_mode listener)')
+    if entry.get('poll_url'):
+        check_poll_url('%s.poll_url' % option, entry['poll_url'])
+        check_url('%s.poll_url' % option, entry['poll_url'].format(session_id='s', project_id='p', state='S'),
+                  entry.get('insecure_http'), insecure)
+
+
+def validate_entries(entries, admin_endpoints=None):
+    """Check VNFM entries (the ``vnfm`` option / ``escalator_vnfm``) and admin endpoints completely,
+    without the cloud: known options only, types, choices, URLs (scheme, host, port), plain http only to
+    the loopback or with ``insecure_http: true``, poll_url placeholders, auth form, one entry per project.
+
+    Returns ``(vnfm_entries, admin_entries)`` with every option filled in (defaults). Raises
+    EscalatorError(E_INVALID_INPUT) whose ``msg`` starts with and whose ``details['option']`` is the
+    option at fault, for example ``vnfm[0].url``. Whether each project exists needs Keystone: notify()
+    checks that before sending anything.
+    """
+    result = []
+    for name, values, project in (('vnfm', entries, True), ('admin_endpoints', admin_endpoints, False)):
+        values = [] if values is None else values
+        if not isinstance(values, (list, tuple)):
+            raise _invalid(name, 'must be a list of entries, not %s' % type(values).__name__)
+        spec = endpoint_options(project)
+        normalized = []
+        seen = {}
+        for index, entry in enumerate(values):
+            option = '%s[%d]' % (name, index)
+            full = _normalize(option, entry, spec)
+            _check_endpoint(option, full, project)
+            if project:
+                if full['project'] in seen:
+                    raise _invalid('%s.project' % option, 'the same project %r as vnfm[%d]: one entry per project'
+                                   % (full['project'], seen[full['project']]))
+                seen[full['project']] = index
+            normalized.append(full)
+        result.append(normalized)
+    return result[0], result[1]
+
+
+def validate_params(params):
+    """The module's other options (E_INVALID_INPUT naming the option): bounds, and a reply_base_url that
+    matches what the listener binds (scheme and TLS, port, no loopback URL when binding every address)."""
+    session = params.get('session_id')
+    if not isinstance(session, str) or not session.strip():
+        raise _invalid('session_id', 'is empty: give the campaign id')
+    for name, low in (('reply_timeout', 1), ('send_timeout', 1), ('send_retries', 0)):
+        value = params.get(name)
+        if value is not None and value < low:
+            raise _invalid(name, 'must be at least %d, not %s' % (low, value))
+    interval = params.get('poll_interval')
+    if interval is not None and not interval > 0:
+        raise _invalid('poll_interval', 'must be more than 0 seconds, not %s' % interval)
+    port = params.get('listen_port') or 0
+    if not 0 <= port <= 65535:
+        raise _invalid('listen_port', '%s is not a port (1-65535, or 0 for any free port)' % port)
+    cert, key = params.get('listen_tls_cert'), params.get('listen_tls_key')
+    if bool(cert) != bool(key):
+        raise _invalid('listen_tls_cert', 'give listen_tls_cert and listen_tls_key together')
+    base = params.get('reply_base_url')
+    if not base:
+        return
+    try:
+        parts = urlparse.urlsplit(base)
+        base_port = parts.port
+    except ValueError as exc:
+        raise _invalid('reply_base_url', '%s: the port must be a number in 1-65535 (%s)'
+                       % (http_client.redact_url(base), exc)) from None
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        raise _invalid('reply_base_url', '%s must be http(s)://host[:port]' % http_client.redact_url(base))
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise _invalid('reply_base_url', 'must have no user, query or fragment')
+    if (parts.scheme == 'https') != bool(cert):
+        raise _invalid('reply_base_url', 'is %s but the listener %s: %s' % (
+            parts.scheme, 'has a certificate (listen_tls_cert), so it speaks https only' if cert
+            else 'has no certificate (listen_tls_cert), so it speaks plain http', 'make them agree'))
+    base_port = base_port or (443 if parts.scheme == 'https' else 80)
+    if not port:
+        raise _invalid('listen_port', 'is 0 (any free port), so no reply_base_url can name it: set listen_port '
+                                      'to the port of reply_base_url (%d)' % base_port)
+    if base_port != port:
+        raise _invalid('listen_port', 'the listener binds port %d but reply_base_url names port %d: they must be '
+                                      'equal' % (port, base_port))
+    if (params.get('listen_address') or '0.0.0.0') in ANY_ADDRESSES and is_loopback(parts.hostname):
+        raise _invalid('reply_base_url', '%s is a loopback address but the listener binds every address for '
+                                         'VNFMs elsewhere: give the address they reach'
+                       % http_client.redact_url(base))
 
 
 class Notifier:
@@ -763,6 +1130,7 @@ class Notifier:
         self.notifications = []
         self.admin_notifications = []
         self.projects = {}
+        self.names = {}
         self.notified_at = {}
         self.deadlines = {}
 
@@ -811,19 +1179,22 @@ class Notifier:
         started = self.clock()
         params = self.params
         state_name = STATES[params['state']]
-        if state_name == IN_MAINTENANCE:
-            if not params.get('host'):
-                raise EscalatorError('state in_maintenance announces a host: give host', code=E_INVALID_INPUT)
-            self._admin(state_name)
-            return self._result(state_name, {}, started)
-
+        # every option is checked before the cloud is asked anything and before anything is sent
+        validate_params(params)
+        validate_entries(params.get('vnfm') or [], params.get('admin_endpoints') or [])
         allowed = list(params.get('allowed_actions') or ACTIONS)
         for action in allowed:
             if action not in ACTIONS:
                 raise EscalatorError('allowed_actions: unknown action %r (one of %s)' % (action, ', '.join(ACTIONS)),
-                                     code=E_INVALID_INPUT)
-        for entry in params.get('vnfm') or []:
-            validate_endpoint(entry)
+                                     code=E_INVALID_INPUT, option='allowed_actions')
+        if params.get('host'):
+            find_compute_service(self.conn, params['host'])     # E_HOST_NOT_FOUND naming the known hosts
+        if state_name == IN_MAINTENANCE:
+            if not params.get('host'):
+                raise EscalatorError('state in_maintenance announces a host: give host', code=E_INVALID_INPUT,
+                                     option='host')
+            self._admin(state_name)
+            return self._result(state_name, {}, started)
 
         instances = self._instances(state_name)
         by_project = {}
@@ -866,12 +1237,11 @@ class Notifier:
                 self.listener = CallbackListener(
                     self.book, params.get('listen_address') or '0.0.0.0', params.get('listen_port') or 0,
                     params.get('reply_base_url'), params.get('listen_tls_cert'), params.get('listen_tls_key')).start()
-            base = self.listener.base_url if self.listener else (
-                params.get('reply_base_url') or 'https://escalator.invalid').rstrip('/')
             jobs = []
             for pid in targets:
                 jobs.extend(self._prepare_project(pid, endpoints[pid], by_project.get(pid, []), state_name,
-                                                  allowed if state_name != MAINTENANCE_COMPLETE else [], base, wait))
+                                                  allowed if state_name != MAINTENANCE_COMPLETE else [],
+                                                  self._base_url(endpoints[pid], wait), wait))
             if self.check_mode:
                 for pid in targets:
                     self.projects[pid]['outcome'] = NOT_SENT
@@ -904,10 +1274,27 @@ class Notifier:
             self._admin(state_name)
         result = self._result(state_name, decisions if state_name != MAINTENANCE_COMPLETE else {}, started)
         if failures:
-            raise EscalatorError(
-                'VNFM: %s; the host must not be taken down (set the per-project policy to proceed to override)'
-                % '; '.join(failures), code=E_VNFM, **{k: v for k, v in result.items() if k != 'changed'})
+            if state_name == MAINTENANCE_COMPLETE:
+                consequence = ('the host is back in service, but these VNFMs did not take note of it; check them '
+                               '(or set the per-project policy to proceed to accept that)')
+            else:
+                consequence = 'the host must not be taken down (set the per-project policy to proceed to override)'
+            raise EscalatorError('VNFM: %s; %s' % ('; '.join(failures), consequence), code=E_VNFM,
+                                 **{k: v for k, v in result.items() if k != 'changed'})
         return result
+
+    def _base_url(self, endpoint, wait):
+        """Where this VNFM is told to reply: the listener as it reaches it; None when nobody listens (a
+        MAINTENANCE_COMPLETE that is only sent must not advertise a URL that leads nowhere)."""
+        if self.listener is not None:
+            return self.listener.url_for(endpoint['url'])
+        if wait and self.check_mode:
+            return (self.params.get('reply_base_url') or 'https://escalator.invalid').rstrip('/')
+        return None
+
+    def _label(self, pid):
+        name = self.names.get(pid) or (self.projects.get(pid) or {}).get('project')
+        return '%s (%s)' % (name, pid) if name and name != pid else pid
 
     def _instances(self, state_name):
         params = self.params
@@ -919,6 +1306,8 @@ class Notifier:
         return list_instances(self.conn, host=host if not ids else None, instance_ids=ids)
 
     def _project_record(self, pid, endpoint, instances, outcome=PENDING, name=None):
+        if endpoint and endpoint.get('project_name'):
+            self.names[pid] = endpoint['project_name']
         record = dict(project=(endpoint or {}).get('project', name or pid), outcome=outcome, policy=None,
                       vnfm=_public_url(endpoint['url']) if endpoint else None,
                       delivery=endpoint['delivery'] if endpoint else None,
@@ -949,7 +1338,7 @@ class Notifier:
         metadata = dict(self.params.get('metadata') or {})
         if self.params.get('host'):
             metadata.setdefault('escalator_host', self.params['host'])
-        project_url = reply_url(base, self.session_id, pid, token)
+        project_url = reply_url(base, self.session_id, pid, token) if base else None
         if endpoint['reply_mode'] == 'poll':
             project_url = self._poll_url(endpoint, pid, state_name)
         # the instance list URL is served by the listener, which lives only while the module waits
@@ -957,7 +1346,7 @@ class Notifier:
         units = [(None, listing, project_url)]
         if endpoint['granularity'] == 'instance' and ids:
             units = [(iid, [iid], reply_url(base, self.session_id, pid, token, iid)
-                      if endpoint['reply_mode'] == 'listener' else project_url) for iid in ids]
+                      if endpoint['reply_mode'] == 'listener' and base else project_url) for iid in ids]
         jobs = []
         for iid, listing, url in units:
             payload = project_payload(self.params.get('service_name') or 'escalator', pid, self.session_id,
@@ -1046,9 +1435,8 @@ class Notifier:
             record['error'] = None
         except ReplyError as exc:
             record['error'] = 'polled reply refused (%s): %s' % (exc.status, exc.reason)
-            with self.book.lock:
-                self.book.rejections.append(dict(client='poll', method='GET', path=urlparse.urlsplit(url).path,
-                                                 status=exc.status, reason=exc.reason, at=_now_iso()))
+            self.book.reject(client='poll', method='GET', path=urlparse.urlsplit(url).path, status=exc.status,
+                             reason=exc.reason)
 
     # -- deciding ------------------------------------------------------------
     def _settle(self, pid, endpoint, state_name, decisions, failures):
@@ -1069,7 +1457,7 @@ class Notifier:
         if state_name == MAINTENANCE_COMPLETE:
             record['policy'] = 'accepted' if outcome in (ACKED, NOTIFIED) else self._policy(endpoint, outcome)
             if record['policy'] == FAIL:
-                failures.append('project %s: %s' % (pid, self._describe(outcome, record, endpoint)))
+                failures.append('project %s: %s' % (self._label(pid), self._describe(outcome, record, endpoint)))
             return
         default = self.param(endpoint, 'default_action')
         replied = expectation.actions() if expectation is not None else {}
@@ -1078,7 +1466,7 @@ class Notifier:
         else:
             record['policy'] = self._policy(endpoint, outcome)
             if record['policy'] == FAIL:
-                failures.append('project %s: %s' % (pid, self._describe(outcome, record, endpoint)))
+                failures.append('project %s: %s' % (self._label(pid), self._describe(outcome, record, endpoint)))
         if outcome != ACKED and record['policy'] == FAIL:
             return
         if outcome == NACKED:
@@ -1117,6 +1505,7 @@ class Notifier:
             notifications=self.notifications,
             admin_notifications=self.admin_notifications,
             rejected_replies=[dict(r) for r in self.book.rejections],
+            rejected_replies_total=self.book.rejected_total,
             listener=dict(url=self.listener.base_url, tls=self.listener.tls) if self.listener else None,
             elapsed=round(self.clock() - started, 3),
         )

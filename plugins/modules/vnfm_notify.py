@@ -159,6 +159,13 @@ options:
         description:
           - Private key of O(vnfm[].client_cert).
         type: path
+      insecure_http:
+        description:
+          - Accept a plain C(http://) O(vnfm[].url) (or O(vnfm[].poll_url)) to an address other than the
+            loopback; the notification, its token and the reply token then cross the network in clear.
+          - Without it such an entry is refused (C(E_INVALID_INPUT)).
+        type: bool
+        default: false
       reply_timeout:
         description:
           - This project's reply timeout in seconds, instead of O(reply_timeout).
@@ -240,6 +247,11 @@ options:
         description:
           - Private key of O(admin_endpoints[].client_cert).
         type: path
+      insecure_http:
+        description:
+          - Accept a plain C(http://) O(admin_endpoints[].url) to an address other than the loopback.
+        type: bool
+        default: false
   allowed_actions:
     description:
       - The actions a VNFM may choose for an instance (the payload's C(allowed_actions)); a reply choosing
@@ -310,13 +322,21 @@ options:
     default: 0.0.0.0
   listen_port:
     description:
-      - Port of the callback listener; V(0) picks a free one.
+      - Port of the callback listener (1-65535); V(0) picks a free one.
+      - Must be set, and equal to the port of O(reply_base_url), when O(reply_base_url) is given.
     type: int
     default: 0
   reply_base_url:
     description:
-      - The listener's URL as the VNFMs reach it (C(scheme://host:port)), when it is not
-        C(http[s]://<this host's FQDN>:<port>) (NAT, load balancer, fixed name in the certificate).
+      - The listener's URL as the VNFMs reach it (C(scheme://host:port)), for NAT, a load balancer or a
+        fixed name in the certificate.
+      - Its scheme must match the listener (V(https) exactly when O(listen_tls_cert) is given), its port
+        (explicit or 80/443) must equal O(listen_port), and it may not be a loopback address when the
+        listener binds every address (V(0.0.0.0), V(::)).
+      - Without it, the listener advertises C(http[s]://<address>:<port>) where the address is
+        O(listen_address), or, when that is every address, the local address that routes to each VNFM.
+      - A C(MAINTENANCE_COMPLETE) that is only sent (O(wait_complete=false)) carries no C(reply_url):
+        nobody listens for its answer.
     type: str
   listen_tls_cert:
     description:
@@ -344,8 +364,15 @@ options:
 notes:
   - The common options O(wait) and O(timeout) are not used; O(reply_timeout) bounds the wait.
   - Every reply is authenticated with a random token (one per project and session) carried in the
-    C(reply_url) as C(?token=...) (also accepted in an C(X-Auth-Token) header or as a bearer token); replies
-    without it get HTTP 401, with another project's token 403. The token is masked in the results.
+    C(reply_url) as C(?token=...) (also accepted in an C(X-Auth-Token) header or as a bearer token). The token
+    is checked before anything else, so a request without a valid token gets HTTP 401 whatever its path;
+    another project's token gets 403. The token is masked in the results.
+  - The listener is bounded whatever clients send - at most 32 requests at once (more get HTTP 503), 10
+    seconds for a whole request, replies up to 256 KiB with a C(Content-Length) (else 411/400/413), the
+    first 20 refusals recorded in RV(rejected_replies) and all counted in RV(rejected_replies_total).
+  - Redirects are never followed - a VNFM or admin endpoint answering 3xx is a delivery error naming the
+    C(Location), so no credential is sent to another origin.
+  - Every VNFM entry must name a project that exists in Keystone (checked before anything is sent).
   - The listener lives only while the module runs. Use O(listen_tls_cert) (and a firewall) when the
     VNFMs are not on a trusted network.
   - Supports check mode - the payloads are built and returned, nothing is sent and RV(decisions) is empty.
@@ -374,6 +401,7 @@ EXAMPLES = r'''
         token: "{{ vault_vnfm_a_token }}"
       - project: vnf-b                     # a Tacker VNF: AODH alarm shape, one notification per VNFC
         url: http://tacker.example.net:9890/v1.0/vnfs/181f3006-1b04-485f-8837-fba0262e7e61/maintenance/0506addd081049429e860305166bb7bd/lst412e8
+        insecure_http: true                 # Tacker's alarm URL is plain http on the management network
         delivery: aodh
         granularity: instance
         on_timeout: proceed                 # this VNF tolerates live migration
@@ -552,10 +580,10 @@ rejected_replies:
       description: HTTP method.
       type: str
     path:
-      description: Request path (no query, so no token).
+      description: Request path (no query, so no token), cut at 120 characters.
       type: str
     status:
-      description: HTTP status answered (400, 401, 403, 404, 405, 409, 413, 422).
+      description: HTTP status answered (400, 401, 403, 404, 405, 409, 411, 413, 422, 503), 0 for a broken connection.
       type: int
     reason:
       description: Why.
@@ -563,8 +591,14 @@ rejected_replies:
     at:
       description: When (UTC, ISO 8601).
       type: str
-  sample: [{client: 10.213.0.1, method: PUT, path: /v1/maintenance/c1/8f0c6d9b, status: 403,
-            reason: wrong token for project 8f0c6d9b, at: "2026-01-01T10:00:03.120+00:00"}]
+  sample: [{client: 10.213.0.1, method: PUT, path: /v1/maintenance/c1/8f0c6d9b, status: 401,
+            reason: "unknown token: use the reply_url as given (it carries ?token=...)",
+            at: "2026-01-01T10:00:03.120+00:00"}]
+rejected_replies_total:
+  description: How many requests were refused in all (RV(rejected_replies) keeps only the first 20).
+  returned: always
+  type: int
+  sample: 1
 listener:
   description: The callback listener's public URL and whether it used TLS; null when none was needed.
   returned: always
@@ -578,39 +612,10 @@ elapsed:
 '''
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
-from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import ACTIONS, notify
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import ACTIONS, endpoint_options, notify
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import POLICIES as VNFM_POLICIES
 
-POLICIES = ['fail', 'proceed']
-
-
-def endpoint_options(project=True):
-    options = dict(
-        url=dict(type='str', required=True),
-        delivery=dict(type='str', default='fenix', choices=['fenix', 'aodh']),
-        token=dict(type='str', no_log=True),
-        token_header=dict(type='str', default='X-Auth-Token', no_log=False),
-        username=dict(type='str'),
-        password=dict(type='str', no_log=True),
-        headers=dict(type='dict', no_log=True),
-        validate_certs=dict(type='bool', default=True),
-        ca_cert=dict(type='path'),
-        client_cert=dict(type='path'),
-        client_key=dict(type='path', no_log=False),
-    )
-    if project:
-        options.update(
-            project=dict(type='str', required=True),
-            granularity=dict(type='str', default='project', choices=['project', 'instance']),
-            instance_ids_format=dict(type='str', default='list', choices=['list', 'url']),
-            reply_mode=dict(type='str', default='listener', choices=['listener', 'poll']),
-            poll_url=dict(type='str'),
-            reply_timeout=dict(type='int'),
-            on_nack=dict(type='str', choices=POLICIES),
-            on_timeout=dict(type='str', choices=POLICIES),
-            on_unreachable=dict(type='str', choices=POLICIES),
-            default_action=dict(type='str', choices=['live', 'cold']),
-        )
-    return options
+POLICIES = list(VNFM_POLICIES)
 
 
 ARGUMENT_SPEC = dict(

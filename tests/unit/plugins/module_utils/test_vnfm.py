@@ -377,13 +377,17 @@ GOOD = json.dumps(dict(session_id=SESSION, state='ACK_PLANNED_MAINTENANCE',
 
 @pytest.mark.parametrize('method, path, headers, body, status', [
     ('PUT', '/v1/maintenance/campaign-1/p-vnf-a', {}, GOOD, 401),
-    ('PUT', '/v1/maintenance/campaign-1/p-vnf-a?token=wrong', {}, GOOD, 403),
+    ('PUT', '/v1/maintenance/campaign-1/p-vnf-a?token=wrong', {}, GOOD, 401),     # a token nobody was given
     ('PUT', '/v1/maintenance/campaign-1/p-vnf-a?token=token-two', {}, GOOD, 403),      # another project's token
-    ('PUT', '/v1/maintenance/campaign-1/p-vnf-a', {'X-Auth-Token': 'wrong'}, GOOD, 403),
+    ('PUT', '/v1/maintenance/campaign-1/p-vnf-a', {'X-Auth-Token': 'wrong'}, GOOD, 401),
+    ('PUT', '/v1/maintenance/campaign-2/p-vnf-a?token=wrong', {}, GOOD, 401),     # routing reveals nothing
+    ('PUT', '/v1/maintenance/campaign-1/p-other', {}, GOOD, 401),
+    ('DELETE', '/v1/maintenance/campaign-1/p-vnf-a', {}, b'', 401),
     ('PUT', '/v1/maintenance/campaign-2/p-vnf-a?token=token-one', {}, GOOD, 404),
     ('PUT', '/v1/maintenance/campaign-1/p-other?token=token-one', {}, GOOD, 404),
     ('PUT', '/v1/maintenance/campaign-1/p-vnf-a/%s?token=token-one' % I3, {}, GOOD, 404),
-    ('PUT', '/v2/whatever', {}, GOOD, 404),
+    ('PUT', '/v2/whatever', {}, GOOD, 401),
+    ('PUT', '/v2/whatever?token=token-one', {}, GOOD, 404),
     ('DELETE', '/v1/maintenance/campaign-1/p-vnf-a?token=token-one', {}, b'', 405),
     ('PUT', '/v1/maintenance/campaign-1/p-vnf-a?token=token-one', {}, b'{"state": ', 400),
 ])
@@ -447,7 +451,8 @@ P1_URL = '/v1/maintenance/campaign-1/p-vnf-a?token=token-one'
 @pytest.mark.parametrize('path, body, status, words', [
     (P1_URL, b'{"state": "ACK_PLANNED', 400, 'not valid JSON'),
     (P1_URL, b'"ACK"', 400, 'JSON object'),
-    ('/v1/maintenance/campaign-1/p-vnf-a?token=nope', GOOD, 403, 'wrong token'),
+    ('/v1/maintenance/campaign-1/p-vnf-a?token=nope', GOOD, 401, 'unknown token'),
+    ('/v1/maintenance/campaign-1/p-vnf-a?token=token-two', GOOD, 403, 'not for project'),
     ('/v1/maintenance/campaign-1/p-vnf-a', GOOD, 401, 'missing token'),
     ('/v1/maintenance/other-session/p-vnf-a?token=token-one', GOOD, 404, 'unknown maintenance session'),
     (P1_URL, json.dumps(dict(session_id='other-session', state='ACK_PLANNED_MAINTENANCE')).encode(), 409,

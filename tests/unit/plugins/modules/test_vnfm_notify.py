@@ -145,7 +145,7 @@ def test_nack_fails_by_default_with_per_project_details(cloud, fake_vnfm):
         vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)]))
     error = caught.value
     assert error.code == E_VNFM
-    assert 'project %s: the VNFM refused (NACK_PLANNED_MAINTENANCE)' % projects['pa'] in error.msg
+    assert 'project vnf-a (%s): the VNFM refused (NACK_PLANNED_MAINTENANCE)' % projects['pa'] in error.msg
     assert error.details['projects'][projects['pa']]['outcome'] == 'nacked'
     assert error.details['projects'][projects['pa']]['policy'] == 'fail'
     assert error.details['projects'][projects['pb']]['outcome'] == 'acked'
@@ -392,9 +392,10 @@ def test_unreachable_admin_endpoint_is_a_warning(cloud):
 @pytest.mark.parametrize('overrides, words', [
     (dict(host=None), 'give host or instances'),
     (dict(vnfm=[entry('vnf-a', 'ftp://x')]), 'must be an http'),
-    (dict(vnfm=[entry('vnf-a', 'http://x', reply_mode='poll')]), 'needs poll_url'),
-    (dict(vnfm=[entry('vnf-a', 'http://x', username='u')]), 'both username and password'),
-    (dict(vnfm=[entry('vnf-a', 'http://x'), entry('pa00000000000000000000000000000a', 'http://y')]),
+    (dict(vnfm=[entry('vnf-a', 'http://x')]), 'insecure_http'),
+    (dict(vnfm=[entry('vnf-a', 'http://127.0.0.1/x', reply_mode='poll')]), 'needs poll_url'),
+    (dict(vnfm=[entry('vnf-a', 'http://127.0.0.1/x', username='u')]), 'both username and password'),
+    (dict(vnfm=[entry('vnf-a', 'http://127.0.0.1/x'), entry('pa00000000000000000000000000000a', 'http://[::1]/y')]),
      'same project'),
     (dict(state='in_maintenance', host=None), 'give host'),
 ])

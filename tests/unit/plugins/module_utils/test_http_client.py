@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: Apache-2.0
+"""No credential leaves for another origin: the VNFM client and the alert webhook never follow a redirect.
+
+Two real servers on 127.0.0.1: the first answers 302/307 pointing at the second; the second must receive
+nothing.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible_collections.opnfv.escalator.plugins.module_utils import state, vnfm
+from ansible_collections.opnfv.escalator.tests.unit.plugins.modules.test_vnfm_notify import (
+    SESSION, build, entry, params,
+)
+
+
+class Recorder:
+    """A server that records every request and answers ``status`` (with ``location``)."""
+
+    def __init__(self, status=200, location=None):
+        self.requests = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return
+
+            def _any(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else b''
+                recorder.requests.append(dict(method=self.command, path=self.path, headers=dict(self.headers),
+                                              body=body))
+                self.send_response(status)
+                if location:
+                    self.send_header('Location', location)
+                self.send_header('Content-Length', '2')
+                self.end_headers()
+                self.wfile.write(b'{}')
+
+            do_GET = do_POST = do_PUT = _any
+
+        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def servers():
+    started = []
+
+    def start(status=200, location=None):
+        server = Recorder(status, location)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.mark.parametrize('code', [301, 302, 303, 307, 308])
+def test_vnfm_client_does_not_follow_a_redirect_with_the_credentials(servers, code):
+    other = servers()
+    first = servers(code, other.url + '/steal?x=1')
+    headers = vnfm.auth_headers(dict(token='tok-secret', username='u', password='pw', headers={'X-API-Key': 'k1'}))
+    with pytest.raises(vnfm.SendError) as caught:
+        vnfm.http_request(first.url + '/maintenance', 'POST', dict(a=1), headers, timeout=3)
+    assert other.requests == []
+    assert len(first.requests) == 1
+    assert caught.value.status == code
+    assert 'redirect' in caught.value.msg and '127.0.0.1' in caught.value.msg and 'steal' in caught.value.msg
+    assert 'x=1' not in caught.value.msg
+
+
+@pytest.mark.parametrize('code', [302, 307])
+def test_webhook_does_not_follow_a_redirect(servers, code):
+    other = servers()
+    first = servers(code, other.url + '/elsewhere')
+    error = state.post_webhook(first.url + '/hook?token=abc', dict(kind='alert'), timeout=3)
+    assert other.requests == []
+    assert error is not None and 'redirect' in error and str(code) in error
+    assert 'abc' not in error
+
+
+def test_notification_redirected_is_unreachable_and_the_second_server_gets_nothing(cloud, servers):
+    build(cloud)
+    other = servers()
+    first = servers(302, other.url + '/maintenance')
+    with pytest.raises(Exception) as caught:
+        vnfm.notify(cloud, params(vnfm=[entry('vnf-a', first.url + '/maintenance', token='tok-secret')]))
+    assert other.requests == []
+    details = caught.value.details
+    (record,) = [n for n in details['notifications'] if n['project_id'] == 'pa00000000000000000000000000000a']
+    assert record['sent'] is False and 'redirect' in record['error']
+    assert 'tok-secret' not in json.dumps(details)
+    assert SESSION
