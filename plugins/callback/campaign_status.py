@@ -287,7 +287,8 @@ class CallbackModule(CallbackBase):
             return
         if self._run_locks[campaign_dir] is None:
             info = run_guard.holder(campaign_dir) or {}
-            self._warn_once('campaign_status: %s' % run_guard.describe(campaign_id, info))
+            if not info.get('ours'):    # else campaign_lock's guard holds it for this very run
+                self._warn_once('campaign_status: %s' % run_guard.describe(campaign_id, info))
 
     def _unreachable(self, store, run_id, host, message, task_name):
         status = store.read_status()

@@ -6,15 +6,25 @@ of the campaign that holds it re-takes it: that is how a killed run is resumed.
 It cannot tell a killed run from one still running, so two runs of the *same*
 campaign (a job launched twice) would both get it and work on the same hosts.
 
-The run guard tells them apart on the controller.  The ``campaign_status``
-callback, which lives as long as ``ansible-playbook``, holds an ``flock`` on
-``<state_dir>/<campaign_id>/.run.lock`` and writes its process id into it.  The
-kernel drops the lock when the process dies (SIGKILL included), so a held lock
-means a run that is still going: ``holder()`` reports it, and whether the caller
-runs under that same process (then it is its own run).  The workers of a killed
-``ansible-playbook`` inherit the lock and keep it until they finish their task,
-which is right: a resumed run must not start while a migration or an upgrade of
-the killed one is still running.
+The run guard tells them apart on the controller: a process holds an ``flock``
+on ``<state_dir>/<campaign_id>/.run.lock`` for the life of the run and writes the
+run's ``ansible-playbook`` process id (and its start time, against pid reuse)
+into it.  The kernel drops the lock when the holder dies (SIGKILL included), so a
+held lock means a run that is still going: ``holder()`` reports it, and whether
+the caller runs under that same ansible-playbook (then it is its own run).
+
+Two holders, whichever comes first:
+
+- the ``campaign_status`` callback, which lives in ``ansible-playbook`` itself,
+  when it is enabled (its forked workers inherit the lock);
+- else a detached guard process that ``campaign_lock`` starts (``start_guard``)
+  and that holds the lock while the ``ansible-playbook`` or any process it
+  started in its session lives - so a plain ``ansible-playbook`` with any
+  ``ansible.cfg``, the CLI, the API and AWX are all covered.
+
+Either way the workers of a killed ``ansible-playbook`` keep the run until they
+finish their task, which is right: a resumed run must not start while a
+migration or an upgrade of the killed one is still running.
 
 Standard library only (the callback plugin, the modules and the CLI share it).
 """
@@ -26,7 +36,10 @@ import errno
 import fcntl
 import json
 import os
+import select
+import signal
 import socket
+import time
 
 RUN_LOCK_FILE = '.run.lock'
 
@@ -35,8 +48,9 @@ def _path(campaign_dir):
     return os.path.join(campaign_dir, RUN_LOCK_FILE)
 
 
-def take(campaign_dir, run_id=None):
-    """Hold the run lock of the campaign in ``campaign_dir`` (created if needed).
+def take(campaign_dir, run_id=None, owner=None):
+    """Hold the run lock of the campaign in ``campaign_dir`` (created if needed), for this process's run, or
+    for the ansible-playbook ``owner`` (dict(pid, start), from find_playbook) when this process is its guard.
 
     Returns the open file, to keep for as long as the run lasts (closing it, or
     the process ending, releases the lock), or None when another process holds it.
@@ -52,9 +66,12 @@ def take(campaign_dir, run_id=None):
         raise
     handle.seek(0)
     handle.truncate()
+    me = os.getpid()
+    pid, pid_start = (owner['pid'], owner.get('start')) if owner else (me, start_time(me))
     handle.write(json.dumps(dict(
-        pid=os.getpid(), host=socket.gethostname(), run_id=run_id,
-        started=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))) + '\n')
+        pid=pid, pid_start=pid_start, host=socket.gethostname(), run_id=run_id,
+        started=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+        guard_pid=me if owner else None, guard_start=start_time(me) if owner else None)) + '\n')
     handle.flush()
     return handle
 
@@ -85,9 +102,11 @@ def _alive(pid):
 
 def holder(campaign_dir, proc='/proc'):
     """Who runs the campaign right now on this controller: None when nobody does, else a dict with
-    ``pid``, ``host``, ``run_id``, ``started`` (what the holder wrote), ``ours`` (the holder is this
-    process or one of its ancestors: the caller is part of that run) and ``alive`` (the holder process
-    still exists, or is unknown; when it does not, its workers still hold the lock)."""
+    ``pid``, ``pid_start``, ``host``, ``run_id``, ``started``, ``guard_pid``, ``guard_start`` (what the
+    holder wrote: ``pid`` is the run's ansible-playbook, ``guard_pid`` the guard process holding the lock for
+    it, if any), ``ours`` (``pid`` is this process or one of its ancestors: the caller is part of that run)
+    and ``alive`` (that process still exists, or is unknown; when it does not, its workers still hold the
+    lock)."""
     path = _path(campaign_dir)
     try:
         handle = open(path, 'r', encoding='utf-8')  # pylint: disable=consider-using-with
@@ -108,8 +127,12 @@ def holder(campaign_dir, proc='/proc'):
     if not isinstance(info, dict):
         info = {}
     pid = info.get('pid') if isinstance(info.get('pid'), int) else None
-    return dict(pid=pid, host=info.get('host'), run_id=info.get('run_id'), started=info.get('started'),
-                ours=pid is not None and pid in ancestors(proc=proc), alive=pid is None or _alive(pid))
+    pid_start = info.get('pid_start')
+    ours = pid is not None and pid in ancestors(proc=proc) and (pid_start is None or process_alive(pid, pid_start, proc))
+    alive = pid is None or (_alive(pid) if pid_start is None else process_alive(pid, pid_start, proc))
+    return dict(pid=pid, pid_start=pid_start, host=info.get('host'), run_id=info.get('run_id'),
+                started=info.get('started'), guard_pid=info.get('guard_pid'), guard_start=info.get('guard_start'),
+                ours=ours, alive=alive)
 
 
 def describe(campaign_id, info):
@@ -123,3 +146,178 @@ def describe(campaign_id, info):
     return ('campaign %s was run by %s, which is gone, but its workers still hold the run lock: a task of '
             'that run (a migration, an upgrade) is still going. Wait for them to finish (ps --ppid 1 -o pid,cmd '
             '| grep ansible), then run again with the same campaign id to resume.' % (campaign_id, who))
+
+
+# -- the guard: the run lock held for ansible-playbook, callback or not ---------------------------
+
+PLAYBOOK_COMMAND = 'ansible-playbook'
+GUARD_ANSWER_TIMEOUT = 30.0   # seconds to wait for the guard's answer
+GUARD_POLL = 1.0              # seconds between two looks at the run's processes
+
+
+def _stat(pid, proc='/proc'):
+    """(ppid, pgid, session, start) of a process from /proc/<pid>/stat, or None when it does not exist (or
+    has ended: a zombie). ``start`` is its start time in clock ticks since boot: with the pid it names one
+    process, whatever the pid is reused for later."""
+    try:
+        with open(os.path.join(proc, str(pid), 'stat'), encoding='utf-8') as stat:
+            fields = stat.read().rsplit(')', 1)[1].split()
+        if fields[0] in ('Z', 'X'):
+            return None
+        # after "(comm)": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+        # cutime cstime priority nice num_threads itrealvalue starttime
+        return int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def start_time(pid, proc='/proc'):
+    """The start time of process ``pid`` (clock ticks since boot), or None when it does not exist."""
+    info = _stat(pid, proc)
+    return info[3] if info else None
+
+
+def process_alive(pid, start, proc='/proc'):
+    """Whether process ``pid`` exists and is the one that started at ``start`` (not a reuse of its pid)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    now = start_time(pid, proc)
+    return now is not None and (start is None or str(now) == str(start))
+
+
+def _cmdline(pid, proc='/proc'):
+    try:
+        with open(os.path.join(proc, str(pid), 'cmdline'), 'rb') as handle:
+            return [arg.decode('utf-8', 'replace') for arg in handle.read().split(b'\0') if arg]
+    except OSError:
+        return []
+
+
+def runs_playbook(pid, proc='/proc'):
+    """Whether process ``pid`` runs ansible-playbook (``ansible-playbook ...`` or ``python .../ansible-playbook``)."""
+    args = _cmdline(pid, proc)
+    return any(os.path.basename(arg) == PLAYBOOK_COMMAND for arg in args[:2])
+
+
+def find_playbook(pid=None, proc='/proc'):
+    """The ansible-playbook main process this process runs under: walking up from ``pid``, the topmost of the
+    first ansible-playbook processes met (a task's worker is a fork of ansible-playbook: its parent is the main
+    one). Returns dict(pid, start, session) or None (not run by ansible-playbook, e.g. ``ansible -m``)."""
+    found = None
+    for current in ancestors(pid, proc):
+        if runs_playbook(current, proc):
+            found = current
+        elif found is not None:
+            break
+    if found is None:
+        return None
+    info = _stat(found, proc)
+    if info is None:
+        return None
+    return dict(pid=found, start=info[3], session=info[2])
+
+
+def _processes(proc='/proc'):
+    """{pid: (ppid, session, start)} of every process."""
+    table = {}
+    for name in os.listdir(proc):
+        if name.isdigit():
+            info = _stat(int(name), proc)
+            if info is not None:
+                table[int(name)] = (info[0], info[2], info[3])
+    return table
+
+
+def watch_step(watched, session, proc='/proc', exclude=()):
+    """One look at the run's processes: ``watched`` ({pid: start}, the ansible-playbook and its descendants
+    seen so far) loses the processes that ended and gains the children of the ones that live, in the run's
+    ``session`` (a daemon that left the session, such as an SSH ControlPersist master, does not hold the run).
+    Returns the new dict; empty when nothing of the run is left."""
+    table = _processes(proc)
+    alive = {pid: start for pid, start in watched.items() if pid in table and table[pid][2] == start}
+    grown = True
+    while grown:
+        grown = False
+        for pid, (ppid, sid, start) in table.items():
+            if pid not in alive and ppid in alive and sid == session and pid not in exclude:
+                alive[pid] = start
+                grown = True
+    return alive
+
+
+def _guard(campaign_dir, answer_fd, owner, run_id, proc, poll):
+    """The body of the guard process: take the run lock, answer, hold it while the run lives."""
+    try:
+        handle = take(campaign_dir, run_id=run_id, owner=owner)
+    except OSError:
+        handle = None
+    me = (os.getpid(),)
+    if handle is not None:
+        # the run's processes as of now (the worker running campaign_lock among them), before anyone can be told
+        watched = watch_step({owner['pid']: owner['start']}, owner['session'], proc, exclude=me)
+    os.write(answer_fd, b'taken\n' if handle is not None else b'refused\n')
+    os.close(answer_fd)
+    if handle is None:
+        return
+    while watched:
+        time.sleep(poll)
+        watched = watch_step(watched, owner['session'], proc, exclude=me)
+    handle.close()
+
+
+def start_guard(campaign_dir, owner, run_id=None, proc='/proc', poll=GUARD_POLL, timeout=GUARD_ANSWER_TIMEOUT):
+    """Hold the run lock of the campaign for the run of ansible-playbook ``owner`` (dict(pid, start, session),
+    from find_playbook), whoever started it and whatever its callbacks: a detached guard process (double
+    fork, new session, standard library only) takes the lock, writes ``owner``'s pid into it, and keeps it
+    while ``owner`` or a process it started (in its session) lives - the workers of a killed run included.
+    Returns True when the guard took it, False when another process holds it (the guard does not stay)."""
+    os.makedirs(campaign_dir, exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:   # pragma: no cover - runs in the forked processes (tested through their effects)
+        try:
+            os.close(read_fd)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            # nothing of the module stays open in the guard: Ansible waits for the end of the module's output
+            os.closerange(3, write_fd)
+            os.closerange(write_fd + 1, 65536)
+            os.chdir('/')
+            _guard(campaign_dir, write_fd, owner, run_id, proc, poll)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(child, 0)
+    answer = b''
+    try:
+        deadline = time.monotonic() + timeout
+        while not answer.endswith(b'\n') and time.monotonic() < deadline:
+            ready, _w, _x = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(read_fd, 64)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        os.close(read_fd)
+    return answer.strip() == b'taken'
+
+
+def stop_guard(campaign_dir, proc='/proc'):
+    """End the guard holding the campaign's run lock for this very run (the end of the campaign: its lock is
+    released). Returns True when a guard was told to stop. Another run's guard is never touched."""
+    info = holder(campaign_dir, proc=proc)
+    if not info or not info['ours'] or not info.get('guard_pid'):
+        return False
+    if not process_alive(info['guard_pid'], info.get('guard_start'), proc):
+        return False
+    try:
+        os.kill(info['guard_pid'], signal.SIGTERM)
+    except OSError:
+        return False
+    return True
