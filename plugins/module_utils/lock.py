@@ -11,9 +11,17 @@ scheduling.  Its metadata says who holds it::
     holder       user@controller host (or what the caller says, e.g. an AWX job)
     started      when the lock was taken (ISO-8601 UTC)
     run_id       the campaign run that took (or last re-took) it
+    controller   the host name of the controller that runs it
+    pid          its ansible-playbook process on that controller, and
+    pid_start    that process's start time (clock ticks since boot: pid reuse)
 
 Acquiring is idempotent for the same campaign (a resumed campaign re-takes its
-own lock); another campaign's lock fails with ``E_LOCK`` and names the holder.
+own lock) - unless the recorded ansible-playbook still runs on this very
+controller (a second run of the campaign with another state directory); from
+another controller the recorded run cannot be checked (AWX resumes from a new
+pod), so it is let through.  Another campaign's lock fails with ``E_LOCK`` and
+says which campaign holds it, whether a run of it is live, since when and why
+it stopped, and how to resume or abandon it.
 Releasing deletes the aggregate only when it is this campaign's, unless forced.
 """
 
@@ -30,7 +38,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
 
 DEFAULT_LOCK_NAME = 'escalator-campaign-lock'
-METADATA_KEYS = ('campaign_id', 'holder', 'started', 'run_id')
+METADATA_KEYS = ('campaign_id', 'holder', 'started', 'run_id', 'controller', 'pid', 'pid_start')
+PROCESS_KEYS = ('controller', 'pid', 'pid_start')
 SETTLE_TIMEOUT = 10.0     # seconds to wait for a lock being created by someone else to get its metadata
 SETTLE_INTERVAL = 1.0
 MAX_VALUE = 255           # Nova's limit for a metadata value
@@ -111,9 +120,94 @@ def _get(conn, aggregate):
         raise error_from_exception(exc, during='reading lock aggregate %s' % aggregate.name) from exc
 
 
-def _metadata(campaign_id, run_id, holder, started):
+def _metadata(campaign_id, run_id, holder, started, process=None):
     values = dict(campaign_id=campaign_id, holder=holder, started=started, run_id=run_id or '')
+    for key in PROCESS_KEYS:
+        if (process or {}).get(key) is not None:
+            values[key] = process[key]
     return {key: str(value)[:MAX_VALUE] for key, value in values.items()}
+
+
+def recorded_process(lock):
+    """dict(controller, pid (int), pid_start) of the run recorded in the lock, or None."""
+    try:
+        pid = int(lock.get('pid'))
+    except (TypeError, ValueError):
+        return None
+    if not lock.get('controller') or pid <= 0:
+        return None
+    return dict(controller=lock['controller'], pid=pid, pid_start=lock.get('pid_start') or None)
+
+
+def _same_process(recorded, process):
+    return (process is not None and recorded['controller'] == process.get('controller')
+            and recorded['pid'] == process.get('pid')
+            and str(recorded['pid_start'] or '') == str(process.get('pid_start') or ''))
+
+
+def live_here(lock, controller, alive):
+    """Whether the run recorded in ``lock`` is alive on ``controller`` (this one): True, False, or None when
+    it cannot be told from here (no run recorded, or recorded on another controller, or no ``alive``)."""
+    recorded = recorded_process(lock)
+    if recorded is None or alive is None or recorded['controller'] != controller:
+        return None
+    return bool(alive(recorded['pid'], recorded['pid_start']))
+
+
+def last_error(status):
+    """The reason a campaign stopped, from its status (dict of status.json): its message, else the failure of
+    the host that failed last ('host compute2: E_MIGRATION_TIMEOUT server ... still migrating'), else None."""
+    campaign = (status or {}).get('campaign') or {}
+    if campaign.get('message'):
+        return campaign['message']
+    failed = [(record.get('updated') or '', name, record) for name, record in ((status or {}).get('hosts') or {}).items()
+              if record.get('result') == 'failed' or record.get('state') in ('failed', 'rolled_back')]
+    if not failed:
+        return None
+    _updated, name, record = max(failed, key=lambda item: item[0])
+    text = 'host %s %s: %s %s' % (name, record.get('state'), record.get('error_code') or '-',
+                                  record.get('message') or '')
+    return text.rstrip()
+
+
+def refusal_text(lock, name, moment, live=None, controller=None, status=None, status_path=None):
+    """The E_LOCK message for a campaign that finds the lock held by another one: which campaign holds it,
+    whether a run of it is live right now, since when and why it stopped, how to resume or abandon it.
+
+    ``live``: True/False (a run of it is / is not live on this controller), None (cannot tell);
+    ``status``: the holder's status.json when readable here (None: not readable, or never started);
+    ``status_path``: where it was looked for."""
+    campaign = lock.get('campaign_id')
+    text = ['the cloud is locked by %s.' % holder_text(lock, moment)]
+    recorded = recorded_process(lock)
+    if live:
+        text.append('A run of campaign %s is live right now on this controller (%s, ansible-playbook process %s): wait '
+                    'for it to finish.' % (campaign, controller or '?', recorded['pid'] if recorded else '?'))
+    else:
+        where = ''
+        if recorded and recorded['controller'] != controller:
+            where = (' (its last run was on controller %s, process %s: whether that still runs cannot be told from '
+                     'here)' % (recorded['controller'], recorded['pid']))
+        text.append('No live run of campaign %s on this controller%s.' % (campaign, where))
+    if status is not None:
+        info = status.get('campaign') or {}
+        since = info.get('finished') or info.get('updated') or info.get('started')
+        if info.get('state') == 'running' and not live:
+            text.append('Its status says running, last updated %s: its run stopped without finishing (killed?).'
+                        % (since or 'unknown'))
+        elif not live:
+            text.append('It stopped %s at %s.' % (info.get('state') or 'unknown', since or 'unknown'))
+        error = last_error(status)
+        if error:
+            text.append('Last error: %s.' % error.rstrip('.'))
+    elif status_path:
+        text.append('It has no status in %s: it stopped before its start (plan refused, precheck failed or not '
+                    'confirmed), or it ran with another state directory.' % status_path)
+    text.append('To resume it: ansible-playbook upgrade-compute.yml -e escalator_campaign_id=%s (or: escalator '
+                'upgrade -c %s). To abandon it and release the lock: escalator unlock -c %s (or: ansible localhost '
+                '-m opnfv.escalator.campaign_lock -a "campaign_id=%s state=absent"; openstack aggregate delete %s).'
+                % (campaign, campaign, campaign, campaign, name))
+    return ' '.join(text)
 
 
 def _validate(campaign_id, name):
@@ -143,19 +237,26 @@ def _settle(conn, aggregate, clock, sleep, settle_timeout):
 
 
 def acquire(conn, campaign_id, run_id=None, holder=None, name=DEFAULT_LOCK_NAME, force=False, check_mode=False,
-            warn=None, now=None, clock=time.monotonic, sleep=time.sleep, settle_timeout=SETTLE_TIMEOUT):
+            warn=None, now=None, clock=time.monotonic, sleep=time.sleep, settle_timeout=SETTLE_TIMEOUT,
+            process=None, alive=None, inspect=None):
     """Take the cloud's campaign lock for ``campaign_id``.
+
+    ``process``: dict(controller, pid, pid_start) of this run's ansible-playbook, recorded in the lock;
+    ``alive(pid, pid_start)``: whether that process lives on this controller (run_guard.process_alive);
+    ``inspect(lock)``: dict(status=..., status_path=..., live=...) about the campaign holding the lock, for
+    the message of a refusal (its status.json when readable here; ``live`` True when its run guard is held).
 
     Returns dict(changed, action, lock, previous, forced): action is ``acquire`` (created),
     ``reacquire`` (ours already; holder/run updated), ``takeover`` (forced over another campaign's)
     or None (ours already, nothing to update).  Raises EscalatorError(E_LOCK) when another campaign
-    holds it.
+    holds it, or when another run of this campaign recorded in the lock still runs on this controller.
     """
     _validate(campaign_id, name)
     warn = warn or (lambda text: None)
     holder = holder or default_holder()
     moment = now or datetime.datetime.now(datetime.timezone.utc)
-    wanted = _metadata(campaign_id, run_id, holder, utc_stamp(moment))
+    controller = (process or {}).get('controller')
+    wanted = _metadata(campaign_id, run_id, holder, utc_stamp(moment), process)
     existing = _find(conn, name)
     if existing is None and check_mode:
         return dict(changed=True, action='acquire', lock=dict(name=name, id=None, hosts=[], **wanted),
@@ -179,11 +280,29 @@ def acquire(conn, campaign_id, run_id=None, holder=None, name=DEFAULT_LOCK_NAME,
     lock = describe(existing)
     _refuse_foreign(lock)
     if lock['campaign_id'] == campaign_id:
+        recorded = recorded_process(lock)
+        if recorded is not None and not _same_process(recorded, process):
+            if live_here(lock, controller, alive):
+                raise EscalatorError(
+                    'campaign %s is being run right now by process %s on %s (run %s, holder %s, since %s): two runs '
+                    'of one campaign would work on the same hosts (that run records its state in another state '
+                    'directory, or this one is not checked). Wait for it to end (or stop it), then run again with the '
+                    'same campaign id to resume.' % (campaign_id, recorded['pid'], recorded['controller'],
+                                                     lock.get('run_id') or '-', lock.get('holder') or 'unknown',
+                                                     lock.get('started') or 'unknown'),
+                    code=E_LOCK, lock=lock)
+            if recorded['controller'] != controller and process is not None:
+                warn('campaign %s: its lock was last taken by process %s on controller %s, which cannot be checked '
+                     'from %s; taken as a resume (as when AWX resumes a campaign from a new pod). Make sure that run '
+                     'is over.' % (campaign_id, recorded['pid'], recorded['controller'], controller))
         update = {}
         if lock.get('holder') != wanted['holder']:
             update['holder'] = wanted['holder']
         if run_id is not None and lock.get('run_id') != wanted['run_id']:
             update['run_id'] = wanted['run_id']
+        for key in PROCESS_KEYS:
+            if key in wanted and lock.get(key) != wanted[key]:
+                update[key] = wanted[key]
         if not update:
             return dict(changed=False, action=None, lock=lock, previous=lock, forced=False)
         after = dict(lock, **update)
@@ -191,11 +310,12 @@ def acquire(conn, campaign_id, run_id=None, holder=None, name=DEFAULT_LOCK_NAME,
             after = describe(_set_metadata(conn, existing, update))
         return dict(changed=True, action='reacquire', lock=after, previous=lock, forced=False)
     if not force:
-        raise EscalatorError(
-            'the cloud is locked by %s: another Escalator campaign is running on this cloud. Wait for it to finish; '
-            'if it is dead (no ansible-playbook or AWX job running it), release it with opnfv.escalator.campaign_lock '
-            'state=absent force=true, or check with: openstack aggregate show %s'
-            % (holder_text(lock, moment), name), code=E_LOCK, lock=lock)
+        seen = dict(inspect(lock) or {}) if inspect is not None else {}
+        live = live_here(lock, controller, alive)
+        live = True if seen.get('live') else live
+        raise EscalatorError(refusal_text(lock, name, moment, live=live, controller=controller,
+                                          status=seen.get('status'), status_path=seen.get('status_path')),
+                             code=E_LOCK, lock=lock, live=live)
     warn('FORCED: taking the campaign lock %s over from %s for campaign %s'
          % (name, holder_text(lock, moment), campaign_id))
     after = dict(lock, **wanted)
