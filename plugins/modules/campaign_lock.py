@@ -71,15 +71,25 @@ options:
         O(state=present) also refuses (C(E_LOCK)) while another run of the same campaign is still
         going on this controller - a job launched twice, or the workers of a killed run still
         finishing a task - since the cloud's lock cannot tell that run from a killed one that is
-        being resumed.
-      - The check relies on the C(opnfv.escalator.campaign_status) callback, which holds the run lock
-        of the campaign (C(<state_dir>/<campaign_id>/.run.lock)) for as long as C(ansible-playbook)
-        runs; without it nothing is checked. The module must run on the controller itself (the
-        implicit C(localhost)).
+        being resumed. With O(state=absent), the run guard of this run (below) is stopped.
+      - The run is held by the run lock of the campaign (C(<state_dir>/<campaign_id>/.run.lock)) - by the
+        C(opnfv.escalator.campaign_status) callback when it is enabled, else by a small detached guard
+        process that this module starts and that keeps the lock while the C(ansible-playbook) running
+        this task (or a process it started) lives. So the check holds for a plain C(ansible-playbook)
+        with any C(ansible.cfg), the C(escalator) CLI, the Python API and AWX. The module must run on the
+        controller itself (the implicit C(localhost)); run outside C(ansible-playbook) (C(ansible -m)),
+        nothing holds the run.
+      - Whether or not it is given, O(state=present) records this controller, the C(ansible-playbook)
+        process and its start time in the lock, and refuses while another run of the same campaign
+        recorded there still lives on this controller (e.g. with another state directory). From another
+        controller that run cannot be checked and the lock is taken as a resume (as AWX does from a new
+        pod), with a warning. The same directory is read to say, when another campaign holds the lock,
+        whether it runs and why it stopped.
     type: path
 notes:
-  - Failures carry an C(error_code) - C(E_LOCK) (held by another campaign, another run of this
-    campaign still going, or O(name) is a real aggregate with hosts), C(E_FORBIDDEN) (not admin), C(E_AUTH), C(E_CONNECT), C(E_API),
+  - Failures carry an C(error_code) - C(E_LOCK) (held by another campaign - the message says whether a
+    run of it is live, since when and why it stopped, and the commands that resume or abandon it -, another
+    run of this campaign still going, or O(name) is a real aggregate with hosts), C(E_FORBIDDEN) (not admin), C(E_AUTH), C(E_CONNECT), C(E_API),
     C(E_INVALID_INPUT).
   - The options O(wait) and O(timeout) are not used - a lock held by another campaign fails at once.
   - "To see the lock by hand: C(openstack aggregate show escalator-campaign-lock)."
@@ -159,6 +169,19 @@ lock:
       description: The run that took or last re-took it.
       type: str
       sample: 20260101T100000Z-3f9a1c
+    controller:
+      description: The host name of the controller whose C(ansible-playbook) took or last re-took it (null when
+        not taken from C(ansible-playbook)).
+      type: str
+      sample: deploy1
+    pid:
+      description: That C(ansible-playbook) process.
+      type: str
+      sample: "4242"
+    pid_start:
+      description: That process's start time (clock ticks since boot, from C(/proc/<pid>/stat)).
+      type: str
+      sample: "8254311"
 previous:
   description: The lock before the call (same fields as RV(lock)), or null when there was none.
   returned: always
@@ -170,7 +193,10 @@ run:
   type: dict
   contains:
     pid:
-      description: The process id of the C(ansible-playbook) that holds it.
+      description: The process id of the C(ansible-playbook) whose run holds it.
+      type: int
+    guard_pid:
+      description: The guard process holding it for that run (null when the callback holds it).
       type: int
     host:
       description: The controller's host name.
@@ -186,13 +212,15 @@ run:
       type: bool
 '''
 
+import socket
+
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_LOCK, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.lock import (
     DEFAULT_LOCK_NAME, acquire, holder_text, release,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
-from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore, StateError
 
 
 def summary(result, name, check_mode):
@@ -223,18 +251,63 @@ def check_no_other_run(campaign_id, state_dir, proc='/proc'):
     return info
 
 
+def hold_the_run(campaign_id, state_dir, run_id, owner, proc='/proc'):
+    """Make sure the campaign's run lock is held for this run: by the callback already (``ours``), else by a
+    guard started for ``owner`` (the ansible-playbook of this run). Refuses another live run (E_LOCK), including
+    one that took the lock between our look and our guard's. Returns the holder (None without ``owner``)."""
+    info = check_no_other_run(campaign_id, state_dir, proc)
+    if info is not None or owner is None:
+        return info
+    path = CampaignStore(campaign_id, state_dir).path
+    run_guard.start_guard(path, owner, run_id=run_id, proc=proc)
+    # taken or refused (another run took it between our look and our guard's), whoever holds it now decides
+    info = run_guard.holder(path, proc=proc)
+    if info is None:
+        raise EscalatorError('the run lock of campaign %s in %s could not be taken (its guard process did not start '
+                             'or answer); retry' % (campaign_id, path), code=E_LOCK)
+    if info['pid'] == owner['pid'] and str(info.get('pid_start')) == str(owner['start']):
+        info['ours'] = True
+    if not info['ours']:
+        raise EscalatorError(run_guard.describe(campaign_id, info), code=E_LOCK, run=info)
+    return info
+
+
+def inspector(state_dir, proc='/proc'):
+    """What campaign_lock knows on this controller about the campaign that holds the lock: its status (when
+    its state is in ``state_dir``) and whether its run lock is held."""
+    def inspect(lock):
+        if not state_dir:
+            return {}
+        try:
+            store = CampaignStore(lock.get('campaign_id'), state_dir)
+            return dict(status=store.read_status(), status_path=store.path,
+                        live=run_guard.holder(store.path, proc=proc) is not None)
+        except (StateError, EscalatorError, OSError, ValueError):
+            return {}
+    return inspect
+
+
 def run(module, conn):
     params = module.params
     running = None
+    path = CampaignStore(params['campaign_id'], params['state_dir']).path if params['state_dir'] else None
     if params['state'] == 'present':
+        owner = run_guard.find_playbook()
+        process = dict(controller=socket.gethostname(), pid=owner['pid'], pid_start=owner['start']) if owner else None
         if params['state_dir']:
-            running = check_no_other_run(params['campaign_id'], params['state_dir'])
+            if module.check_mode:
+                running = check_no_other_run(params['campaign_id'], params['state_dir'])
+            else:
+                running = hold_the_run(params['campaign_id'], params['state_dir'], params['run_id'], owner)
         result = acquire(conn, params['campaign_id'], run_id=params['run_id'], holder=params['holder'],
                          name=params['name'], force=params['force'], check_mode=module.check_mode,
-                         warn=module.ansible.warn)
+                         warn=module.ansible.warn, process=process, alive=run_guard.process_alive,
+                         inspect=inspector(params['state_dir']))
     else:
         result = release(conn, params['campaign_id'], name=params['name'], force=params['force'],
                          check_mode=module.check_mode, warn=module.ansible.warn)
+        if path and not module.check_mode:
+            run_guard.stop_guard(path)
     result['msg'] = summary(result, params['name'], module.check_mode)
     result['run'] = running
     return result

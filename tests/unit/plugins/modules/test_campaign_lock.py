@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+from unittest import mock
 
 import pytest
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
 from ansible_collections.opnfv.escalator.plugins.modules import campaign_lock
 from ansible_collections.opnfv.escalator.tests.unit.module_runner import run_module
 
@@ -117,3 +121,92 @@ def test_api_errors(cloud, forbidden, code):
     cloud.forbidden.add(forbidden)
     outcome, result, _warnings = run(cloud, campaign_id='c1')
     assert outcome == 'fail' and result['error_code'] == code
+
+
+@pytest.fixture
+def playbooks():
+    """Real processes standing for the ansible-playbook of a run (each its own session): owner dicts as
+    run_guard.find_playbook returns them."""
+    procs = []
+
+    def start():
+        proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)
+        procs.append(proc)
+        return proc, dict(pid=proc.pid, start=run_guard.start_time(proc.pid), session=proc.pid)
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def _gone(path, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run_guard.holder(path) is None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_run_without_the_callback_is_held_by_a_guard_and_a_second_run_is_refused(cloud, tmp_path, monkeypatch,
+                                                                                    playbooks):
+    """A plain ansible-playbook (no campaign_status callback, any ansible.cfg): campaign_lock starts a guard that
+    holds the run lock for it; a second run of the campaign - same state directory or not - is refused."""
+    first, owner1 = playbooks()
+    second, owner2 = playbooks()
+    monkeypatch.setattr(campaign_lock.run_guard, 'find_playbook', lambda: owner1)
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r1', state_dir=str(tmp_path))
+    assert outcome == 'exit' and result['action'] == 'acquire', result
+    assert result['run']['pid'] == first.pid and result['run']['guard_pid'] not in (None, first.pid)
+    assert metadata(cloud)[0] == dict(campaign_id='c1', holder=metadata(cloud)[0]['holder'], started=mock.ANY,
+                                      run_id='r1', controller=socket.gethostname(), pid=str(first.pid),
+                                      pid_start=str(owner1['start']))
+    monkeypatch.setattr(campaign_lock.run_guard, 'find_playbook', lambda: owner2)
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r2', state_dir=str(tmp_path))
+    assert outcome == 'fail' and result['error_code'] == 'E_LOCK'
+    assert result['msg'].startswith('campaign c1 is being run right now by process %d on %s (run r1'
+                                    % (first.pid, socket.gethostname()))
+    # another state directory: the run guard cannot see it, the lock's record of the run can
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r2', state_dir=str(tmp_path / 'other'))
+    assert outcome == 'fail' and result['error_code'] == 'E_LOCK'
+    assert result['msg'].startswith('campaign c1 is being run right now by process %d on %s (run r1'
+                                    % (first.pid, socket.gethostname()))
+    assert metadata(cloud)[0]['pid'] == str(first.pid)
+    # the first run ends: its guard lets go, the campaign resumes
+    first.kill()
+    first.wait()
+    assert _gone(str(tmp_path / 'c1'))
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r2', state_dir=str(tmp_path))
+    assert outcome == 'exit' and result['action'] == 'reacquire' and result['run']['pid'] == second.pid
+    assert metadata(cloud)[0]['pid'] == str(second.pid)
+    second.kill()
+    second.wait()
+    assert _gone(str(tmp_path / 'c1'))
+
+
+def test_without_ansible_playbook_nothing_is_held(cloud, tmp_path):
+    """ansible -m campaign_lock (or this test): no ansible-playbook to guard, no run recorded in the lock."""
+    outcome, result, _warnings = run(cloud, campaign_id='c1', run_id='r1', state_dir=str(tmp_path))
+    assert outcome == 'exit' and result['run'] is None and 'pid' not in metadata(cloud)[0]
+
+
+def test_another_campaign_s_lock_says_why_it_is_held_and_how_to_resume_or_abandon_it(cloud, tmp_path):
+    run(cloud, campaign_id='c1', run_id='r1', holder='stack@ctl1')
+    store = CampaignStore('c1', str(tmp_path))
+    store.start(run_id='r1', plan=dict(batches=[['compute1']]))
+    store.update_host('compute1', state='failed', phase='precheck', error_code='E_PRECHECK',
+                      message='nova-compute is down', run_id='r1')
+    outcome, result, _warnings = run(cloud, campaign_id='c2', state_dir=str(tmp_path))
+    assert outcome == 'fail' and result['error_code'] == 'E_LOCK'
+    text = result['msg']
+    assert text.startswith('the cloud is locked by campaign c1 (holder stack@ctl1, run r1, since ')
+    assert 'No live run of campaign c1 on this controller.' in text and 'is running' not in text
+    assert 'Last error: host compute1 failed: E_PRECHECK nova-compute is down.' in text
+    assert 'To resume it: ansible-playbook upgrade-compute.yml -e escalator_campaign_id=c1 (or: escalator upgrade -c ' \
+        'c1). To abandon it and release the lock: escalator unlock -c c1' in text
+    # never started (refused plan or precheck before its start): said so
+    run(cloud, campaign_id='c1', state='absent')
+    run(cloud, campaign_id='c3', run_id='r1')
+    outcome, result, _warnings = run(cloud, campaign_id='c2', state_dir=str(tmp_path))
+    assert 'It has no status in %s: it stopped before its start' % (tmp_path / 'c3') in result['msg']
