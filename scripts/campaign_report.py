@@ -28,6 +28,17 @@ def migrations_since(conn, since):
     return per_instance, kinds
 
 
+def status_table(campaign_id, state_dir):
+    """The campaign's status table; for a campaign that never started (refused by the lock, its plan or its
+    precheck: no status.json) a line that says so and where it looked."""
+    store = state.CampaignStore(campaign_id, state_dir=state_dir)
+    status = store.read_status()
+    text = state.render_table(status, campaign_id=campaign_id)
+    if status is None:
+        text += '\n(no %s)' % store.status_path
+    return text
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--campaign-id', required=True)
@@ -37,8 +48,7 @@ def main():
     parser.add_argument('--json')
     args = parser.parse_args()
 
-    status = state.CampaignStore(args.campaign_id, state_dir=args.state_dir).read_status()
-    print(state.render_table(status))
+    print(status_table(args.campaign_id, args.state_dir))
     conn = openstack.connect(cloud=os.environ.get('OS_CLOUD', 'escalator-lab'))
     per_instance, kinds = migrations_since(conn, args.since)
     servers = list(conn.compute.servers(all_projects=True))

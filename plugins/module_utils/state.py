@@ -744,9 +744,16 @@ def _rows_table(header, rows):
     return lines, widths
 
 
-def render_table(status, now=None, message_width=60):
-    """The status as fixed-width text: a header line, one row per host grouped by batch, a summary line."""
-    campaign = status['campaign']
+def render_table(status, now=None, message_width=60, campaign_id=None):
+    """The status as fixed-width text: a header line, one row per host grouped by batch, a summary line.
+    A campaign never started (``status`` None: refused by the lock, its plan or its precheck before its start)
+    or without plan or hosts yet renders as such."""
+    if not status:
+        return 'Campaign %s: never started (no status recorded: it stopped before its start, e.g. refused by the ' \
+            'campaign lock, its plan or its precheck)' % (campaign_id or '?')
+    campaign = dict(dict(id=campaign_id or '?', state=None, run=None, runs=[], started=None, finished=None),
+                    **{key: value for key, value in (status.get('campaign') or {}).items() if value is not None})
+    status = dict(status, campaign=campaign, batches=status.get('batches') or [], hosts=status.get('hosts') or {})
     if now is None and campaign.get('state') == RUNNING:
         now = utcnow()
     hosts = status['hosts']
