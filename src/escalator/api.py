@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -37,7 +38,6 @@ from escalator import locate
 from escalator.errors import ExitCode, InputError, decide
 from escalator.events import EventParser
 
-CAMPAIGN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
 DEFAULT_KEEP_ARTIFACTS = 10
 PLAYBOOKS = {
     'plan': 'plan.yml',
@@ -147,9 +147,9 @@ class StatusReport:
 # ----------------------------------------------------------------------------------------------
 
 def validate_campaign_id(campaign_id):
-    if not isinstance(campaign_id, str) or not CAMPAIGN_ID_PATTERN.match(campaign_id):
-        raise InputError('campaign id %r is not valid: use letters, digits, ".", "_" and "-" (at most 63 '
-                         'characters, starting with a letter or digit), e.g. 2026-11-kernel' % (campaign_id,))
+    problem = locate.collection_module('campaign_id').problem(campaign_id)   # the collection's one rule
+    if problem:
+        raise InputError(problem)
     return campaign_id
 
 
@@ -546,3 +546,88 @@ def list_campaigns(state_dir=None):
     """The campaigns found in the state directory (what ``escalator status`` without an id lists)."""
     state = locate.collection_module('state')
     return state.list_campaigns(resolve_state_dir(state_dir))
+
+
+@dataclasses.dataclass
+class UnlockResult:
+    """What ``unlock`` did: ``released`` (the lock was this campaign's and is gone), ``exit_code`` (OK, LOCKED when a
+    run of the campaign is live on this controller or another campaign holds the lock, CLOUD), ``message``, and
+    the lock as it was (``previous``)."""
+
+    campaign_id: str
+    exit_code: ExitCode
+    released: bool
+    message: str
+    error_code: str | None = None
+    previous: dict[str, Any] | None = None
+
+    @property
+    def ok(self):
+        return self.exit_code == ExitCode.OK
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data['exit_code'] = int(self.exit_code)
+        data['ok'] = self.ok
+        return data
+
+
+def _connect(cloud, clouds_yaml):
+    """An authenticated openstacksdk connection (openstacksdk reads clouds.yaml's path from the environment only)."""
+    saved = os.environ.get('OS_CLIENT_CONFIG_FILE')
+    if clouds_yaml:
+        os.environ['OS_CLIENT_CONFIG_FILE'] = os.path.abspath(os.path.expanduser(clouds_yaml))
+    try:
+        return locate.collection_module('openstack').connect(dict(cloud=cloud))
+    finally:
+        if saved is None:
+            os.environ.pop('OS_CLIENT_CONFIG_FILE', None)
+        else:
+            os.environ['OS_CLIENT_CONFIG_FILE'] = saved
+
+
+def unlock(campaign_id, *, cloud=None, clouds_yaml=None, state_dir=None, lock_name=None, conn=None, environ=None):
+    """Abandon campaign ``campaign_id``: release the cloud's campaign lock it holds (what the playbook's end does),
+    so that another campaign may start. Refused (LOCKED) while a run of it is live on this controller - its run
+    lock in ``state_dir`` is held, or the ansible-playbook recorded in the cloud's lock still runs here - and when
+    another campaign holds the lock (release that one with its own id). Its state is kept: running ``upgrade``
+    with the same id later resumes it (and takes the lock again). ``conn``: an openstacksdk connection (default:
+    ``cloud``/``clouds_yaml``, else OS_CLOUD / OS_CLIENT_CONFIG_FILE)."""
+    validate_campaign_id(campaign_id)
+    environ = dict(os.environ if environ is None else environ)
+    lock = locate.collection_module('lock')
+    run_guard = locate.collection_module('run_guard')
+    state = locate.collection_module('state')
+    errors = locate.collection_module('errors')
+    name = lock_name or lock.DEFAULT_LOCK_NAME
+    directory = resolve_state_dir(state_dir, environ)
+    try:
+        held = run_guard.holder(state.CampaignStore(campaign_id, directory).path)
+    except state.EscalatorError as exc:
+        raise InputError(exc.msg) from exc
+    if held is not None:
+        return UnlockResult(campaign_id, ExitCode.LOCKED, False, error_code='E_LOCK',
+                            message='not released: ' + run_guard.describe(campaign_id, held))
+    try:
+        if conn is None:
+            conn = _connect(cloud or environ.get('OS_CLOUD'), clouds_yaml or environ.get('OS_CLIENT_CONFIG_FILE'))
+        current = lock.lock_info(conn, name)
+        if current is not None and current.get('campaign_id') == campaign_id:
+            live = lock.live_here(current, socket.gethostname(), run_guard.process_alive)
+            if live:
+                recorded = lock.recorded_process(current)
+                return UnlockResult(campaign_id, ExitCode.LOCKED, False, error_code='E_LOCK', previous=current,
+                                    message='not released: campaign %s is being run right now by process %s on %s '
+                                    '(run %s): stop it first' % (campaign_id, recorded['pid'], recorded['controller'],
+                                                                 current.get('run_id') or '-'))
+        result = lock.release(conn, campaign_id, name=name)
+    except errors.EscalatorError as exc:
+        code = ExitCode.LOCKED if exc.code == 'E_LOCK' else ExitCode.CLOUD
+        return UnlockResult(campaign_id, code, False, error_code=exc.code, message=exc.msg)
+    if not result['changed']:
+        return UnlockResult(campaign_id, ExitCode.OK, False, message='campaign lock %s is not held: nothing to release'
+                            % name)
+    return UnlockResult(campaign_id, ExitCode.OK, True, previous=result['previous'],
+                        message='campaign lock %s released: campaign %s is abandoned (its state stays in %s; '
+                        '`escalator upgrade -c %s` resumes it and takes the lock again)'
+                        % (name, campaign_id, os.path.join(directory, campaign_id), campaign_id))

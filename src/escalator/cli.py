@@ -21,6 +21,7 @@ A campaign, step by step:
   escalator precheck -i INVENTORY -c 2026-11-kernel      # health of the cloud and the hosts
   escalator upgrade  -i INVENTORY -c 2026-11-kernel      # shows the plan, asks, then runs
   escalator status   -c 2026-11-kernel                   # the status table, at any time
+  escalator unlock   -c 2026-11-kernel                   # abandon it: release the cloud's lock it holds
 Running `upgrade` again with the same campaign id resumes the campaign.
 
 Credentials: clouds.yaml (--clouds-yaml or OS_CLIENT_CONFIG_FILE, --cloud or OS_CLOUD) or OS_*
@@ -121,6 +122,20 @@ def build_parser():
     p.add_argument('--state-dir', help='campaign state directory [default: $ESCALATOR_STATE_DIR or '
                    '~/.escalator/campaigns]')
     p.add_argument('--json', action='store_true', help='the status document as JSON')
+
+    p = sub.add_parser('unlock', help='abandon a campaign: release the cloud\'s campaign lock it holds',
+                       epilog=_epilog(), formatter_class=fmt,
+                       description='Release the cloud\'s campaign lock held by the campaign (as its playbook does at '
+                       'its end), so that another campaign may start. Refused (exit 4) while a run of it is live on '
+                       'this controller, or when another campaign holds the lock. Its state is kept: `escalator '
+                       'upgrade -c ID` resumes it later.')
+    p.add_argument('-c', '--campaign-id', required=not os.environ.get('ESCALATOR_CAMPAIGN_ID'),
+                   default=os.environ.get('ESCALATOR_CAMPAIGN_ID'), help='the campaign that holds the lock')
+    p.add_argument('--cloud', help='cloud name in clouds.yaml [default: $OS_CLOUD]')
+    p.add_argument('--clouds-yaml', help='path of clouds.yaml [default: $OS_CLIENT_CONFIG_FILE]')
+    p.add_argument('--state-dir', help='campaign state directory [default: $ESCALATOR_STATE_DIR or '
+                   '~/.escalator/campaigns]')
+    p.add_argument('--json', action='store_true', help='the result as JSON')
 
     if locate.checkout_root():
         p = sub.add_parser('lab', help='the development lab (lab/lab of this checkout)', add_help=False,
@@ -259,6 +274,18 @@ def cmd_status(args):
     return 0
 
 
+def cmd_unlock(args):
+    result = api.unlock(args.campaign_id, cloud=args.cloud, clouds_yaml=args.clouds_yaml, state_dir=args.state_dir)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str, sort_keys=True))
+    if result.ok:
+        if not args.json:
+            print(result.message)
+    else:
+        _err('unlock %s: %s' % (args.campaign_id, result.message))
+    return int(result.exit_code)
+
+
 def cmd_lab(args):
     root = locate.checkout_root()
     lab = os.path.join(root, 'lab', 'lab')
@@ -280,6 +307,9 @@ def main(argv=None):
             return cmd_rollback(args)
         if args.command == 'status':
             return cmd_status(args)
+        if args.command == 'unlock':
+            api.validate_campaign_id(args.campaign_id)
+            return cmd_unlock(args)
         if args.command == 'lab':
             return cmd_lab(args)
         extra = dict(limit=args.limit) if getattr(args, 'limit', None) else {}
