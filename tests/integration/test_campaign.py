@@ -188,8 +188,11 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
 
 
 def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(seeded_lab, tmp_path):
-    """The same campaign launched a second time while it runs is refused (E_LOCK). SIGKILL during an
-    upgrade, then the same campaign id again: it resumes and completes. A host an
+    """One run per campaign, however it is started: the first run is a plain ansible-playbook without the
+    campaign_status callback (another ansible.cfg); while it drains its first host, the same campaign launched
+    again - by ansible-playbook with the callback, by plain ansible-playbook without it, and by the `escalator`
+    CLI with another state directory - is refused (E_LOCK) naming the first run's process, and the first run goes
+    on. SIGKILL during an upgrade, then the same campaign id again: it resumes and completes. A host an
     operator disabled beforehand stays out of it, disabled with its reason; with it out, each anti-affinity
     member has a single valid destination, which Nova's scheduler may see late (its view of a host's
     instances lags after a move) and the evacuation asks again."""
@@ -198,23 +201,38 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
     conn.compute.disable_service(compute_services(conn)[theirs], disabled_reason='ops: RMA ticket 4711')
     before = servers_snapshot(conn)
     campaign = Campaign(lab, tmp_path, 'e2e-resume')
+    empty_cfg = tmp_path / 'empty-ansible.cfg'
+    empty_cfg.write_text('')
+    # no callback at all: an empty ansible.cfg (ANSIBLE_CALLBACKS_ENABLED='' is an error for ansible-core 2.19)
+    plain_env = dict({k: v for k, v in campaign.env.items() if k != 'ANSIBLE_CALLBACKS_ENABLED'},
+                     ANSIBLE_CONFIG=str(empty_cfg), ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.venv', 'collections'))
+    plain = campaign.command('-i', os.path.join(REPO, 'inventories', 'lab', 'hosts.yml'))
+    cli_env = dict(campaign.env, ESCALATOR_HOME=str(tmp_path / 'home'))
+    cli = [os.path.join(VENV_BIN, 'escalator'), 'upgrade', '-c', campaign.id, '--yes', '--plain',
+           '-i', os.path.join(REPO, 'inventories', 'lab', 'hosts.yml'), '--state-dir', str(tmp_path / 'elsewhere')]
     campaign.start_helpers()
     try:
         log_path = campaign.run_dir / 'killed.log'
         with open(log_path, 'w', encoding='utf-8') as out:
-            proc = subprocess.Popen(campaign.command(), cwd=PLAYBOOKS, env=campaign.env, stdout=out,
+            proc = subprocess.Popen(plain, cwd=PLAYBOOKS, env=plain_env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 900
-        killed_in, second = None, None
+        killed_in, seconds = None, None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 hosts = campaign.status()['hosts']
             except (OSError, ValueError):
                 hosts = {}
-            if second is None and any(host['state'] != 'pending' for host in hosts.values()):
-                # the same campaign launched again while it runs: refused, the first run goes on
-                second = campaign.run()
-                assert proc.poll() is None, 'the first run ended while the second was refused'
+            if seconds is None and any(host['state'] != 'pending' for host in hosts.values()):
+                # the same campaign launched again while it runs, three ways: refused, the first run goes on
+                seconds = dict(callback=campaign.run())
+                done = subprocess.run(plain, cwd=PLAYBOOKS, env=plain_env, capture_output=True, text=True,
+                                      timeout=600, check=False)
+                seconds['plain'] = (done.returncode, done.stdout + done.stderr)
+                done = subprocess.run(cli, env=cli_env, capture_output=True, text=True, timeout=600, check=False,
+                                      stdin=subprocess.DEVNULL)
+                seconds['cli'] = (done.returncode, done.stdout + done.stderr)
+                assert proc.poll() is None, 'the first run ended while the others were refused'
             busy = [name for name, host in hosts.items() if host['state'] in ('upgrading', 'verifying')]
             if busy:
                 killed_in = busy[0]
@@ -223,8 +241,11 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
             time.sleep(0.5)
         proc.wait(timeout=60)
         assert killed_in, 'the campaign never reached an upgrade: %s' % log_path.read_text()[-4000:]
-        assert second is not None and second[0] != 0, 'the second run was not refused: %s' % (second or ('', ''))[1][-4000:]
-        assert 'e2e-resume is being run right now by process %d' % proc.pid in second[1], second[1][-4000:]
+        assert seconds is not None, 'no second run was tried: %s' % log_path.read_text()[-4000:]
+        for how, (second_rc, second_log) in seconds.items():
+            assert second_rc != 0, '%s: the second run was not refused: %s' % (how, second_log[-4000:])
+            assert 'e2e-resume is being run right now by process %d' % proc.pid in second_log, (how, second_log[-4000:])
+        assert seconds['cli'][0] == 4 and 'locked (exit 4) [E_LOCK]' in seconds['cli'][1], seconds['cli'][1][-4000:]
         rc, log = campaign.run()
         services = compute_services(conn)
     finally:
