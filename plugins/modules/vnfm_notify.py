@@ -335,7 +335,7 @@ options:
         listener binds every address (V(0.0.0.0), V(::)).
       - Without it, the listener advertises C(http[s]://<address>:<port>) where the address is
         O(listen_address), or, when that is every address, the local address that routes to each VNFM.
-      - A C(MAINTENANCE_COMPLETE) that is only sent (O(wait_complete=false)) carries no C(reply_url):
+      - A C(MAINTENANCE_COMPLETE) that is only sent (O(wait_complete=false)) carries no C(reply_url) -
         nobody listens for its answer.
     type: str
   listen_tls_cert:

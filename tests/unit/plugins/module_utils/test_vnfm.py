@@ -126,8 +126,8 @@ class FakeVNFM:
         if self.delay:
             time.sleep(self.delay)
         state = payload['state']
-        if self.behaviour == 'never':
-            return
+        if self.behaviour == 'never' or not payload.get('reply_url'):
+            return                      # no reply_url: nobody listens (a MAINTENANCE_COMPLETE only sent)
         if self.behaviour == 'garbage':
             body = b'{"state": ACK oops'
         elif self.behaviour == 'nack':

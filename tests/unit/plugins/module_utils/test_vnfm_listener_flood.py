@@ -90,23 +90,23 @@ def test_listener_bounds_memory_threads_and_records_under_a_hostile_flood(monkey
 
     jobs = []
     for i in range(700):                                           # no token / wrong token, long paths
-        path = '/v1/maintenance/%s/%s/%s-%d' % (SESSION if i % 2 else 'other', P1 if i % 3 else 'nope',
-                                                 long_tail, i)
+        session, project = (SESSION if i % 2 else 'other'), (P1 if i % 3 else 'nope')
+        path = '/v1/maintenance/%s/%s/%s-%d' % (session, project, long_tail, i)
         if i % 4 == 0:
             path += '?token=wrong-%d' % i
         jobs.append((request('PUT', path, [('Content-Length', '2')], b'{}'),))
     for i in range(100):                                           # garbage
         jobs.append((b'\x16\x03\x01\x02\x00garbage %d\r\n\r\n' % i, True))
-    for _ in range(40):                                            # negative length + 8 MiB behind it
+    for _index in range(40):                                            # negative length + 8 MiB behind it
         jobs.append((request('PUT', good_path, [('Content-Length', '-1')], big), True))
-    for _ in range(60):                                            # huge announced length
+    for _index in range(60):                                            # huge announced length
         jobs.append((request('PUT', good_path, [('Content-Length', str(10 ** 12))], b'{'),))
-    for _ in range(50):                                            # lying length, then silence
+    for _index in range(50):                                            # lying length, then silence
         jobs.append((request('PUT', good_path, [('Content-Length', '1000')], b'{"a":'), False, 2.5))
-    for _ in range(50):                                            # deeply nested JSON, right token
+    for _index in range(50):                                            # deeply nested JSON, right token
         nested = b'[' * 200000
         jobs.append((request('PUT', good_path, [('Content-Length', str(len(nested)))], nested),))
-    for _ in range(30):                                            # no length at all on a PUT
+    for _index in range(30):                                            # no length at all on a PUT
         jobs.append((request('PUT', good_path), False, 0.5))
 
     sampler = Sampler()

@@ -74,8 +74,8 @@ def test_a_coherent_public_url_is_used(cloud, fake_vnfm):
     a = fake_vnfm()
     port = int(urllib.parse.urlsplit(closed_port_url()).port)
     result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url)], listen_port=port,
-                                       reply_base_url='http://localhost:%d' % port))
-    assert result['listener']['url'] == 'http://localhost:%d' % port
+                                       reply_base_url='http://127.0.0.1:%d' % port))
+    assert result['listener']['url'] == 'http://127.0.0.1:%d' % port
     assert result['projects']['pa00000000000000000000000000000a']['outcome'] == 'acked'
 
 
