@@ -56,7 +56,7 @@ def write_inventory(n):
         '          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
         '          -o ServerAliveInterval=3 -o ServerAliveCountMax=2',
         '  vars:',
-        '    escalator_lab_dir: %s' % STATE,
+        '    lab_dir: %s' % STATE,
         '    escalator_clouds_yaml: %s' % CLOUDS_YAML,
         '']
     text = '\n'.join(lines)

@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.parse
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
 from ansible_collections.opnfv.escalator.plugins.module_utils import http_client
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_INVALID_INPUT, E_PLAN, E_STATE, EscalatorError,
@@ -52,7 +53,7 @@ LOCK_FILE = '.lock'
 DEFAULT_STATE_DIR = '~/.escalator/campaigns'
 STATE_DIR_ENV = 'ESCALATOR_STATE_DIR'
 
-CAMPAIGN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+CAMPAIGN_ID_PATTERN = campaign_ids.PATTERN
 RUN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$')
 
 # Host states.
@@ -147,9 +148,8 @@ def new_run_id(now=None):
 
 
 def validate_campaign_id(campaign_id):
-    if not isinstance(campaign_id, str) or not CAMPAIGN_ID_PATTERN.match(campaign_id):
-        raise StateError('campaign_id %r is not valid: use 1 to 64 letters, digits, ".", "_" or "-", starting '
-                         'with a letter or digit (it names the campaign\'s state directory)' % (campaign_id,),
+    if not campaign_ids.is_valid(campaign_id):
+        raise StateError('%s (it names the campaign\'s state directory)' % campaign_ids.problem(campaign_id),
                          code=E_INVALID_INPUT, campaign_id=campaign_id)
     return campaign_id
 
@@ -1003,14 +1003,6 @@ class CampaignStore:
     def _write_json(self, path, document):
         self._ensure_dir()
         write_file_atomic(path, json.dumps(document, indent=2, sort_keys=False, default=str) + '\n')
-
-    def _fsync_dir(self):
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
 
     def _append(self, events):
         """Append events (under the lock), one write per call, fsync'd."""

@@ -35,7 +35,7 @@ options:
   hosts:
     description:
       - Compute hosts to consider (their Nova service host names). All compute hosts when omitted.
-      - An empty list is refused (E_INVALID_INPUT): an empty selection selects nothing.
+      - An empty list is refused (E_INVALID_INPUT), since an empty selection selects nothing.
     type: list
     elements: str
   inventory_hosts:
@@ -97,7 +97,7 @@ options:
     description:
       - Where to write the plan as JSON. Not written in check mode.
       - Its directory must exist (E_INVALID_INPUT otherwise). The file is replaced atomically (a private
-        temporary file in the same directory, then a rename): a symbolic link at that path is replaced, not
+        temporary file in the same directory, then a rename), so a symbolic link at that path is replaced, not
         followed.
     type: path
   expected_fingerprint:

@@ -60,7 +60,8 @@ HINTS = {
     'E_CONNECT': 'cannot reach the OpenStack API: check auth_url in clouds.yaml and that the endpoint answers',
     'E_AUTH': 'credentials rejected: check the user, password/application credential and domains in clouds.yaml',
     'E_FORBIDDEN': 'these credentials are not allowed to do this: Escalator needs an admin user',
-    'E_LOCK': 'another campaign holds the cloud lock: wait for it, or resume that campaign',
+    'E_LOCK': 'the cloud lock (another campaign) or this campaign\'s run lock (another run of it) is held: the '
+              'message says whether that run is live, and how to resume or abandon it (escalator unlock -c ID)',
     'E_PRECHECK': 'the precheck found problems: fix them and run again (nothing was changed)',
     'E_PLAN': 'no valid plan, or the plan changed since it was reviewed: run `escalator plan` again',
     'E_UNREACHABLE': 'a compute host cannot be reached over SSH: check it and run the same command again',

@@ -132,7 +132,7 @@ def test_bad_input_is_refused_before_running(env, monkeypatch):
     monkeypatch.setattr(api.locate, 'default_inventory', lambda environ=None: None)
     with pytest.raises(InputError, match='no inventory'):
         api.plan('c1', None, project_dir=env['project'])
-    with pytest.raises(InputError, match='campaign id'):
+    with pytest.raises(InputError, match='campaign_id'):
         api.plan('bad id!', env['inventory'], project_dir=env['project'])
     with pytest.raises(InputError, match='extravars must be a dict'):
         api.plan('c1', env['inventory'], ['x'], project_dir=env['project'])
