@@ -84,7 +84,8 @@ def decode(body):
 class VNFM:
     def __init__(self, args):
         self.args = args
-        self.config = dict(mode=args.mode, delay=args.delay, action=args.action, switchover=not args.no_switchover)
+        self.config = dict(mode=args.mode, delay=args.delay, action=args.action, switchover=not args.no_switchover,
+                           refuse_complete=args.refuse_complete)
         self.events = []
         self.lock = threading.Lock()
         self.switch_lock = threading.Lock()
@@ -269,7 +270,7 @@ def make_handler(vnfm):
             if self.path.startswith('/control'):
                 unknown = set(body) - set(vnfm.config)
                 if unknown or body.get('mode', 'ack') not in MODES or body.get('action', 'OWN_ACTION') not in ACTIONS:
-                    self._json(400, dict(error='control keys: mode %s, delay, action %s, switchover'
+                    self._json(400, dict(error='control keys: mode %s, delay, action %s, switchover, refuse_complete'
                                          % (MODES, ACTIONS)))
                     return
                 with vnfm.lock:
@@ -281,6 +282,12 @@ def make_handler(vnfm):
                     event_type, payload = decode(body)
                 except (KeyError, TypeError, ValueError, SyntaxError) as exc:
                     self._json(400, dict(error='not a maintenance notification: %s' % exc))
+                    return
+                if vnfm.config['refuse_complete'] and payload.get('state') == 'MAINTENANCE_COMPLETE':
+                    # a VNFM that stopped answering once the host was back (tests: never a host failure)
+                    vnfm.record('refused_complete', session_id=payload.get('session_id'),
+                                project_id=payload.get('project_id'))
+                    self._json(503, dict(error='refusing MAINTENANCE_COMPLETE (--refuse-complete)'))
                     return
                 # answer the notification at once; the work and the reply happen after (as Tacker does)
                 threading.Thread(target=self._work, args=(event_type, payload), daemon=True).start()
@@ -422,6 +429,8 @@ def parser():
     p.add_argument('--delay', type=float, default=30.0, help='seconds before replying in mode late')
     p.add_argument('--action', default='LIVE_MIGRATE', choices=ACTIONS, help='the action replied per instance')
     p.add_argument('--no-switchover', action='store_true', help='do not switch the active role over')
+    p.add_argument('--refuse-complete', action='store_true',
+                   help='answer every MAINTENANCE_COMPLETE notification with HTTP 503 (a VNFM gone once the host is back)')
     p.add_argument('--state-dir', default=DEFAULT_STATE_DIR)
     p.add_argument('--pid-file')
     p.add_argument('--log')

@@ -82,7 +82,13 @@ def playbook_tree(playbook):
             continue
         seen.append(current)
         with open(current, encoding='utf-8') as f:
-            plays = yaml.safe_load(f) or []
+            text = f.read()
+        plays = yaml.safe_load(text) or []
+        # task files the plays include (tasks/drain.yml), relative to the playbooks' directory
+        todo.extend(os.path.join(os.path.dirname(path(playbook)), name)
+                    for name in re.findall(r'(?:include|import)_tasks:\s*([\w./-]+\.yml)\s*$', text, re.M))
+        if not isinstance(plays, list) or not all(isinstance(play, dict) for play in plays):
+            continue
         for play in plays:
             target = play.get('ansible.builtin.import_playbook') or play.get('import_playbook')
             if target:

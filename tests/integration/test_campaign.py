@@ -42,10 +42,10 @@ class Campaign:
                         ESCALATOR_STATE_DIR=self.state_dir, ANSIBLE_FORCE_COLOR='0',
                         OS_CLIENT_CONFIG_FILE=lab.clouds_yaml, OS_CLOUD=lab.cloud_name)
 
-    def start_helpers(self, vnfm=True):
+    def start_helpers(self, vnfm=True, vnfm_args=()):
         if vnfm:
             subprocess.run([sys.executable, VNFM, 'start', '--port', '9310', '--pid-file', str(self.run_dir / 'vnfm.pid'),
-                            '--log', str(self.run_dir / 'vnfm.log'), '--clouds', self.lab.clouds_yaml],
+                            '--log', str(self.run_dir / 'vnfm.log'), '--clouds', self.lab.clouds_yaml] + list(vnfm_args),
                            check=True, env=self.env, capture_output=True, timeout=120)
         subprocess.run([sys.executable, PROBE, 'start', '--out', str(self.run_dir / 'probe'),
                         '--clouds', self.lab.clouds_yaml], check=True, env=self.env, capture_output=True, timeout=120)
@@ -122,7 +122,15 @@ def make_a_spare_host(lab, conn):
     raise AssertionError('could not empty %s before the campaign' % spare)
 
 
+def rollback_command(campaign, *extra):
+    return [os.path.join(VENV_BIN, 'ansible-playbook'), 'rollback-compute.yml',
+            '-e', 'escalator_campaign_id=%s' % campaign.id] + list(extra)
+
+
 def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tmp_path):
+    """A whole campaign; then (combined, issue 11 item 2) rollback-compute.yml on a host that holds instances:
+    refused without named hosts; with one, the host is emptied first (VNF managers told, budgets kept) and only
+    then restored; its instances are all ACTIVE after, elsewhere, and no VNF sees an outage."""
     lab, conn = seeded_lab, seeded_lab.conn
     make_a_spare_host(lab, conn)
     before = servers_snapshot(conn)
@@ -131,20 +139,36 @@ def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tm
     since = _now()
     try:
         rc, log = campaign.run('-e', 'escalator_max_batch_size=2')
+        moves = migrations_per_instance(conn, since)
+        versions, status = {host: agent_version(lab, host) for host in lab.hosts}, campaign.status()
+        busiest = max(lab.hosts, key=lambda host: len(lab.servers_on(host)))
+        held = {s.id for s in lab.servers_on(busiest)}
+        bare = subprocess.run(rollback_command(campaign), cwd=PLAYBOOKS, env=campaign.env, capture_output=True,
+                              text=True, timeout=600, check=False)
+        rollback = subprocess.run(rollback_command(campaign, '-l', busiest), cwd=PLAYBOOKS, env=campaign.env,
+                                  capture_output=True, text=True, timeout=CAMPAIGN_TIMEOUT, check=False)
     finally:
         campaign.stop_helpers()
     assert rc == 0, log[-6000:]
-
-    assert servers_snapshot(conn) == before, 'instances lost, added or changed status'
-    assert {host: agent_version(lab, host) for host in lab.hosts} == {host: '2.0' for host in lab.hosts}
-    services = compute_services(conn)
-    assert all(s.status == 'enabled' and s.state == 'up' for s in services.values()), services
-    moves = migrations_per_instance(conn, since)
-    assert moves and max(moves.values()) == 1, moves
-    assert all(seconds == 0 for seconds in campaign.outage().values()), campaign.outage()
-    status = campaign.status()
+    assert versions == {host: '2.0' for host in lab.hosts}
     assert status['campaign']['state'] == 'done'
     assert {host['state'] for host in status['hosts'].values()} == {'done'}
+    assert bare.returncode != 0 and 'Name the hosts to roll back' in bare.stdout, bare.stdout[-3000:]
+    assert rollback.returncode == 0, rollback.stdout[-6000:]
+    assert held, 'the rolled-back host held no instance: the check proves nothing'
+    assert agent_version(lab, busiest) == '1.0'
+    assert not {s.id for s in lab.servers_on(busiest)} & held, 'instances stayed on the host while it was restored'
+    assert servers_snapshot(conn) == before, 'instances lost, added or changed status by the rollback'
+    assert compute_services(conn)[busiest].status == 'enabled'
+    assert campaign.status()['hosts'][busiest]['state'] == 'rolled_back'
+    assert all(seconds == 0 for seconds in campaign.outage().values()), campaign.outage()
+    for host in lab.hosts:
+        if host != busiest:
+            assert agent_version(lab, host) == '2.0'
+
+    services = compute_services(conn)
+    assert all(s.status == 'enabled' and s.state == 'up' for s in services.values()), services
+    assert moves and max(moves.values()) == 1, moves
     assert 'PLAY RECAP' in log
 
 
@@ -156,26 +180,44 @@ def planned_batches(lab, campaign):
     return json.loads(out.stdout.split('=>', 1)[1])['batches']
 
 
+def events(campaign):
+    with open(os.path.join(campaign.state_dir, campaign.id, 'events.jsonl'), encoding='utf-8') as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+# The lab's VNFM entries with the default policy: a VNFM that cannot be reached fails the step.
+STRICT_VNFM = json.dumps(dict(escalator_vnfm=[
+    dict(project=project, url='http://127.0.0.1:9310/maintenance', on_timeout='proceed', on_unreachable='fail')
+    for project in ('vnf-a', 'vnf-b')]))
+
+
 def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, tmp_path):
+    """A host whose upgrade fails is rolled back and the campaign stops. Combined: the VNF managers stop answering
+    once a host is back (MAINTENANCE_COMPLETE refused, on_unreachable: fail): that host is never rolled back (it
+    is in service, taking instances), it stays at 2.0, enabled, done, with a recorded warning and alert."""
     lab, conn = seeded_lab, seeded_lab.conn
     before = servers_snapshot(conn)
     campaign = Campaign(lab, tmp_path, 'e2e-failure')
     batches = planned_batches(lab, campaign)
     canary, broken, later = batches[0][0], batches[1][0], [h for batch in batches[2:] for h in batch]
     lab.break_upgrade(broken)
-    campaign.start_helpers()
+    campaign.start_helpers(vnfm_args=['--refuse-complete'])
     try:
-        rc, log = campaign.run()
+        rc, log = campaign.run('-e', STRICT_VNFM)
     finally:
         campaign.stop_helpers()
         lab.fix_upgrade(broken)
     assert rc != 0, 'the campaign must fail when a host fails'
     status = campaign.status()
-    assert status['hosts'][canary]['state'] == 'done'
+    assert status['hosts'][canary]['state'] == 'done', status['hosts'][canary]
+    assert 'VNF managers were not told' in (status['hosts'][canary].get('message') or ''), status['hosts'][canary]
+    alerts = [e for e in events(campaign) if e.get('action') == 'alert' and e.get('object_id') == canary]
+    assert any('not rolled back' in (e.get('message') or '') for e in alerts), alerts
     assert status['hosts'][broken]['state'] == 'rolled_back', status['hosts'][broken]
-    assert agent_version(lab, canary) == '2.0'
+    assert agent_version(lab, canary) == '2.0', 'a host back in service must never be rolled back'
     assert agent_version(lab, broken) == '1.0', 'the failed host must be back at 1.0'
     services = compute_services(conn)
+    assert services[canary].status == 'enabled' and services[canary].state == 'up'
     assert services[broken].status == 'enabled' and services[broken].state == 'up'
     for host in later:
         assert agent_version(lab, host) == '1.0'
