@@ -252,3 +252,27 @@ def test_unreachable_cloud_cli_upgrade_exits_5(env, dead_cloud):
     assert doc['outcome'] == 'cloud_error' and doc['error_code'] == 'E_CONNECT'
     assert 'cannot reach the OpenStack API' in proc.stderr and 'cloud_error (exit 5) [E_CONNECT]' in proc.stderr
     assert 'dead-cloud-secret' not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['-e', 'escalator_max_batch_size=abc'], "escalator_max_batch_size"),
+    (['-e', 'escalator_max_batch_sise=2'], 'unknown setting escalator_max_batch_sise (did you mean '
+                                           'escalator_max_batch_size?)'),
+    (['-e', '{"escalator_hosts": []}'], 'escalator_hosts is empty'),
+])
+def test_bad_settings_exit_2_before_the_cloud_is_asked(env, dead_cloud, extra, expected):
+    """Escalator's real plan.yml: its first play checks every setting (issue 11, item 13), so a bad one is bad input
+    (exit 2, E_INVALID_INPUT) and nothing reaches the cloud (which would be exit 5 here)."""
+    proc = _cli('plan', '-c', 'c-bad', '-i', env['inventory'], '--cloud', 'dead', '--clouds-yaml', dead_cloud,
+                '--json', *extra)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc['error_code'] == 'E_INVALID_INPUT' and expected in doc['message'], doc['message']
+
+
+def test_an_inventory_that_does_not_parse_exits_2(env, dead_cloud):
+    broken = env['tmp'] / 'broken.yml'
+    broken.write_text('all:\n  hosts:\n    compute1: {ansible_host: [\n')
+    proc = _cli('plan', '-c', 'c-bad', '-i', str(broken), '--cloud', 'dead', '--clouds-yaml', dead_cloud, '--json')
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'the inventory has no hosts' in json.loads(proc.stdout)['message']
