@@ -287,7 +287,7 @@ class CallbackModule(CallbackBase):
             return
         if self._run_locks[campaign_dir] is None:
             info = run_guard.holder(campaign_dir) or {}
-            if not info.get('ours'):    # else campaign_lock's guard holds it for this very run
+            if not (info.get('ours') and info.get('guard_pid')):    # else campaign_lock's guard holds it for this run
                 self._warn_once('campaign_status: %s' % run_guard.describe(campaign_id, info))
 
     def _unreachable(self, store, run_id, host, message, task_name):

@@ -251,7 +251,7 @@ def _guard(campaign_dir, answer_fd, owner, run_id, proc, poll):
         handle = take(campaign_dir, run_id=run_id, owner=owner)
     except OSError:
         handle = None
-    me = (os.getpid(),)
+    me, watched = (os.getpid(),), {}
     if handle is not None:
         # the run's processes as of now (the worker running campaign_lock among them), before anyone can be told
         watched = watch_step({owner['pid']: owner['start']}, owner['session'], proc, exclude=me)

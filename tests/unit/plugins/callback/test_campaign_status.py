@@ -194,6 +194,22 @@ def test_the_run_lock_is_held_from_the_first_campaign_result_and_a_second_run_is
     assert run_guard.holder(str(tmp_path / 'c1')) is None
 
 
+def test_no_warning_when_campaign_lock_s_guard_holds_the_run_lock_for_this_very_run(tmp_path):
+    """The callback enabled after all (or seeing the campaign late): the guard campaign_lock started holds the
+    run lock for this ansible-playbook; that is this run, not another one."""
+    guard = run_guard.take(str(tmp_path / 'c1'), owner=dict(pid=os.getpid(), start=run_guard.start_time(os.getpid())))
+    try:
+        plugin = campaign_status.CallbackModule(display=Display())
+        plugin._plugin_options = dict(campaign_id='c1', state_dir=str(tmp_path), run_id=None, webhook_url=None,
+                                      print_table=True)
+        plugin.v2_playbook_on_play_start(Play())
+        read = {'changed': False, 'campaign_id': 'c1', 'path': str(tmp_path / 'c1'), 'exists': False, 'status': None}
+        plugin.v2_runner_on_ok(Result('localhost', Task('Read', 'opnfv.escalator.campaign_state_info'), read))
+        assert not plugin._display.warnings and run_guard.holder(str(tmp_path / 'c1'))['ours']
+    finally:
+        guard.close()
+
+
 def test_nothing_without_a_campaign(tmp_path):
     plugin = campaign_status.CallbackModule(display=Display())
     plugin._plugin_options = dict(campaign_id=None, state_dir=str(tmp_path), run_id=None, webhook_url=None,

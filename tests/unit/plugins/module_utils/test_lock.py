@@ -143,7 +143,7 @@ def test_the_refusal_says_whether_the_holder_runs_why_it_stopped_and_how_to_resu
     with pytest.raises(EscalatorError) as err:
         take(cloud, 'c2', now=later, process=dict(ME, pid=5000), alive=lambda pid, start: False,
              inspect=lambda held: dict(status=dict(STATUS, campaign=dict(STATUS['campaign'], state='running',
-                                                                          finished=None))))
+                                                                         finished=None))))
     assert 'Its status says running, last updated 2026-01-01T12:30:00Z: its run stopped without finishing' \
         in err.value.msg
     # refused before its start (E_PLAN, precheck): no status; another controller: cannot tell

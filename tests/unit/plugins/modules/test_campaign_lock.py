@@ -149,8 +149,8 @@ def _gone(path, timeout=10.0):
     return False
 
 
-def test_a_run_without_the_callback_is_held_by_a_guard_and_a_second_run_is_refused(cloud, tmp_path, monkeypatch,
-                                                                                    playbooks):
+def test_a_run_without_the_callback_is_held_by_a_guard_and_a_second_run_is_refused(
+        cloud, tmp_path, monkeypatch, playbooks):
     """A plain ansible-playbook (no campaign_status callback, any ansible.cfg): campaign_lock starts a guard that
     holds the run lock for it; a second run of the campaign - same state directory or not - is refused."""
     first, owner1 = playbooks()
