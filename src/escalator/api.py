@@ -248,7 +248,10 @@ def _env_cloud(environ):
 def build_environment(environ, workdir, collections_path, state_dir, cloud=None, clouds_yaml=None):
     """(env, warnings): the environment for ansible-playbook, without secret values.
 
-    Secret OS_* variables become a clouds.yaml in ``workdir`` (the caller's temporary directory).
+    Secret OS_* variables become a clouds.yaml in ``workdir`` (the caller's temporary directory), unless a
+    cloud is given: a name (of clouds.yaml) or a dict (``escalator_cloud`` with the whole configuration, which
+    the modules pass to openstacksdk; OS_CLOUD is then dropped too, openstacksdk would look that cloud up).
+    Ansible shows no task arguments in the runner's task-start events (ANSIBLE_DISPLAY_ARGS_TO_STDOUT).
     """
     warnings = []
     env = {}
@@ -259,11 +262,15 @@ def build_environment(environ, workdir, collections_path, state_dir, cloud=None,
                             'ansible-runner records the environment in its artifacts)' % key)
             continue
         env[key] = value
+    if isinstance(cloud, dict):
+        env.pop('OS_CLOUD', None)
     if secret_os:
         named = cloud or environ.get('OS_CLOUD')
         for key in [k for k in env if k.startswith('OS_') and k not in NOT_CLOUD_KEYS]:
             del env[key]
-        if named:
+        if isinstance(cloud, dict):
+            warnings.append('%s ignored: the cloud given as a dict (escalator_cloud) is used' % ', '.join(sorted(secret_os)))
+        elif named:
             warnings.append('%s ignored: the cloud %r of clouds.yaml is used' % (', '.join(sorted(secret_os)), named))
         else:
             entry = _env_cloud(environ)
@@ -275,7 +282,7 @@ def build_environment(environ, workdir, collections_path, state_dir, cloud=None,
             env['OS_CLOUD'] = ENV_CLOUD
     if clouds_yaml:
         env['OS_CLIENT_CONFIG_FILE'] = clouds_yaml
-    if cloud:
+    if cloud and isinstance(cloud, str):
         env['OS_CLOUD'] = cloud
     paths = [p for p in env.get('ANSIBLE_COLLECTIONS_PATH', '').split(os.pathsep) if p]
     if collections_path not in paths:
@@ -295,6 +302,9 @@ def build_environment(environ, workdir, collections_path, state_dir, cloud=None,
     env.setdefault('ANSIBLE_FORCE_COLOR', '0')
     env.setdefault('ANSIBLE_NOCOLOR', '1')
     env.setdefault('ANSIBLE_HOST_KEY_CHECKING', 'False')
+    # a task's arguments at its start (ansible-runner's playbook_on_task_start event: task_args, in job_events/
+    # and the stdout) are not censored like results are: never shown, whatever the caller's environment says
+    env['ANSIBLE_DISPLAY_ARGS_TO_STDOUT'] = 'False'
     return env, warnings
 
 
@@ -386,7 +396,8 @@ def run_playbook(action, campaign_id, inventory=None, extravars=None, *, cloud=N
     runner = None
     interrupted = False
     try:
-        env, warnings = build_environment(environ, workdir, collections_path, state_dir, cloud=cloud,
+        cloud_dict = variables.get('escalator_cloud') if isinstance(variables.get('escalator_cloud'), dict) else None
+        env, warnings = build_environment(environ, workdir, collections_path, state_dir, cloud=cloud or cloud_dict,
                                           clouds_yaml=clouds_yaml)
         vars_path = os.path.join(workdir, 'extravars.json')
         fd = os.open(vars_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
