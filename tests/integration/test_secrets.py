@@ -93,3 +93,132 @@ def test_verify_process_env_check_never_returns_the_environment(held_lab, tmp_pa
         lab.wait_compute(host, 'up', timeout=120, since=time.time())
     assert lab.ssh(host, 'systemctl show -p Environment --value nova-compute').stdout.strip() == \
         'ESCALATOR_AGENT_VERSION=%s' % version
+
+
+def _admin_user_with_password(lab, password):
+    """A temporary Keystone admin (admin role on the admin project) whose password is `password`."""
+    conn = lab.conn
+    user = conn.identity.create_user(name='escalator-itest-secrets-%s' % uuid.uuid4().hex[:8], password=password,
+                                     domain_id='default', is_enabled=True)
+    project = conn.identity.find_project('admin', domain_id='default', ignore_missing=False)
+    role = conn.identity.find_role('admin', ignore_missing=False)
+    conn.identity.assign_project_role_to_user(project, user, role)
+    return user
+
+
+def _files(*roots):
+    for root in roots:
+        for directory, _dirs, names in os.walk(root):
+            for name in names:
+                yield os.path.join(directory, name)
+
+
+# The one leak left, in a module this test does not own: opnfv.escalator.campaign_settings (first task of
+# playbooks/check_settings.yml) takes every escalator_* setting in its options `settings` and `inventory`
+# (plugins/modules/campaign_settings.py, main(): argument_spec without no_log, and no secret value added to
+# module.no_log_values), so at -vvv its result's invocation.module_args carries escalator_cloud.auth.password,
+# escalator_vnfm[].token/password and the password of escalator_alert_webhook, into job_events/*.json and stdout.
+KNOWN_LEAK_TASK = 'Check every escalator_* setting, the VNFM entries and the inventory'
+
+
+@pytest.fixture(scope='module')
+def plan_run(lab, tmp_path_factory):
+    """One real `escalator plan` at -vvv with a planted secret in every input that can carry one: escalator_cloud
+    as a dict (a temporary Keystone admin whose password is planted), a VNFM token and a VNFM basic-auth password,
+    the alert webhook's password, OS_PASSWORD and OS_TOKEN in the environment."""
+    tmp_path = tmp_path_factory.mktemp('secrets-plan')
+    secrets = {name: _planted(name) for name in ('cloud-password', 'vnfm-token', 'vnfm-password', 'webhook',
+                                                  'os-password', 'os-token')}
+    with lab.exclusive():
+        with open(lab.clouds_yaml, encoding='utf-8') as handle:
+            admin = yaml.safe_load(handle)['clouds'][lab.cloud_name]
+        user = _admin_user_with_password(lab, secrets['cloud-password'])
+        try:
+            cloud = dict(admin, auth=dict(admin['auth'], username=user.name, password=secrets['cloud-password']))
+            extravars = {
+                'escalator_cloud': cloud,
+                'escalator_vnfm': [
+                    {'project': 'vnf-a', 'url': 'http://127.0.0.1:9310/maintenance', 'token': secrets['vnfm-token'],
+                     'on_timeout': 'proceed', 'on_unreachable': 'proceed'},
+                    {'project': 'vnf-b', 'url': 'http://127.0.0.1:9310/maintenance', 'username': 'vnfm',
+                     'password': secrets['vnfm-password'], 'on_timeout': 'proceed', 'on_unreachable': 'proceed'}],
+                'escalator_alert_webhook': 'http://alert-user:%s@127.0.0.1:9/hook' % secrets['webhook'],
+            }
+            vars_file = tmp_path / 'input' / 'vars.json'      # an input, outside everything that is grepped
+            vars_file.parent.mkdir()
+            vars_file.write_text(json.dumps(extravars))
+            environ = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+            environ.update(OS_PASSWORD=secrets['os-password'], OS_TOKEN=secrets['os-token'],
+                           ESCALATOR_HOME=str(tmp_path / 'home'), ANSIBLE_DEPRECATION_WARNINGS='False',
+                           ANSIBLE_DISPLAY_ARGS_TO_STDOUT='True')   # asks for task arguments in the output
+            state_dir, pdd = tmp_path / 'campaigns', tmp_path / 'runner'
+            t0 = time.monotonic()
+            proc = subprocess.run(
+                [os.path.join(VENV_BIN, 'escalator'), 'plan', '-c', 'itest-secrets-plan', '-i', INVENTORY,
+                 '-e', '@%s' % vars_file, '--state-dir', str(state_dir), '--private-data-dir', str(pdd),
+                 '--plain', '-vvv'],
+                capture_output=True, text=True, env=environ, timeout=300, stdin=subprocess.DEVNULL,
+                check=False, cwd=str(tmp_path))
+            seconds = time.monotonic() - t0
+        finally:
+            lab.conn.identity.delete_user(user)
+    print('plan at -vvv: %.1fs' % seconds)
+    return dict(proc=proc, secrets=dict(secrets, lab_admin_password=admin['auth']['password']),
+                state_dir=state_dir, pdd=pdd, home=tmp_path / 'home')
+
+
+def _leaks(run, skip_known=False):
+    """['<secret name> in <where>'] over every file of the runner's directory, the state dir, ESCALATOR_HOME,
+    and the CLI's output; skip_known leaves out the campaign_settings result (KNOWN_LEAK_TASK)."""
+    found = []
+    for path in _files(run['pdd'], run['state_dir'], run['home']):
+        with open(path, 'rb') as handle:
+            data = handle.read()
+        if skip_known and '/job_events/' in path:
+            event = json.loads(data)
+            if event.get('event_data', {}).get('task') == KNOWN_LEAK_TASK and event['event'].startswith('runner_on_'):
+                continue
+        if skip_known and os.path.basename(path) == 'stdout':
+            data = _without_task(data, KNOWN_LEAK_TASK)
+        found += ['%s in %s' % (name, path) for name, value in run['secrets'].items() if value.encode() in data]
+    output = run['proc'].stdout + run['proc'].stderr
+    found += ['%s in the output of escalator plan' % name for name, value in run['secrets'].items() if value in output]
+    return found
+
+
+def _without_task(data, task):
+    """ansible-playbook's stdout without the section of one task (from its TASK line to the next one)."""
+    out, skipping = [], False
+    for line in data.split(b'\n'):
+        if line.startswith(b'TASK ['):
+            skipping = line.startswith(('TASK [%s]' % task).encode())
+        if not skipping:
+            out.append(line)
+    return b'\n'.join(out)
+
+
+def test_plan_at_vvv_writes_no_planted_secret_anywhere(plan_run):
+    """Every artifact of a real plan at -vvv, the campaign state and the CLI output: no planted secret (but for the
+    campaign_settings result, see KNOWN_LEAK_TASK and the test below)."""
+    proc = plan_run['proc']
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    assert 'itest-secrets-plan: ok' in proc.stdout, output[-3000:]
+    artifacts = [p for p in _files(plan_run['pdd']) if '/artifacts/' in p]
+    names = {os.path.basename(p) for p in artifacts}
+    assert {'stdout', 'command'} <= names and any('/job_events/' in p for p in artifacts), sorted(names)
+    state = [os.path.basename(p) for p in _files(plan_run['state_dir'])]
+    assert 'events.jsonl' in state, state
+    assert not _leaks(plan_run, skip_known=True), '\n'.join(_leaks(plan_run, skip_known=True))
+    # the run was at -vvv, and the caller's ANSIBLE_DISPLAY_ARGS_TO_STDOUT=True was overridden (with it, the
+    # templated arguments of 'Plan the campaign', cloud dict included, are in its runner_on_ok event)
+    command = json.loads(open(next(p for p in artifacts if p.endswith('/command')), encoding='utf-8').read())
+    assert '-vvv' in command['command'] and command['env']['ANSIBLE_DISPLAY_ARGS_TO_STDOUT'] == 'False'
+    assert 'OS_PASSWORD' not in command['env'] and 'OS_TOKEN' not in command['env']
+
+
+@pytest.mark.xfail(strict=True, reason='campaign_settings puts every escalator_* setting (secrets included) in its '
+                   'invocation at -vvv: plugins/modules/campaign_settings.py main() (see KNOWN_LEAK_TASK)')
+def test_plan_at_vvv_campaign_settings_result_has_no_secret(plan_run):
+    assert plan_run['proc'].returncode == 0
+    assert not _leaks(plan_run), '\n'.join(_leaks(plan_run))
