@@ -25,6 +25,7 @@ attributes:
     description: Checks only; nothing to change.
   diff_mode:
     support: none
+    description: Changes nothing.
 options:
   settings:
     description:
