@@ -228,6 +228,22 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
     assert all(state in ('ACTIVE', 'SHUTOFF') for _name, state in after.values())
     assert 'rolled back' in log
 
+    # the documented resume (issue 12 item 2): the cause fixed, the same command again, with
+    # escalator_max_failed_hosts 0 - the earlier run's failure must not refuse it; the canary is not touched again
+    canary_record = dict(status['hosts'][canary])
+    campaign.start_helpers()
+    try:
+        rc, log = campaign.run()
+    finally:
+        campaign.stop_helpers()
+    assert rc == 0, log[-6000:]
+    status = campaign.status()
+    assert {host['state'] for host in status['hosts'].values()} == {'done'}, status['hosts']
+    assert {host: agent_version(lab, host) for host in lab.hosts} == {host: '2.0' for host in lab.hosts}
+    assert status['hosts'][canary]['updated'] == canary_record['updated'], 'the resume touched a host back in service'
+    assert all(s.status == 'enabled' for s in compute_services(conn).values())
+    assert servers_snapshot(conn) == before
+
 
 def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(seeded_lab, tmp_path):
     """One run per campaign, however it is started: the first run is a plain ansible-playbook without the
