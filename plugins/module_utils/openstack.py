@@ -212,7 +212,7 @@ class OpenStackModule:
 
     def __init__(self, argument_spec, supports_check_mode=True, **kwargs):
         self.ansible = _AnsibleModule(argument_spec=openstack_argument_spec(**argument_spec),
-                                     supports_check_mode=supports_check_mode, **kwargs)
+                                      supports_check_mode=supports_check_mode, **kwargs)
         self.params = self.ansible.params
         self._conn = None
 
