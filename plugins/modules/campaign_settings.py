@@ -18,7 +18,8 @@ description:
   - Checks the VNFM entries (C(escalator_vnfm)) with M(opnfv.escalator.vnfm_notify)'s own validation, an inventory
     without hosts, and two inventory entries that reach the same machine or name the same Nova host.
   - Talks to no cloud and no host.
-author: Escalator developers
+author:
+  - Escalator developers (@opnfv)
 attributes:
   check_mode:
     support: full

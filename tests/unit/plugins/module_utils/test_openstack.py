@@ -107,7 +107,7 @@ def test_a_dict_cloud_s_secrets_are_masked_when_the_arguments_are_refused(monkey
 
 
 def test_a_named_cloud_is_not_masked(monkeypatch, capsys):
-    result, _ = run_real_module(monkeypatch, capsys, dict(cloud='lab'))
+    result = run_real_module(monkeypatch, capsys, dict(cloud='lab'))[0]
     assert result['invocation']['module_args']['cloud'] == 'lab'
 
 
