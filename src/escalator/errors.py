@@ -30,7 +30,8 @@ EXIT_CODE_HELP = (
     (ExitCode.FAILED, 'a host failed (rolled back if its software was touched); the campaign stopped'),
     (ExitCode.USAGE, 'bad input (options, inventory, clouds.yaml, campaign id) or the upgrade was not confirmed'),
     (ExitCode.PRECHECK, 'blocked by the precheck (E_PRECHECK); nothing was changed'),
-    (ExitCode.LOCKED, 'another campaign holds the cloud lock (E_LOCK); the message names the holder'),
+    (ExitCode.LOCKED, 'the cloud lock is held by another campaign, or another run of this one is live (E_LOCK); '
+                      'the message names the holder and how to resume or abandon it'),
     (ExitCode.CLOUD, 'cloud unreachable or credentials rejected (E_CONNECT, E_AUTH, E_FORBIDDEN)'),
     (ExitCode.PLAN, 'no valid plan, or the cloud changed since the plan was reviewed (E_PLAN)'),
     (ExitCode.UNREACHABLE, 'a compute host could not be reached over SSH (E_UNREACHABLE)'),
