@@ -290,6 +290,17 @@ class CallbackModule(CallbackBase):
             if not (info.get('ours') and info.get('guard_pid')):    # else campaign_lock's guard holds it for this run
                 self._warn_once('campaign_status: %s' % run_guard.describe(campaign_id, info))
 
+    @staticmethod
+    def _close_the_run(store, run_id, status):
+        """A run that ends without its own 'finish' (a failed or unreachable host stopped the play) must not
+        be left 'running': the campaign becomes failed or incomplete, from its hosts, so that the status says
+        what really happened (a killed ansible-playbook gets here no more; the run guard tells that case)."""
+        if status is None or status['campaign'].get('state') != 'running' or not run_id or \
+                status['campaign'].get('run') != run_id:
+            return status
+        return store.finish(run_id=run_id, message='the run ended before it closed the campaign (see the failed '
+                            'hosts); run the same command again to resume')['status']
+
     def _unreachable(self, store, run_id, host, message, task_name):
         status = store.read_status()
         if status is None or host not in status['hosts'] or status['hosts'][host]['state'] in FINAL_STATES:
@@ -313,17 +324,15 @@ class CallbackModule(CallbackBase):
 
     # -- the end ----------------------------------------------------------
     def v2_playbook_on_stats(self, stats):
-        if self._option('print_table') is False:
-            return
-        store, _run_id = self._store()
+        store, run_id = self._store()
         if store is None:
             return
         try:
-            status = store.read_status()
+            status = self._close_the_run(store, run_id, store.read_status())
         except EscalatorError as exc:
             self._display.warning('campaign_status: %s' % exc.msg)
             return
-        if status is None:
+        if status is None or self._option('print_table') is False:
             return
         self._display.banner('CAMPAIGN STATUS %s' % store.campaign_id)
         self._display.display(render_table(status))

@@ -341,3 +341,21 @@ def test_a_real_playbook_with_the_callback_enabled(tmp_path):
     assert [e['action'] for e in events if e['object_id'] == 'compute2'][-1] == 'alert'
     assert 'CAMPAIGN STATUS cb-real' in completed.stdout
     assert 'hosts: 2 (draining 1, failed 1); batches: 0/1 done; failed: compute2; alerts: 1' in completed.stdout
+
+
+def test_a_run_that_ends_without_closing_the_campaign_is_not_left_running(callback, store):
+    """Issue 12 item 1: an unreachable host stops the play before 'Record the end of the campaign'; the status must
+    not say 'running' after ansible-playbook has exited."""
+    callback._plugin_options['run_id'] = 'run-1'
+    callback.v2_runner_on_unreachable(Result('compute2', Task('Upgrade'), {'msg': 'no route', 'unreachable': True}))
+    callback.v2_playbook_on_stats(None)
+    campaign = store.read_status()['campaign']
+    assert campaign['state'] == 'failed', campaign
+    assert 'run the same command again to resume' in (campaign.get('message') or '')
+    assert callback._display.lines[1].startswith('Campaign c1: failed')
+
+
+def test_another_run_s_campaign_is_not_closed(callback, store):
+    callback._plugin_options['run_id'] = 'run-0'   # not the run the campaign records: it is someone else's
+    callback.v2_playbook_on_stats(None)
+    assert store.read_status()['campaign']['state'] == 'running'
