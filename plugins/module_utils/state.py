@@ -782,6 +782,10 @@ def render_table(status, now=None, message_width=60, campaign_id=None):
         campaign['id'], campaign['state'], campaign['run'], info['runs'], '' if info['runs'] == 1 else 's',
         campaign['started'], (', finished %s' % campaign['finished']) if campaign.get('finished') else '',
         format_duration(info['duration_s']))
+    skipped = sorted(name for name, record in hosts.items() if (record or {}).get('state') == SKIPPED)
+    if campaign.get('state') == DONE and skipped:
+        # "done" alone would hide that these hosts were never upgraded
+        title += ' - %d host(s) skipped, left at their old version: %s' % (len(skipped), ', '.join(skipped))
     counts = ', '.join('%s %d' % (state, count) for state, count in info['states'].items() if count)
     footer = 'hosts: %d (%s); batches: %d/%d done%s%s' % (
         info['hosts'], counts or 'none', info['batches_done'], info['batches'],

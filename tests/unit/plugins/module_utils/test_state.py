@@ -410,6 +410,16 @@ def test_table_and_summary(started, clock):
     assert info['duration_s'] == (clock.now - started_at).total_seconds()
 
 
+def test_a_done_campaign_with_skipped_hosts_says_so_in_its_header(started, clock):
+    """Issue 12 item 5: 'done' alone hid that some hosts stay at the old version."""
+    for host in ('compute1', 'compute2', 'compute3'):
+        walk(started, host, *FULL)
+    started.finish()
+    title = state.render_table(started.read_status(), now=clock.now).splitlines()[0]
+    assert title.startswith('Campaign c1: done')
+    assert title.endswith('- 1 host(s) skipped, left at their old version: compute9'), title
+
+
 def test_table_of_an_empty_campaign(store):
     store.start(run_id='r')
     assert '(no hosts)' in state.render_table(store.read_status())
