@@ -126,6 +126,12 @@ def _skip_reason(host, opts):
     return None
 
 
+def _receives_from_outside(host, why):
+    """A host left out only by the selection, up and enabled: it stays up and may receive instances."""
+    return (why in ("excluded", "not_included") and host.get("state", "up") == "up"
+            and host.get("status", "enabled") == "enabled")
+
+
 def _disabled_by_us(reason, opts):
     """A disabled host is ours when its reason names this campaign (any Escalator marker without one)."""
     if opts["campaign_id"] is not None:
@@ -150,6 +156,7 @@ class _Cloud:  # pylint: disable=too-many-instance-attributes
         self.skip = {name: _skip_reason(h, opts) for name, h in self.hosts.items()}
         self.eligible = sorted(name for name, why in self.skip.items() if why is None)
         self.ours = {name for name in self.eligible if self.hosts[name].get("status", "enabled") == "disabled"}
+        self.outside = {name for name, why in self.skip.items() if _receives_from_outside(self.hosts[name], why)}
         self.where = {}
         self.on = {}
         self.inst = {}
@@ -173,6 +180,7 @@ class _Cloud:  # pylint: disable=too-many-instance-attributes
                 self.where[inst["id"]] = name
                 self.inst[inst["id"]] = inst
                 self.on[name].add(inst["id"])
+        self.origin = dict(self.where)   # where every instance is before the campaign (the replay moves them)
         self.groups = {}
         self.group_of = {iid: [] for iid in self.inst}
         declared = {}
@@ -195,7 +203,8 @@ class _Cloud:  # pylint: disable=too-many-instance-attributes
                 budget = opts["default_budget"]
             else:
                 budget = None
-            down = len([m for m in grp["members"] if self.skip[self.where[m]] == "down"])
+            # members on a down host are unavailable, whatever else keeps that host out of the campaign
+            down = len([m for m in grp["members"] if self.hosts[self.where[m]].get("state", "up") != "up"])
             grp["budget"] = budget
             grp["limit"] = _limit_of(budget, down)
 
@@ -229,7 +238,7 @@ def _lower_bounds(cloud, opts):
     for grp in cloud.groups.values():
         if grp["limit"] is None or grp["limit"] < 1:
             continue
-        on_eligible = len([m for m in grp["members"] if cloud.skip[cloud.where[m]] is None])
+        on_eligible = len([m for m in grp["members"] if cloud.skip[cloud.origin[m]] is None])
         by_budget = max(by_budget, math.ceil(on_eligible / grp["limit"]))
     return {"by_batch_size": by_size, "by_az": by_az, "by_budget": by_budget,
             "batches": max(by_size, by_az, by_budget)}
@@ -264,6 +273,11 @@ def _check(hosts, server_groups, options, plan):  # pylint: disable=too-many-loc
         if reported.get(name) != expected_skips.get(name):
             bad.append("host %s: skipped as %r in the plan, expected %r"
                        % (name, reported.get(name), expected_skips.get(name)))
+    for entry in plan.get("skipped") or []:
+        name = entry.get("host")
+        if name in expected_skips and entry.get("destination") is not (name in cloud.outside):
+            bad.append("host %s: the plan says destination %r for this skipped host, expected %r"
+                       % (name, entry.get("destination"), name in cloud.outside))
 
     batches = plan.get("batches") or []
     if not plan.get("feasible"):
@@ -363,6 +377,8 @@ def _check_batch(cloud, opts, pos, batch, upgraded, batch_of, moved):
 
     # where affinity members may go: hosts that keep other members and can receive them
     def receivable(name):
+        if name in cloud.outside:
+            return True
         return (name in cloud.hosts and cloud.skip[name] is None and name not in in_batch
                 and not (name in cloud.ours and name not in upgraded))
 
@@ -396,8 +412,14 @@ def _check_batch(cloud, opts, pos, batch, upgraded, batch_of, moved):
             if dest not in cloud.hosts:
                 bad.append("batch %d: instance %s: unknown destination %s" % (pos, iid, dest))
                 ok = False
+            elif dest in cloud.outside:
+                continue    # outside the selection, up and enabled: stays up for the whole campaign
             elif cloud.skip[dest] is not None:
-                bad.append("batch %d: instance %s sent to skipped host %s" % (pos, iid, dest))
+                host = cloud.hosts[dest]
+                why = cloud.skip[dest]
+                if why in ("excluded", "not_included"):
+                    why += ", and %s" % ("down" if host.get("state", "up") != "up" else "disabled")
+                bad.append("batch %d: instance %s sent to skipped host %s (%s)" % (pos, iid, dest, why))
                 ok = False
             elif dest in in_batch:
                 bad.append("batch %d: instance %s sent to %s, which is in the same batch" % (pos, iid, dest))
@@ -406,17 +428,25 @@ def _check_batch(cloud, opts, pos, batch, upgraded, batch_of, moved):
                 bad.append("batch %d: instance %s sent to %s, which Escalator disabled and has not upgraded yet"
                            % (pos, iid, dest))
                 ok = False
-        flags = [d in upgraded for d in dests]
+        flags = [d in upgraded or d in cloud.outside for d in dests]
         if flags != sorted(flags, reverse=True):
-            bad.append("batch %d: instance %s: not-yet-upgraded destination listed before an upgraded one"
-                       % (pos, iid))
+            bad.append("batch %d: instance %s: not-yet-upgraded destination listed before an upgraded one "
+                       "(or one outside the campaign)" % (pos, iid))
         inst = cloud.inst[iid]
         switch = any(cloud.groups[g]["budget"] == 0 for g in cloud.group_of[iid])
         mode = "switchover" if switch else ("live" if str(inst.get("status") or "").upper() in _LIVE else "cold")
         if move.get("mode") != mode:
             bad.append("batch %d: instance %s has mode %r, expected %r" % (pos, iid, move.get("mode"), mode))
         primary = dests[0]
-        if ok and primary not in upgraded:
+        if move.get("outside_campaign", False) is not (primary in cloud.outside):
+            bad.append("batch %d: instance %s: outside_campaign is %r, but %s is %s the campaign"
+                       % (pos, iid, move.get("outside_campaign"), primary,
+                          "outside" if primary in cloud.outside else "not outside"))
+        if ok and primary in cloud.outside:
+            if move.get("moves_again_in_batch") is not None:
+                bad.append("batch %d: instance %s goes to %s, outside the campaign, but is said to move again"
+                           % (pos, iid, primary))
+        elif ok and primary not in upgraded:
             again = batch_of.get(primary)
             if move.get("moves_again_in_batch") != again:
                 bad.append("batch %d: instance %s parked on %s should say it moves again in batch %s"

@@ -59,7 +59,7 @@ PREFERENCES = ("single_moves", "fewer_batches")
 _PENDING = 0      # eligible, not yet upgraded, may be batched
 _BATCH = 1        # in the batch being built
 _UPGRADED = 2     # upgraded by an earlier batch
-_SKIPPED = 3      # left out of the campaign
+_SKIPPED = 3      # left out of the campaign (an outside host may still receive instances)
 _BLOCKED = 4      # eligible but cannot be planned (a reason was recorded)
 
 # destination pools
@@ -68,6 +68,9 @@ _UP_POOL = 1
 _PENDING_POOL = 2
 
 _HEAP_SCAN = 24   # entries a bounded heap search looks at before giving up
+_OUTSIDE_BIAS = 4.0   # added to an outside host's pool key: upgraded hosts of the campaign come first
+# skipped hosts that stay up and may receive instances when they are up and enabled
+_OUTSIDE_REASONS = ("excluded", "not_included")
 
 
 class PlanInputError(ValueError):
@@ -352,8 +355,10 @@ class _Planner:
         self.zone = [str(h.get("zone") or "") for h in hosts]
         self.state = [_PENDING] * n
         self.ours = [False] * n
+        self.outside = [False] * n   # skipped only for the selection, up and enabled: a destination
         self.skipped = []
         self._classify()
+        self.key_bias = [_OUTSIDE_BIAS if o else 0.0 for o in self.outside]
 
         reserve = opts["reserve"]
         self.cap = [[None] * n for dummy in RESOURCES]
@@ -457,6 +462,8 @@ class _Planner:
             if reason:
                 self.state[h] = _SKIPPED
                 self.skipped.append((h, reason, detail))
+                self.outside[h] = (reason in _OUTSIDE_REASONS and host.get("state", "up") == "up"
+                                   and status == "enabled")
 
     def _load_groups(self, server_groups):
         opts = self.opts
@@ -542,7 +549,8 @@ class _Planner:
 
     def _static_checks(self):
         eligible = self._eligible()
-        n_eligible = len(eligible)
+        outside = [h for h in range(len(self.names)) if self.outside[h]]
+        n_receivers = len(eligible) + len(outside)
         names = self.names
         for k in range(len(self.g_id)):
             members = self.g_members[k]
@@ -555,6 +563,7 @@ class _Planner:
             on_eligible = sorted((h for h in per_host if self.state[h] != _SKIPPED), key=lambda h: names[h])
             if not on_eligible:
                 continue
+            on_receivers = len(on_eligible) + sum(1 for h in per_host if self.outside[h])
             limit = self.g_limit[k]
             budget = self.g_budget[k]
             label = self._group_label(k)
@@ -579,16 +588,16 @@ class _Planner:
                     self.reasons.append("%s: %d members on host %s%s exceed what one batch may disrupt (%d)"
                                         % (label, per_host[h], names[h], together, limit))
                     self._block(h)
-            if self.g_policy[k] == "anti-affinity" and n_eligible - len(on_eligible) < 1:
+            if self.g_policy[k] == "anti-affinity" and n_receivers - on_receivers < 1:
                 self.reasons.append("%s: %d members on %d hosts, no spare host"
                                     % (label, len(members), len(per_host)))
                 for h in on_eligible:
                     self._block(h)
 
-        # capacity: the instances of a host must fit in what the other hosts have free
+        # capacity: the instances of a host must fit in what the other hosts (and those outside) have free
         total_free = [0.0, 0.0, 0.0]
         free_of = {}
-        for h in eligible:
+        for h in eligible + outside:
             vec = []
             for d in range(3):
                 f = max(0, self.lim[d][h] - self.used[d][h])
@@ -623,6 +632,9 @@ class _Planner:
                     inst_sum[d] += self.inst_req[i][d]
             vec = tuple(self.lim[d][h] - max(0, self.used[d][h] - inst_sum[d]) for d in range(3))
             room.setdefault(vec, []).append(h)
+        for h in outside:     # never emptied: what it has free now
+            vec = tuple(self.lim[d][h] - self.used[d][h] for d in range(3))
+            room.setdefault(vec, []).append(h)
         vectors = sorted(room, key=lambda v: (-v[1], -v[0], -v[2]))
         holders = {}
         for h in eligible:
@@ -645,8 +657,10 @@ class _Planner:
                         "instances %s (affinity, moving together)"
                         % ", ".join(self.inst_name[i] for i in unit.members))
                 self.reasons.append("host %s: %s need%s %s, more than any other host to upgrade can hold even "
-                                    "when empty" % (names[h], what, "s" if len(unit.members) == 1 else "",
-                                                    _fmt_res(req, skip_zero=False)))
+                                    "when empty%s" % (names[h], what, "s" if len(unit.members) == 1 else "",
+                                                      _fmt_res(req, skip_zero=False),
+                                                      " or any host outside the campaign has free" if outside
+                                                      else ""))
                 self._block(h)
                 break
 
@@ -741,7 +755,7 @@ class _Planner:
                 f = (self.lim[d][h] - self.used[d][h]) / cap
                 if f < key:
                     key = f
-        return -key
+        return self.key_bias[h] - key
 
     def _pool_push(self, h):
         self.pver[h] += 1
@@ -1046,7 +1060,7 @@ class _Planner:
         names = self.names
         for (unit, dest), to in zip(placements, prefs):
             switchover = any(self.inst_switch[i] for i in unit.members)
-            parked = self.state[dest] != _UPGRADED
+            parked = self.state[dest] != _UPGRADED and not self.outside[dest]
             for i in unit.members:
                 src = self.inst_host[i]
                 self.moves[i] += 1
@@ -1149,6 +1163,8 @@ class _Planner:
         for h in range(n):
             if self.state[h] in (_PENDING, _BLOCKED) and not self.ours[h]:
                 self._pool_set(h, _PENDING_POOL)
+            elif self.outside[h]:
+                self._pool_set(h, _UP_POOL)
             if self.state[h] == _PENDING:
                 self._cand_push(h)
 
@@ -1220,6 +1236,13 @@ class _Planner:
             if parked:
                 notes.append("%s parked on hosts not yet upgraded (%s again later)"
                              % (_plural(parked, "instance"), "it moves" if parked == 1 else "they move"))
+            away = sorted({names[m[2]] for m in moves if self.outside[m[2]]})
+            if away:
+                count = sum(1 for m in moves if self.outside[m[2]])
+                notes.append("%s sent outside the campaign to %s (%s up now; a later campaign upgrading %s "
+                             "moves %s again)"
+                             % (_plural(count, "instance"), ", ".join(away), "stays" if len(away) == 1 else "stay",
+                                "it" if len(away) == 1 else "them", "it" if count == 1 else "them"))
             switch = sorted({self.g_name[k] for m in moves if m[4] == "switchover"
                              for k in self.inst_groups[m[1]] if self.g_budget[k] == 0})
             if switch:
@@ -1230,6 +1253,8 @@ class _Planner:
                         "to": [names[t] for t in to], "mode": mode}
                 if parked_move:
                     move["moves_again_in_batch"] = self.upgraded_in[dest]
+                if self.outside[dest]:
+                    move["outside_campaign"] = True
                 if aff is not None:
                     move["with_group"] = self.g_id[aff]
                 out_moves.append(move)
@@ -1244,8 +1269,8 @@ class _Planner:
                 "budget_use": budget_use,
                 "notes": notes,
             })
-        skipped = [{"host": names[h], "reason": reason, "detail": detail, "instances": len(self.hosts_in[h].get(
-            "instances") or [])} for h, reason, detail in self.skipped]
+        skipped = [{"host": names[h], "reason": reason, "detail": detail, "destination": self.outside[h],
+                    "instances": len(self.hosts_in[h].get("instances") or [])} for h, reason, detail in self.skipped]
         skipped.sort(key=lambda s: s["host"])
         moves_per_instance = {}
         twice = []
@@ -1320,10 +1345,13 @@ def plan_campaign(hosts, server_groups=None, options=None):
 
 def _destinations_summary(moves):
     counts = {}
+    outside = set()
     for move in moves:
         dest = move["to"][0]
         counts[dest] = counts.get(dest, 0) + 1
-    return ", ".join("%s(%d)" % (dest, c) for dest, c in sorted(counts.items()))
+        if move.get("outside_campaign"):
+            outside.add(dest)
+    return ", ".join("%s(%d)%s" % (dest, c, "^" if dest in outside else "") for dest, c in sorted(counts.items()))
 
 
 def _table(rows, widths):
@@ -1362,9 +1390,12 @@ def render_table(plan):
     if len(rows) > 1:
         lines.extend(_table(rows, (5, 26, 30, 28, 32)))
         lines.append("* canary batch")
+        if any(m.get("outside_campaign") for b in plan.get("batches", []) for m in b["moves"]):
+            lines.append("^ host outside the campaign: stays up and is not upgraded now")
     for skipped in plan.get("skipped", []):
-        lines.append("skipped %s: %s (%s left in place)"
-                     % (skipped["host"], skipped["detail"], _plural(skipped["instances"], "instance")))
+        lines.append("skipped %s: %s (%s left in place%s)"
+                     % (skipped["host"], skipped["detail"], _plural(skipped["instances"], "instance"),
+                        "; up and enabled, it may receive instances" if skipped.get("destination") else ""))
     if summary:
         bound = summary.get("lower_bound", {})
         lines.append("hosts: %d eligible, %d skipped; batches: %d (lower bound %s); instances moving: %d, "

@@ -297,6 +297,85 @@ def test_fallback_without_room_is_caught():
     assert any("fallback c3 of instance a has no room" in v for v in found), found
 
 
+def _subset_cloud():
+    """compute1 alone is upgraded; compute2 holds its anti-affinity partner; compute5 is down, compute6 disabled."""
+    hosts = [host("compute1", [inst("a", groups=["g"]), inst("x")]), host("compute2", [inst("b", groups=["g"])]),
+             host("compute3"), host("compute4"), host("compute5", state="down"),
+             host("compute6", status="disabled", reason="ops: ticket 9")]
+    return hosts, [group("g", ["a", "b"])]
+
+
+@pytest.mark.parametrize("options", [{"include_hosts": ["compute1"]},
+                                     {"exclude_hosts": ["compute2", "compute3", "compute4", "compute5", "compute6"]}])
+def test_destinations_outside_the_campaign(options):
+    hosts, groups = _subset_cloud()
+    plan = planner.plan_campaign(hosts, groups, options)
+    assert plan["feasible"], plan["reasons"]
+    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    moves = {m["instance"]: m for m in plan["batches"][0]["moves"]}
+    assert moves["a"]["to"][0] in ("compute3", "compute4")
+
+    for dest, why in (("compute5", "down"), ("compute6", "disabled")):
+        bad = copy.deepcopy(plan)
+        bad["batches"][0]["moves"][0]["to"] = [dest]
+        found = plan_check.check_plan(hosts, groups, options, bad)
+        assert any("sent to skipped host %s" % dest in v and why in v for v in found), found
+
+    # the anti-affinity partner's host is outside and up, but holds a member
+    bad = copy.deepcopy(plan)
+    for move in bad["batches"][0]["moves"]:
+        if move["instance"] == "a":
+            move["to"] = ["compute2"]
+    found = plan_check.check_plan(hosts, groups, options, bad)
+    assert any("joins another member of anti-affinity group g on compute2" in v for v in found), found
+
+    # the marker must say when the planned destination is outside the campaign
+    bad = copy.deepcopy(plan)
+    del bad["batches"][0]["moves"][0]["outside_campaign"]
+    found = plan_check.check_plan(hosts, groups, options, bad)
+    assert any("outside the campaign" in v for v in found), found
+    bad = copy.deepcopy(plan)
+    bad["batches"][0]["moves"][0]["moves_again_in_batch"] = 2
+    assert plan_check.check_plan(hosts, groups, options, bad)
+
+    # the skipped report says which outside hosts receive instances
+    bad = copy.deepcopy(plan)
+    for entry in bad["skipped"]:
+        entry["destination"] = not entry["destination"]
+    found = plan_check.check_plan(hosts, groups, options, bad)
+    assert len([v for v in found if "destination" in v]) == 5, found
+
+
+def test_an_excluded_host_that_is_down_is_not_a_destination():
+    hosts, groups = _subset_cloud()
+    options = {"exclude_hosts": ["compute5"], "include_hosts": ["compute1", "compute5"]}
+    plan = planner.plan_campaign(hosts, groups, options)
+    assert plan["feasible"], plan["reasons"]
+    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    plan["batches"][0]["moves"][0]["to"] = ["compute5"]
+    found = plan_check.check_plan(hosts, groups, options, plan)
+    assert any("sent to skipped host compute5 (excluded, and down)" in v for v in found), found
+
+
+def test_a_member_on_an_excluded_down_host_uses_up_the_budget():
+    # compute5 is excluded and down: its member is unavailable, so a budget of 2 leaves 1 per batch
+    hosts, dummy = _subset_cloud()
+    hosts[0]["instances"].append(inst("c", groups=["g3"]))
+    hosts[1]["instances"].append(inst("d", groups=["g3"]))
+    hosts[4]["instances"].append(inst("e", groups=["g3"]))
+    groups = [group("g3", ["c", "d", "e"])]
+    options = {"exclude_hosts": ["compute5"], "budgets": {"g3": 2}, "max_batch_size": 2, "canary_hosts": 0}
+    plan = planner.plan_campaign(hosts, groups, options)
+    assert plan["feasible"], plan["reasons"]
+    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert plan["summary"]["lower_bound"]["by_budget"] == 2
+    merged = copy.deepcopy(plan)
+    merged["batches"] = [dict(merged["batches"][0], moves=[m for b in plan["batches"] for m in b["moves"]],
+                              hosts=sorted(h for b in plan["batches"] for h in b["hosts"]))]
+    found = plan_check.check_plan(hosts, groups, options, merged)
+    assert any("group g3 loses 2 members (budget 2 allows 1)" in v for v in found), found
+
+
 # --------------------------------------------------------------------------
 # randomized: random plans are valid; random mutations are caught
 # --------------------------------------------------------------------------

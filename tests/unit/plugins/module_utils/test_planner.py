@@ -370,14 +370,117 @@ def test_skipped_hosts_are_reported_never_destinations_and_keep_their_instances(
     planned = {h for b in plan["batches"] for h in b["hosts"]}
     assert planned == {"c1", "c2"}
     dests = {d for b in plan["batches"] for m in b["moves"] for d in m["to"]}
-    assert not dests & set(skipped)
+    # an excluded host that is up and enabled may receive instances; down or disabled ones never do
+    assert not dests & {"down1", "ops1", "ops2"}
     assert plan["moves_per_instance"]["d"] == 0 and plan["moves_per_instance"]["o"] == 0
+    assert plan["moves_per_instance"]["e"] == 0
 
 
 def test_include_hosts_limits_the_campaign():
     hosts = [host("c1", [inst("a")]), host("c2"), host("c3")]
     plan = plan_ok(hosts, [], {"include_hosts": ["c1", "c2"]})
     assert {s["host"]: s["reason"] for s in plan["skipped"]} == {"c3": "not_included"}
+
+
+# --------------------------------------------------------------------------
+# a subset of hosts: hosts outside the selection receive instances
+# --------------------------------------------------------------------------
+
+def _rack_cloud():
+    """compute1 (the one to upgrade) holds an anti-affinity member whose partner is on compute2."""
+    hosts = [host("compute1", [inst("a", groups=["g"]), inst("x", vcpus=2), inst("y", mem=2048)]),
+             host("compute2", [inst("b", groups=["g"])]),
+             host("compute3", [inst("z")]), host("compute4")]
+    return hosts, [group("g", ["a", "b"])]
+
+
+@pytest.mark.parametrize("options", [
+    {"include_hosts": ["compute1"]},
+    {"exclude_hosts": ["compute2", "compute3", "compute4"]},
+    {"include_hosts": ["compute1", "compute2"], "exclude_hosts": ["compute2"]},
+])
+def test_a_single_selected_host_is_drained_onto_hosts_outside_the_campaign(options):
+    hosts, groups = _rack_cloud()
+    plan = plan_ok(hosts, groups, options)
+    assert [b["hosts"] for b in plan["batches"]] == [["compute1"]]
+    moves = {m["instance"]: m for m in plan["batches"][0]["moves"]}
+    assert sorted(moves) == ["a", "x", "y"]
+    for move in moves.values():
+        assert set(move["to"]) <= {"compute2", "compute3", "compute4"}
+        assert move["outside_campaign"] is True
+        assert "moves_again_in_batch" not in move
+    # never next to its anti-affinity partner, not even as a fallback
+    assert "compute2" not in moves["a"]["to"]
+    # an outside host is never taken down: everything moves once
+    assert plan["moved_more_than_once"] == []
+    assert set(plan["moves_per_instance"].values()) <= {0, 1}
+    assert plan["moves_per_instance"]["b"] == 0 and plan["moves_per_instance"]["z"] == 0
+    assert plan["summary"]["eligible_hosts"] == 1 and plan["summary"]["skipped_hosts"] == 3
+    assert any("outside the campaign" in note for note in plan["batches"][0]["notes"])
+    skipped = {s["host"]: s for s in plan["skipped"]}
+    assert all(s["destination"] for s in skipped.values())
+    table = planner.render_table(plan)
+    assert "outside the campaign" in table
+    assert "may receive instances" in table
+
+
+def test_hosts_outside_the_campaign_that_are_down_or_disabled_are_never_destinations():
+    hosts, groups = _rack_cloud()
+    hosts[2]["state"] = "down"                                         # compute3
+    hosts[3]["status"], hosts[3]["disabled_reason"] = "disabled", "ops: ticket 9"   # compute4
+    hosts.append(host("compute5"))
+    hosts.append(host("compute6", status="disabled", reason="escalator:other: batch 1"))
+    options = {"include_hosts": ["compute1"], "exclude_hosts": ["compute3"]}
+    plan = plan_ok(hosts, groups, options)
+    dests = {d for b in plan["batches"] for m in b["moves"] for d in m["to"]}
+    moves = {m["instance"]: m for m in plan["batches"][0]["moves"]}
+    assert moves["a"]["to"] == ["compute5"]
+    assert dests <= {"compute2", "compute5"}
+    skipped = {s["host"]: s for s in plan["skipped"]}
+    assert skipped["compute3"]["reason"] == "excluded" and skipped["compute3"]["destination"] is False
+    assert skipped["compute4"]["reason"] == "not_included" and skipped["compute4"]["destination"] is False
+    assert skipped["compute6"]["destination"] is False
+    assert skipped["compute5"]["destination"] is True
+    # without compute5 nothing can take the anti-affinity member: infeasible, and it says why
+    hosts.pop(4)
+    plan = planner.plan_campaign(hosts, groups, options)
+    assert not plan["feasible"] and plan["batches"] == []
+    assert plan_check.check_plan(hosts, groups, options, plan) == []
+
+
+def test_outside_hosts_count_for_capacity_and_affinity():
+    # compute2 (outside) is nearly full: only compute3 can take the big instance
+    hosts = [host("compute1", [inst("big", vcpus=8), inst("p1", groups=["aff"]), inst("p2", groups=["aff"])]),
+             host("compute2", [inst("fill", vcpus=12)]),
+             host("compute3", [inst("p3", groups=["aff"])]),
+             host("compute4", [inst("fill4", vcpus=10)])]
+    groups = [group("aff", ["p1", "p2", "p3"], policy="affinity")]
+    options = {"include_hosts": ["compute1"]}
+    plan = plan_ok(hosts, groups, options)
+    moves = {m["instance"]: m for m in plan["batches"][0]["moves"]}
+    assert moves["big"]["to"][0] == "compute3"
+    # the affinity pair joins the member that stays on compute3
+    assert moves["p1"]["to"] == ["compute3"] and moves["p2"]["to"] == ["compute3"]
+    # not enough room outside: the capacity reason counts the outside hosts' free room
+    hosts[2]["capacity"]["vcpus"] = 4
+    hosts[3]["capacity"]["vcpus"] = 10
+    plan = planner.plan_campaign(hosts, groups, options)
+    assert not plan["feasible"]
+    assert "host compute1: 10 vCPU of instances, only 7 vCPU free on hosts that stay up" in plan["reasons"]
+
+
+def test_budget_counts_members_outside_the_campaign_as_up():
+    # a trio with budget 1: one member per batch, members outside are running and do not count
+    hosts = [host("r1", [inst("m1", groups=["g"])]), host("r2", [inst("m2", groups=["g"])]),
+             host("o1", [inst("m3", groups=["g"])]), host("o2"), host("o3")]
+    groups = [group("g", ["m1", "m2", "m3"])]
+    options = {"include_hosts": ["r1", "r2"], "max_batch_size": 2, "canary_hosts": 0}
+    plan = plan_ok(hosts, groups, options)
+    assert [len(b["hosts"]) for b in plan["batches"]] == [1, 1]
+    for batch in plan["batches"]:
+        for move in batch["moves"]:
+            assert move["to"][0] in ("o2", "o3", "r1", "r2")
+            assert "o1" not in move["to"]
 
 
 def test_exclude_unknown_host_is_a_warning():
@@ -619,6 +722,12 @@ def test_random_plans_pass_the_checker(seed):
     rnd = random.Random(seed)
     hosts, groups = random_cloud(rnd, rnd.randint(1, 14))
     options = random_options(rnd, groups)
+    names = [h["name"] for h in hosts]
+    roll = rnd.random()
+    if roll < 0.25:       # a rack at a time: hosts outside the selection receive instances
+        options["include_hosts"] = rnd.sample(names, rnd.randint(1, len(names)))
+    elif roll < 0.4:
+        options["exclude_hosts"] = rnd.sample(names, rnd.randint(0, len(names)))
     plan = planner.plan_campaign(hosts, groups, options)
     json.loads(planner.plan_to_json(plan))
     assert plan_check.check_plan(hosts, groups, options, plan) == []
