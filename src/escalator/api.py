@@ -545,8 +545,13 @@ def read_status(campaign_id, state_dir=None):
         raise InputError(exc.msg) from exc
     if status is None:
         return StatusReport(campaign_id, directory, store.path, None, None, None)
-    return StatusReport(campaign_id, directory, store.path, status, state.render_table(status),
-                        state.summary(status))
+    table = state.render_table(status)
+    if status['campaign'].get('state') == 'running' and \
+            locate.collection_module('run_guard').holder(store.path) is None:
+        # nothing holds the run lock: the run that recorded 'running' was killed before it could close the campaign
+        table += ('\nNo run of campaign %s is live on this controller: the last run was interrupted before it '
+                  'closed the campaign. Run the same command again to resume it.' % campaign_id)
+    return StatusReport(campaign_id, directory, store.path, status, table, state.summary(status))
 
 
 def status(campaign_id, state_dir=None):

@@ -43,3 +43,21 @@ def test_cli_status_reports_a_damaged_status_file_without_a_traceback(damaged, e
                              check=False, env=dict(os.environ))
     assert listing.returncode == 0 and 'Traceback' not in listing.stderr, listing.stderr
     assert [c['id'] for c in json.loads(listing.stdout)] == ['c-bad']
+
+
+def test_a_running_campaign_with_no_live_run_is_said_to_be_interrupted(tmp_path, monkeypatch):
+    """kill -9 leaves 'running' behind (nothing ran to close it): the status must say no run is live."""
+    from escalator import locate
+    state = locate.collection_module('state')
+    run_guard = locate.collection_module('run_guard')
+    monkeypatch.setenv('ESCALATOR_HOME', str(tmp_path / 'home'))
+    store = state.CampaignStore('c-killed', str(tmp_path / 'state'))
+    store.start(run_id='run-1', plan={'batches': [['compute1']]})
+    report = api.read_status('c-killed', str(tmp_path / 'state'))
+    assert report.status['campaign']['state'] == 'running'
+    assert 'the last run was interrupted' in report.table
+    held = run_guard.take(store.path, run_id='run-1')       # a live run holds the run lock: no such line
+    try:
+        assert 'interrupted' not in api.read_status('c-killed', str(tmp_path / 'state')).table
+    finally:
+        held.close()
