@@ -46,7 +46,7 @@ options:
     elements: str
   exclude_hosts:
     description:
-      - Hosts left out of the campaign (reported as skipped, never used as destinations).
+      - Hosts left out of the campaign (reported as skipped, not upgraded); when up and enabled they still receive instances.
     type: list
     elements: str
     default: []
