@@ -90,19 +90,27 @@ def cloud_secrets(value, secret=False):
     return found
 
 
-class _AnsibleModule(AnsibleModule):
-    """AnsibleModule that knows the secrets of a dict `cloud` before anything is logged or returned.
+class SecretMaskingModule(AnsibleModule):
+    """AnsibleModule that knows the secrets inside its dict options before anything is logged or returned.
 
-    `cloud` cannot be no_log (a cloud name would then be masked everywhere), so its secret values are
-    added to no_log_values as soon as the parameters are loaded: before the argument validation (whose
-    failure returns the invocation), the syslog/journal line of the invocation and every result, where
-    Ansible replaces them with ********.
+    Such options (a dict `cloud`, every escalator_* setting handed to campaign_settings) cannot be no_log: every
+    plain value in them (a cloud name, "proceed") would then be masked everywhere. So the secret values inside them
+    (cloud_secrets: keys that look like secrets, passwords in URLs) are added to no_log_values as soon as the
+    parameters are loaded: before the argument validation (whose failure returns the invocation), the
+    syslog/journal line of the invocation and every result, where Ansible replaces them with ********.
+    ``secret_options`` names the options to search (default: ``cloud`` when it is a dict).
     """
+
+    def __init__(self, *args, secret_options=('cloud',), **kwargs):
+        self._secret_options = tuple(secret_options)
+        super().__init__(*args, **kwargs)
 
     def _load_params(self):
         super()._load_params()
         params = self.params if isinstance(self.params, dict) else {}
-        self.no_log_values.update(cloud_secrets(params.get('cloud') if isinstance(params.get('cloud'), dict) else None))
+        for name in self._secret_options:
+            if isinstance(params.get(name), (dict, list)):
+                self.no_log_values.update(cloud_secrets(params[name]))
 
 
 def cloud_config(params):
@@ -211,8 +219,8 @@ class OpenStackModule:
     """An AnsibleModule with Escalator's connection options and error handling."""
 
     def __init__(self, argument_spec, supports_check_mode=True, **kwargs):
-        self.ansible = _AnsibleModule(argument_spec=openstack_argument_spec(**argument_spec),
-                                      supports_check_mode=supports_check_mode, **kwargs)
+        self.ansible = SecretMaskingModule(argument_spec=openstack_argument_spec(**argument_spec),
+                                           supports_check_mode=supports_check_mode, **kwargs)
         self.params = self.ansible.params
         self._conn = None
 

@@ -63,10 +63,9 @@ problems:
   sample: ["unknown setting escalator_max_batch_sise (did you mean escalator_max_batch_size?)"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_settings, vnfm
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import SecretMaskingModule
 
 
 def vnfm_problems(entries):
@@ -79,13 +78,15 @@ def vnfm_problems(entries):
 
 
 def main():
-    module = AnsibleModule(
+    # the settings carry secrets (a dict cloud, VNFM tokens, webhook passwords): masked in every result
+    module = SecretMaskingModule(
         argument_spec=dict(
             settings=dict(type='dict', default={}),
             inventory=dict(type='dict', default={}),
             role_specs=dict(type='dict', default={}),
         ),
         supports_check_mode=True,
+        secret_options=('settings', 'inventory'),
     )
     problems = campaign_settings.check(module.params['settings'], module.params['inventory'],
                                        role_specs=module.params['role_specs'], vnfm_check=vnfm_problems)

@@ -337,3 +337,36 @@ def test_operator_disabled_host_stays_disabled_and_out_of_the_plan(seeded_lab, t
         assert (service.status, service.disabled_reason) == ('disabled', 'ops: RMA ticket 4711')
     finally:
         conn.compute.enable_service(compute_services(conn)[theirs])
+
+
+def test_one_host_of_a_cloud_with_room_elsewhere_and_a_refused_plan_leaves_no_lock(seeded_lab, tmp_path):
+    """Issue 12: a refused plan (a stale fingerprint) releases the lock it took - a second campaign is not told that
+    the first one runs - and an operator upgrades one host on its own: its instances go to hosts outside the
+    campaign (up, enabled, with room), each once, without outage; the other hosts are untouched."""
+    lab, conn = seeded_lab, seeded_lab.conn
+    target = lab.hosts[0]                      # holds both VNF actives, a standalone and the SHUTOFF server
+    before = servers_snapshot(conn)
+    (tmp_path / 'refused').mkdir()
+    refused = Campaign(lab, tmp_path / 'refused', 'e2e-refused')
+    rc, log = refused.run('-e', 'escalator_plan_fingerprint=sha256:0000')
+    assert rc != 0 and 'the cloud changed since the plan' in log, log[-4000:]
+    assert 'the cloud lock was released' in log, log[-4000:]
+
+    campaign = Campaign(lab, tmp_path, 'e2e-one-host')
+    campaign.start_helpers()
+    since = _now()
+    try:
+        rc, log = campaign.run('-e', json.dumps(dict(escalator_hosts=[target])))
+    finally:
+        campaign.stop_helpers()
+    assert rc == 0, log[-6000:]
+    assert 'E_LOCK' not in log
+    assert agent_version(lab, target) == '2.0'
+    assert all(agent_version(lab, host) == '1.0' for host in lab.hosts if host != target)
+    moves = migrations_per_instance(conn, since)
+    assert moves and max(moves.values()) == 1, moves
+    assert servers_snapshot(conn) == before
+    assert all(seconds == 0 for seconds in campaign.outage().values()), campaign.outage()
+    status = campaign.status()
+    assert status['campaign']['state'] == 'done' and status['hosts'][target]['state'] == 'done'
+    assert all(s.status == 'enabled' for s in compute_services(conn).values())

@@ -113,14 +113,6 @@ def _files(*roots):
                 yield os.path.join(directory, name)
 
 
-# The one leak left, in a module this test does not own: opnfv.escalator.campaign_settings (first task of
-# playbooks/check_settings.yml) takes every escalator_* setting in its options `settings` and `inventory`
-# (plugins/modules/campaign_settings.py, main(): argument_spec without no_log, and no secret value added to
-# module.no_log_values), so at -vvv its result's invocation.module_args carries escalator_cloud.auth.password,
-# escalator_vnfm[].token/password and the password of escalator_alert_webhook, into job_events/*.json and stdout.
-KNOWN_LEAK_TASK = 'Check every escalator_* setting, the VNFM entries and the inventory'
-
-
 @pytest.fixture(scope='module')
 def plan_run(lab, tmp_path_factory):
     """One real `escalator plan` at -vvv with a planted secret in every input that can carry one: escalator_cloud
@@ -167,39 +159,21 @@ def plan_run(lab, tmp_path_factory):
                 state_dir=state_dir, pdd=pdd, home=tmp_path / 'home')
 
 
-def _leaks(run, skip_known=False):
+def _leaks(run):
     """['<secret name> in <where>'] over every file of the runner's directory, the state dir, ESCALATOR_HOME,
-    and the CLI's output; skip_known leaves out the campaign_settings result (KNOWN_LEAK_TASK)."""
+    and the CLI's output."""
     found = []
     for path in _files(run['pdd'], run['state_dir'], run['home']):
         with open(path, 'rb') as handle:
             data = handle.read()
-        if skip_known and '/job_events/' in path:
-            event = json.loads(data)
-            if event.get('event_data', {}).get('task') == KNOWN_LEAK_TASK and event['event'].startswith('runner_on_'):
-                continue
-        if skip_known and os.path.basename(path) == 'stdout':
-            data = _without_task(data, KNOWN_LEAK_TASK)
         found += ['%s in %s' % (name, path) for name, value in run['secrets'].items() if value.encode() in data]
     output = run['proc'].stdout + run['proc'].stderr
     found += ['%s in the output of escalator plan' % name for name, value in run['secrets'].items() if value in output]
     return found
 
 
-def _without_task(data, task):
-    """ansible-playbook's stdout without the section of one task (from its TASK line to the next one)."""
-    out, skipping = [], False
-    for line in data.split(b'\n'):
-        if line.startswith(b'TASK ['):
-            skipping = line.startswith(('TASK [%s]' % task).encode())
-        if not skipping:
-            out.append(line)
-    return b'\n'.join(out)
-
-
 def test_plan_at_vvv_writes_no_planted_secret_anywhere(plan_run):
-    """Every artifact of a real plan at -vvv, the campaign state and the CLI output: no planted secret (but for the
-    campaign_settings result, see KNOWN_LEAK_TASK and the test below)."""
+    """Every artifact of a real plan at -vvv, the campaign state and the CLI output: no planted secret."""
     proc = plan_run['proc']
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
@@ -209,16 +183,9 @@ def test_plan_at_vvv_writes_no_planted_secret_anywhere(plan_run):
     assert {'stdout', 'command'} <= names and any('/job_events/' in p for p in artifacts), sorted(names)
     state = [os.path.basename(p) for p in _files(plan_run['state_dir'])]
     assert 'events.jsonl' in state, state
-    assert not _leaks(plan_run, skip_known=True), '\n'.join(_leaks(plan_run, skip_known=True))
+    assert not _leaks(plan_run), '\n'.join(_leaks(plan_run))
     # the run was at -vvv, and the caller's ANSIBLE_DISPLAY_ARGS_TO_STDOUT=True was overridden (with it, the
     # templated arguments of 'Plan the campaign', cloud dict included, are in its runner_on_ok event)
     command = json.loads(open(next(p for p in artifacts if p.endswith('/command')), encoding='utf-8').read())
     assert '-vvv' in command['command'] and command['env']['ANSIBLE_DISPLAY_ARGS_TO_STDOUT'] == 'False'
     assert 'OS_PASSWORD' not in command['env'] and 'OS_TOKEN' not in command['env']
-
-
-@pytest.mark.xfail(strict=True, reason='campaign_settings puts every escalator_* setting (secrets included) in its '
-                   'invocation at -vvv: plugins/modules/campaign_settings.py main() (see KNOWN_LEAK_TASK)')
-def test_plan_at_vvv_campaign_settings_result_has_no_secret(plan_run):
-    assert plan_run['proc'].returncode == 0
-    assert not _leaks(plan_run), '\n'.join(_leaks(plan_run))
