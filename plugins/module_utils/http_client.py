@@ -34,34 +34,33 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None         # urllib then raises HTTPError with the 3xx status
 
 
+def _netloc(parts):
+    """host[:port] of a split URL, without user info (IPv6 in brackets); raises ValueError for a bad port."""
+    host = parts.hostname or ''
+    port = parts.port
+    if ':' in host:
+        host = '[%s]' % host
+    return '%s:%d' % (host, port) if port else host
+
+
 def redact_url(url):
     """scheme://host[:port]/... : the path and query of a webhook or VNFM URL often carry a token."""
     try:
         parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ''
-        port = parts.port
+        netloc = _netloc(parts)
     except (TypeError, ValueError):
         return '<invalid url>'
-    if ':' in host:
-        host = '[%s]' % host
-    if port:
-        host = '%s:%s' % (host, port)
-    return '%s://%s/...' % (parts.scheme, host)
+    return '%s://%s/...' % (parts.scheme, netloc)
 
 
 def public_url(url):
     """A URL without user info or query (what results show)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ''
-        port = parts.port
+        netloc = _netloc(parts)
     except (TypeError, ValueError):
         return '<invalid url>'
-    if ':' in host:
-        host = '[%s]' % host
-    if port:
-        host += ':%d' % port
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, '', ''))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, '', ''))
 
 
 def ssl_context(validate_certs=True, ca_cert=None, client_cert=None, client_key=None):
