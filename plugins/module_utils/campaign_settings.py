@@ -51,6 +51,7 @@ CAMPAIGN_SPEC = {
     'escalator_budgets': dict(type='dict'),
     'escalator_az_max_down': dict(type='int', minimum=1),
     'escalator_reserve': dict(type='raw'),
+    'escalator_unhealthy_instances': dict(type='str', choices=['stop', 'skip_host']),
     'escalator_plan_fingerprint': dict(type='str'),
     'escalator_plan_file': dict(type='str'),
     'escalator_precheck': dict(type='bool'),

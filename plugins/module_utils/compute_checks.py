@@ -26,6 +26,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner import MIGRATABLE_STATUSES
 
 E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
 
@@ -33,6 +34,7 @@ E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
 BUSY_STATUSES = ('MIGRATING', 'RESIZE', 'VERIFY_RESIZE', 'REVERT_RESIZE', 'REBUILD', 'BUILD',
                  'HARD_REBOOT', 'REBOOT', 'PASSWORD', 'RESCUE')
 DIMS = ('vcpus', 'memory_mb', 'disk_gb')
+MOVABLE_STATUSES = MIGRATABLE_STATUSES        # what Nova can move (the planner's one definition)
 
 
 def parse_time(value):
@@ -107,11 +109,16 @@ def precheck(conn, host, down_hosts=(), check_services=True, check_instances=Tru
     if check_instances:
         for inst in instances:
             if inst['status'] == 'ERROR':
-                problems.append('instance %s (%s) on %s is in ERROR: repair or delete it first'
-                                % (inst['name'], inst['id'], host))
+                problems.append('instance %s (%s) on %s is in ERROR: repair or delete it first, or leave the host '
+                                'out (escalator_unhealthy_instances: skip_host)' % (inst['name'], inst['id'], host))
             elif inst['task_state'] or inst['status'] in BUSY_STATUSES:
                 problems.append('instance %s (%s) on %s is busy (status %s, task_state %s): wait until it '
                                 'finishes' % (inst['name'], inst['id'], host, inst['status'], inst['task_state']))
+            elif inst['status'] not in MOVABLE_STATUSES:
+                # the evacuation would stop on it mid-campaign, after the host was disabled and half emptied
+                problems.append('instance %s (%s) on %s is %s: Nova can move it neither live nor cold; resume or '
+                                'start it first, or leave the host out (escalator_unhealthy_instances: skip_host)'
+                                % (inst['name'], inst['id'], host, inst['status']))
     capacity = None
     if check_capacity:
         targets = {}

@@ -34,6 +34,7 @@ _OPTION_DEFAULTS = {
     "destinations_per_move": 3,
     "prefer": "single_moves",
     "campaign_id": None,
+    "unhealthy_instances": "stop",
 }
 
 
@@ -80,6 +81,7 @@ def _read_options(options):
         "reserve": reserve,
         "destinations_per_move": _as_int(merged["destinations_per_move"]),
         "prefer": merged["prefer"],
+        "unhealthy_instances": merged["unhealthy_instances"],
         "campaign_id": None if merged["campaign_id"] is None else str(merged["campaign_id"]),
     }
 
@@ -120,6 +122,9 @@ def _skip_reason(host, opts):
         return "not_included"
     if host.get("state", "up") != "up":
         return "down"
+    if opts["unhealthy_instances"] == "skip_host" and any(
+            inst.get("status") not in ("ACTIVE", "PAUSED", "SHUTOFF") for inst in host.get("instances") or []):
+        return "unhealthy"
     if host.get("status", "enabled") == "disabled":
         if not _disabled_by_us(host.get("disabled_reason"), opts):
             return "disabled"

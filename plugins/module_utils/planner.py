@@ -52,8 +52,12 @@ DEFAULT_OPTIONS = {
     "destinations_per_move": 3,
     "prefer": "single_moves",
     "campaign_id": None,
+    "unhealthy_instances": "stop",
 }
 PREFERENCES = ("single_moves", "fewer_batches")
+# what to do with a host holding an instance Nova can move neither live nor cold (ERROR, SUSPENDED...):
+# stop (the precheck refuses the campaign; the plan only warns) or skip_host (leave the host out, and go on)
+UNHEALTHY_CHOICES = ("stop", "skip_host")
 
 # host states inside the planner
 _PENDING = 0      # eligible, not yet upgraded, may be batched
@@ -71,6 +75,11 @@ _HEAP_SCAN = 24   # entries a bounded heap search looks at before giving up
 _OUTSIDE_BIAS = 4.0   # added to an outside host's pool key: upgraded hosts of the campaign come first
 # skipped hosts that stay up and may receive instances when they are up and enabled
 _OUTSIDE_REASONS = ("excluded", "not_included")
+
+
+def _unhealthy(host):
+    """The instances of a host that Nova can move neither live nor cold."""
+    return [inst for inst in host.get("instances") or [] if inst.get("status") not in MIGRATABLE_STATUSES]
 
 
 class PlanInputError(ValueError):
@@ -173,6 +182,10 @@ def normalize_options(options=None):
     if opts["prefer"] not in PREFERENCES:
         raise PlanInputError("option prefer must be one of %s, got %r" % (", ".join(PREFERENCES), opts["prefer"]))
     out["prefer"] = opts["prefer"]
+    if opts["unhealthy_instances"] not in UNHEALTHY_CHOICES:
+        raise PlanInputError("option unhealthy_instances must be one of %s, got %r"
+                             % (", ".join(UNHEALTHY_CHOICES), opts["unhealthy_instances"]))
+    out["unhealthy_instances"] = opts["unhealthy_instances"]
     campaign_id = opts["campaign_id"]
     out["campaign_id"] = None if campaign_id is None else str(campaign_id)
     return out
@@ -445,6 +458,10 @@ class _Planner:
                 reason, detail = "not_included", "not listed in include_hosts"
             elif host.get("state", "up") != "up":
                 reason, detail = "down", "nova-compute is down"
+            elif opts["unhealthy_instances"] == "skip_host" and _unhealthy(host):
+                reason, detail = "unhealthy", "holds %s (unhealthy_instances: skip_host)" % ", ".join(
+                    "%s (%s)" % (inst.get("name") or inst["id"], inst.get("status") or "unknown status")
+                    for inst in _unhealthy(host))
             elif status == "disabled":
                 owner = parse_reason(disabled_reason)
                 if campaign_id is not None:

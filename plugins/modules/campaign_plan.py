@@ -93,6 +93,16 @@ options:
         the campaign, for example after an interrupted run).
     type: str
     default: 'escalator:'
+  unhealthy_instances:
+    description:
+      - What to do with a host that holds an instance Nova can move neither live nor cold (ERROR, SUSPENDED...).
+      - V(stop) keeps the host in the plan (with a warning); the precheck then refuses the campaign before anything
+        is touched, naming the instance.
+      - V(skip_host) leaves such hosts out of the campaign (reported as skipped, reason V(unhealthy), naming the
+        instances) and goes on with the others.
+    type: str
+    choices: [stop, skip_host]
+    default: stop
   plan_file:
     description:
       - Where to write the plan as JSON. Not written in check mode.
@@ -203,7 +213,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_IN
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
 
 PLANNER_OPTIONS = ('max_batch_size', 'canary_hosts', 'default_budget', 'budgets', 'az_max_down', 'exclude_hosts',
-                   'reserve', 'destinations_per_move', 'our_disable_marker', 'campaign_id')
+                   'reserve', 'destinations_per_move', 'our_disable_marker', 'campaign_id', 'unhealthy_instances')
 
 
 def planner_options(params):
@@ -330,6 +340,7 @@ def main():
             reserve=dict(type='raw', default=0),
             destinations_per_move=dict(type='int', default=3),
             our_disable_marker=dict(type='str', default='escalator:'),
+            unhealthy_instances=dict(type='str', default='stop', choices=['stop', 'skip_host']),
             plan_file=dict(type='path'),
             expected_fingerprint=dict(type='str'),
             fail_when_infeasible=dict(type='bool', default=True),

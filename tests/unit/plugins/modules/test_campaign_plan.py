@@ -202,3 +202,21 @@ def test_a_planned_host_the_inventory_does_not_know_is_invalid_input(monkeypatch
     assert result['failed'] and result['error_code'] == 'E_INVALID_INPUT'
     assert 'compute3, which the inventory does not know' in result['msg']
     assert run_module(monkeypatch, cloud, capsys, inventory_hosts=['compute%d' % i for i in range(1, 5)])['feasible']
+
+
+def test_unhealthy_instances_skip_host_leaves_the_host_out_and_goes_on(monkeypatch, cloud, capsys):
+    """Issue 12 item 7: a host holding an instance Nova cannot move (ERROR, SUSPENDED) can be left out, so that the
+    campaign goes on with the others; by default it stays in the plan (the precheck refuses it, naming the option)."""
+    build(cloud)
+    cloud.add_server('broken', 'compute3', status='ERROR')
+    cloud.add_server('sleeping', 'compute3', status='SUSPENDED')
+    default = run_module(monkeypatch, cloud, capsys)
+    assert 'compute3' in [h for batch in default['batches'] for h in batch]
+    result = run_module(monkeypatch, cloud, capsys, unhealthy_instances='skip_host')
+    assert result['feasible'] and result['violations'] == []
+    assert 'compute3' not in [h for batch in result['batches'] for h in batch]
+    skipped = {s['host']: s for s in result['plan']['skipped']}
+    assert skipped['compute3']['reason'] == 'unhealthy'
+    assert 'broken (ERROR)' in skipped['compute3']['detail'] and 'sleeping (SUSPENDED)' in skipped['compute3']['detail']
+    for destinations in result['destinations'].values():
+        assert 'compute3' not in destinations

@@ -126,6 +126,17 @@ def test_precheck_reports_every_problem_at_once(lab):
     assert 'do not fit' in text and 'big' in text
 
 
+def test_precheck_refuses_an_instance_nova_cannot_move(lab):
+    """Issue 12 item 7: a SUSPENDED instance was only a plan warning; its evacuation then failed mid-campaign."""
+    lab.add_server('ok', 'c1')
+    lab.add_server('off', 'c1', status='SHUTOFF')
+    sleeping = lab.add_server('sleeping', 'c1', status='SUSPENDED')
+    problems = compute_checks.precheck(lab, 'c1')['problems']
+    assert len(problems) == 1, problems
+    assert 'sleeping (%s) on c1 is SUSPENDED' % sleeping.id in problems[0]
+    assert 'escalator_unhealthy_instances: skip_host' in problems[0]
+
+
 def test_precheck_ignores_hosts_known_down_and_disabled_targets(lab):
     lab.hosts['c3'].state = 'down'
     lab.hosts['c2'].status = 'disabled'
