@@ -63,9 +63,10 @@ problems:
   sample: ["unknown setting escalator_max_batch_sise (did you mean escalator_max_batch_size?)"]
 '''
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_settings, vnfm
+from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_settings
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import SecretMaskingModule
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import options as vnfm
 
 
 def vnfm_problems(entries):

@@ -612,8 +612,10 @@ elapsed:
 '''
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
-from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import ACTIONS, endpoint_options, notify
-from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import POLICIES as VNFM_POLICIES
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.notifier import notify
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.options import endpoint_options
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.protocol import ACTIONS
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.protocol import POLICIES as VNFM_POLICIES
 
 POLICIES = list(VNFM_POLICIES)
 

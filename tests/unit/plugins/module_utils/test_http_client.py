@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import state, vnfm
+from ansible_collections.opnfv.escalator.plugins.module_utils import state
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.delivery import SendError, auth_headers, http_request
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.notifier import notify
 from ansible_collections.opnfv.escalator.tests.unit.plugins.modules.test_vnfm_notify import (
     SESSION, build, entry, params,
 )
@@ -70,9 +72,9 @@ def servers():
 def test_vnfm_client_does_not_follow_a_redirect_with_the_credentials(servers, code):
     other = servers()
     first = servers(code, other.url + '/steal?x=1')
-    headers = vnfm.auth_headers(dict(token='tok-secret', username='u', password='pw', headers={'X-API-Key': 'k1'}))
-    with pytest.raises(vnfm.SendError) as caught:
-        vnfm.http_request(first.url + '/maintenance', 'POST', dict(a=1), headers, timeout=3)
+    headers = auth_headers(dict(token='tok-secret', username='u', password='pw', headers={'X-API-Key': 'k1'}))
+    with pytest.raises(SendError) as caught:
+        http_request(first.url + '/maintenance', 'POST', dict(a=1), headers, timeout=3)
     assert other.requests == []
     assert len(first.requests) == 1
     assert caught.value.status == code
@@ -95,7 +97,7 @@ def test_notification_redirected_is_unreachable_and_the_second_server_gets_nothi
     other = servers()
     first = servers(302, other.url + '/maintenance')
     with pytest.raises(Exception) as caught:
-        vnfm.notify(cloud, params(vnfm=[entry('vnf-a', first.url + '/maintenance', token='tok-secret')]))
+        notify(cloud, params(vnfm=[entry('vnf-a', first.url + '/maintenance', token='tok-secret')]))
     assert other.requests == []
     details = caught.value.details
     (record,) = [n for n in details['notifications'] if n['project_id'] == 'pa00000000000000000000000000000a']

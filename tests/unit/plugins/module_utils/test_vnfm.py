@@ -16,8 +16,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import vnfm
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.delivery import (
+    SendError, auth_headers, http_request, ssl_context,
+)
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.listener import CallbackListener
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.payloads import (
+    delivery_body, host_payload, project_payload, traits,
+)
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.protocol import (
+    ACKED, ACTIONS, EVENT_HOST, EVENT_PROJECT, MAINTENANCE_COMPLETE, NACKED, PENDING, fenix_time, mask_tokens,
+    reply_url,
+)
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.replies import (
+    Expectation, ReplyBook, ReplyError, parse_json_body, validate_reply,
+)
 
 SESSION = 'campaign-1'
 P1 = 'p-vnf-a'
@@ -92,7 +105,7 @@ class FakeVNFM:
                 with fake.lock:                 # recorded before the 200: the sender may look right after
                     fake.payloads.append((event_type, payload))
                 self._answer(200)
-                if event_type == vnfm.EVENT_PROJECT:
+                if event_type == EVENT_PROJECT:
                     threading.Thread(target=fake.reply, args=(payload,), daemon=True).start()
 
             def do_GET(self):
@@ -138,7 +151,7 @@ class FakeVNFM:
         else:
             ids = self.instance_ids(payload)
             reply = dict(session_id=payload['session_id'], state='ACK_%s' % state)
-            if state != vnfm.MAINTENANCE_COMPLETE:
+            if state != MAINTENANCE_COMPLETE:
                 reply['instance_actions'] = {i: self.actions.get(i, self.action) for i in ids}
             body = json.dumps(reply).encode()
         self.put(payload['reply_url'], body)
@@ -178,12 +191,12 @@ NOW = 1767261600.0      # 2026-01-01T10:00:00Z
 
 
 def test_fenix_time_is_utc_seconds_without_zone():
-    assert vnfm.fenix_time(NOW) == '2026-01-01T10:00:00'
-    assert vnfm.fenix_time(NOW + 300.7) == '2026-01-01T10:05:00'
+    assert fenix_time(NOW) == '2026-01-01T10:00:00'
+    assert fenix_time(NOW + 300.7) == '2026-01-01T10:05:00'
 
 
 def test_project_payload_has_exactly_fenix_fields_in_order():
-    payload = vnfm.project_payload('escalator', P1, SESSION, 'PLANNED_MAINTENANCE', [I1, I2],
+    payload = project_payload('escalator', P1, SESSION, 'PLANNED_MAINTENANCE', [I1, I2],
                                    ('MIGRATE', 'LIVE_MIGRATE', 'OWN_ACTION'),
                                    'https://ctl:8443/v1/maintenance/campaign-1/p-vnf-a?token=T',
                                    '2026-01-01T10:05:00', '2026-01-01T10:05:00', {'escalator_host': 'compute1'})
@@ -197,24 +210,24 @@ def test_project_payload_has_exactly_fenix_fields_in_order():
 
 
 def test_host_payload_is_fenix_admin_notification():
-    assert json.dumps(vnfm.host_payload('escalator', 'admin-p', 'compute1', 'IN_MAINTENANCE', SESSION)) == (
+    assert json.dumps(host_payload('escalator', 'admin-p', 'compute1', 'IN_MAINTENANCE', SESSION)) == (
         '{"service": "escalator", "project_id": "admin-p", "host": "compute1", "state": "IN_MAINTENANCE", '
         '"session_id": "campaign-1"}')
 
 
 def test_fenix_delivery_is_the_oslo_messaging_envelope():
-    payload = vnfm.host_payload('escalator', 'admin-p', 'compute1', 'MAINTENANCE_COMPLETE', SESSION)
-    body = vnfm.delivery_body('fenix', vnfm.EVENT_HOST, payload, 'm-1', NOW)
+    payload = host_payload('escalator', 'admin-p', 'compute1', 'MAINTENANCE_COMPLETE', SESSION)
+    body = delivery_body('fenix', EVENT_HOST, payload, 'm-1', NOW)
     assert body == {
         'message_id': 'm-1', 'publisher_id': 'escalator', 'event_type': 'maintenance.host', 'priority': 'INFO',
         'payload': payload, 'timestamp': '2026-01-01 10:00:00.000000'}
 
 
 def test_aodh_delivery_is_an_event_alarm_with_traits_tacker_and_doctor_can_decode():
-    payload = vnfm.project_payload('escalator', P1, SESSION, 'PLANNED_MAINTENANCE', [I1],
+    payload = project_payload('escalator', P1, SESSION, 'PLANNED_MAINTENANCE', [I1],
                                    ['MIGRATE', 'OWN_ACTION'], 'http://ctl:1/v1/maintenance/campaign-1/p-vnf-a?token=T',
                                    '2026-01-01T10:05:00', '2026-01-01T10:05:00', {'release': 'R2', 'n': 2})
-    body = vnfm.delivery_body('aodh', vnfm.EVENT_PROJECT, payload, 'm-2', NOW, alarm_name='escalator-maintenance-p')
+    body = delivery_body('aodh', EVENT_PROJECT, payload, 'm-2', NOW, alarm_name='escalator-maintenance-p')
     assert body['alarm_name'] == 'escalator-maintenance-p'
     assert body['current'] == 'alarm' and body['previous'] == 'insufficient data'
     assert body['reason_data']['type'] == 'event'
@@ -242,53 +255,53 @@ def test_aodh_delivery_is_an_event_alarm_with_traits_tacker_and_doctor_can_decod
 
 
 def test_traits_leave_out_none_and_type_numbers():
-    assert vnfm.traits(dict(a=None, b=3, c=1.5, d=True, reply_at='x')) == [
+    assert traits(dict(a=None, b=3, c=1.5, d=True, reply_at='x')) == [
         ['b', 2, 3], ['c', 3, 1.5], ['d', 1, 'True'], ['reply_at', 4, 'x']]
 
 
 def test_reply_url_carries_the_token_and_quotes_the_path():
-    url = vnfm.reply_url('https://ctl:8443/', 'c 1', 'p/1', 'a+b')
+    url = reply_url('https://ctl:8443/', 'c 1', 'p/1', 'a+b')
     assert url == 'https://ctl:8443/v1/maintenance/c%201/p%2F1?token=a%2Bb'
-    assert vnfm.reply_url('http://x', 'c1', 'p1', 't', I1) == 'http://x/v1/maintenance/c1/p1/%s?token=t' % I1
+    assert reply_url('http://x', 'c1', 'p1', 't', I1) == 'http://x/v1/maintenance/c1/p1/%s?token=t' % I1
 
 
 def test_tokens_are_masked_everywhere_in_results():
     value = {'a': ['http://x/v1/maintenance/c/p?token=SECRET', "['http://y?x=1&token=SECRET2']"], 'b': 3}
-    masked = vnfm.mask_tokens(value)
+    masked = mask_tokens(value)
     assert 'SECRET' not in json.dumps(masked)
     assert masked['a'][0] == 'http://x/v1/maintenance/c/p?token=********'
     assert masked['b'] == 3
 
 
 def test_auth_headers():
-    assert vnfm.auth_headers(dict(token='t', token_header='X-Auth-Token')) == {'X-Auth-Token': 't'}
-    assert vnfm.auth_headers(dict(username='u', password='p')) == {'Authorization': 'Basic dTpw'}
-    assert vnfm.auth_headers(dict(headers={'X-Api-Key': 'k'}, token='t', token_header='X-Token')) == {
+    assert auth_headers(dict(token='t', token_header='X-Auth-Token')) == {'X-Auth-Token': 't'}
+    assert auth_headers(dict(username='u', password='p')) == {'Authorization': 'Basic dTpw'}
+    assert auth_headers(dict(headers={'X-Api-Key': 'k'}, token='t', token_header='X-Token')) == {
         'X-Api-Key': 'k', 'X-Token': 't'}
 
 
 # -- reply validation and the state machine --------------------------------------------
 
-ALL = list(vnfm.ACTIONS)
+ALL = list(ACTIONS)
 
 
 def test_ack_with_instance_actions():
-    ack, actions = vnfm.validate_reply(
+    ack, actions = validate_reply(
         dict(session_id=SESSION, state='ACK_PLANNED_MAINTENANCE', instance_actions={I1: 'OWN_ACTION', I2: 'MIGRATE'}),
         SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ALL)
     assert ack is True and actions == {I1: 'OWN_ACTION', I2: 'MIGRATE'}
 
 
 def test_nack_and_reply_without_session_id():
-    assert vnfm.validate_reply(dict(state='NACK_PLANNED_MAINTENANCE'), SESSION, 'PLANNED_MAINTENANCE', [I1], ALL) == (
+    assert validate_reply(dict(state='NACK_PLANNED_MAINTENANCE'), SESSION, 'PLANNED_MAINTENANCE', [I1], ALL) == (
         False, {})
 
 
 def test_single_instance_action_on_project_url_applies_to_all_and_on_instance_url_to_that_one():
     data = dict(session_id=SESSION, state='ACK_PLANNED_MAINTENANCE', instance_action='LIVE_MIGRATE')
-    assert vnfm.validate_reply(data, SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ALL) == (
+    assert validate_reply(data, SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ALL) == (
         True, {I1: 'LIVE_MIGRATE', I2: 'LIVE_MIGRATE'})
-    assert vnfm.validate_reply(data, SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ALL, instance_id=I2) == (
+    assert validate_reply(data, SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ALL, instance_id=I2) == (
         True, {I2: 'LIVE_MIGRATE'})
 
 
@@ -304,70 +317,70 @@ def test_single_instance_action_on_project_url_applies_to_all_and_on_instance_ur
     (dict(state='ACK_PLANNED_MAINTENANCE', instance_actions={I1: 'OWN_ACTION'}), 422, 'not allowed'),
 ])
 def test_bad_replies_are_refused_with_the_right_status(data, status, words):
-    with pytest.raises(vnfm.ReplyError) as caught:
-        vnfm.validate_reply(data, SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ['MIGRATE', 'LIVE_MIGRATE'])
+    with pytest.raises(ReplyError) as caught:
+        validate_reply(data, SESSION, 'PLANNED_MAINTENANCE', [I1, I2], ['MIGRATE', 'LIVE_MIGRATE'])
     assert caught.value.status == status
     assert words in caught.value.reason
 
 
 def test_reply_for_another_instance_on_an_instance_url_is_refused():
-    with pytest.raises(vnfm.ReplyError) as caught:
-        vnfm.validate_reply(dict(state='ACK_PLANNED_MAINTENANCE', instance_actions={I2: 'MIGRATE'}), SESSION,
+    with pytest.raises(ReplyError) as caught:
+        validate_reply(dict(state='ACK_PLANNED_MAINTENANCE', instance_actions={I2: 'MIGRATE'}), SESSION,
                             'PLANNED_MAINTENANCE', [I1, I2], ALL, instance_id=I1)
     assert caught.value.status == 422
 
 
 @pytest.mark.parametrize('body', [b'not json', b'[1, 2]', b'\xff\xfe', b''])
 def test_malformed_bodies_are_400(body):
-    with pytest.raises(vnfm.ReplyError) as caught:
-        vnfm.parse_json_body(body)
+    with pytest.raises(ReplyError) as caught:
+        parse_json_body(body)
     assert caught.value.status == 400
 
 
 def test_project_expectation_goes_pending_to_acked_and_replies_are_final():
-    exp = vnfm.Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'tok')
-    assert exp.status() == vnfm.PENDING
+    exp = Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'tok')
+    assert exp.status() == PENDING
     ack = dict(state='ACK_PLANNED_MAINTENANCE', instance_actions={I1: 'OWN_ACTION'})
     exp.accept(ack, SESSION, None, 5.0)
-    assert exp.status() == vnfm.ACKED
+    assert exp.status() == ACKED
     assert exp.actions() == {I1: 'OWN_ACTION'}
     exp.accept(dict(ack, session_id=SESSION), SESSION, None, 6.0)       # an identical retry is fine
-    with pytest.raises(vnfm.ReplyError) as caught:
+    with pytest.raises(ReplyError) as caught:
         exp.accept(dict(state='NACK_PLANNED_MAINTENANCE'), SESSION, None, 7.0)
     assert caught.value.status == 409
-    with pytest.raises(vnfm.ReplyError) as caught:                       # and no late per-instance change
+    with pytest.raises(ReplyError) as caught:                       # and no late per-instance change
         exp.accept(dict(state='ACK_PLANNED_MAINTENANCE', instance_action='MIGRATE'), SESSION, I2, 8.0)
     assert caught.value.status == 409
-    assert exp.status() == vnfm.ACKED and exp.first_reply_at == 5.0
+    assert exp.status() == ACKED and exp.first_reply_at == 5.0
 
 
 def test_instance_expectation_needs_every_instance_and_any_nack_wins():
-    exp = vnfm.Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'tok', granularity='instance')
+    exp = Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'tok', granularity='instance')
     exp.accept(dict(state='ACK_PLANNED_MAINTENANCE', instance_action='OWN_ACTION'), SESSION, I1, 1.0)
-    assert exp.status() == vnfm.PENDING
+    assert exp.status() == PENDING
     exp.accept(dict(state='ACK_PLANNED_MAINTENANCE', instance_action='LIVE_MIGRATE'), SESSION, I2, 2.0)
-    assert exp.status() == vnfm.ACKED
+    assert exp.status() == ACKED
     assert exp.actions() == {I1: 'OWN_ACTION', I2: 'LIVE_MIGRATE'}
 
-    exp = vnfm.Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'tok', granularity='instance')
+    exp = Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'tok', granularity='instance')
     exp.accept(dict(state='ACK_PLANNED_MAINTENANCE', instance_action='OWN_ACTION'), SESSION, I1, 1.0)
     exp.accept(dict(state='NACK_PLANNED_MAINTENANCE'), SESSION, I2, 2.0)
-    assert exp.status() == vnfm.NACKED
+    assert exp.status() == NACKED
 
 
 def test_complete_with_no_instances_is_acked_by_a_project_reply():
-    exp = vnfm.Expectation(P1, 'MAINTENANCE_COMPLETE', [], [], 'tok')
-    assert exp.status() == vnfm.PENDING
+    exp = Expectation(P1, 'MAINTENANCE_COMPLETE', [], [], 'tok')
+    assert exp.status() == PENDING
     exp.accept(dict(state='ACK_MAINTENANCE_COMPLETE'), SESSION, None, 1.0)
-    assert exp.status() == vnfm.ACKED
+    assert exp.status() == ACKED
 
 
 # -- ReplyBook: routing and authentication -----------------------------------------------
 
 def book_with_two_projects():
-    book = vnfm.ReplyBook(SESSION)
-    book.expect(vnfm.Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'token-one'))
-    book.expect(vnfm.Expectation(P2, 'PLANNED_MAINTENANCE', [I3], ALL, 'token-two'))
+    book = ReplyBook(SESSION)
+    book.expect(Expectation(P1, 'PLANNED_MAINTENANCE', [I1, I2], ALL, 'token-one'))
+    book.expect(Expectation(P2, 'PLANNED_MAINTENANCE', [I3], ALL, 'token-two'))
     return book
 
 
@@ -398,7 +411,7 @@ def test_book_refuses_and_records(method, path, headers, body, status):
     assert answer['error']['code'] == status
     assert book.rejections[-1]['status'] == status and book.rejections[-1]['client'] == '10.0.0.9'
     assert 'token-one' not in json.dumps(book.rejections)
-    assert book.expectations[P1].status() == vnfm.PENDING
+    assert book.expectations[P1].status() == PENDING
 
 
 @pytest.mark.parametrize('path, headers', [
@@ -413,7 +426,7 @@ def test_book_accepts_the_token_in_the_url_or_a_header(path, headers):
     status, answer = book.handle('PUT', path, headers, GOOD)
     assert status == 200, answer
     assert answer == dict(result='accepted', session_id=SESSION, project_id=P1, state='ACK_PLANNED_MAINTENANCE')
-    assert book.status(P1) == vnfm.ACKED and book.status(P2) == vnfm.PENDING
+    assert book.status(P1) == ACKED and book.status(P2) == PENDING
 
 
 def test_book_serves_the_instance_list_to_the_token_holder_only():
@@ -428,7 +441,7 @@ def test_book_serves_the_instance_list_to_the_token_holder_only():
 @pytest.fixture
 def listener():
     book = book_with_two_projects()
-    server = vnfm.CallbackListener(book, '127.0.0.1', 0).start()
+    server = CallbackListener(book, '127.0.0.1', 0).start()
     yield server
     server.stop()
 
@@ -467,22 +480,22 @@ def test_listener_rejects_every_bad_reply_then_takes_a_good_one(listener, path, 
     assert got == status
     assert words in answer['error']['message']
     assert listener.book.rejections and listener.book.rejections[-1]['status'] == status
-    assert listener.book.status(P1) == vnfm.PENDING
+    assert listener.book.status(P1) == PENDING
     # the listener is still there and still refuses nothing valid
     assert request(listener, 'PUT', P1_URL, GOOD) == (200, dict(
         result='accepted', session_id=SESSION, project_id=P1, state='ACK_PLANNED_MAINTENANCE'))
-    assert listener.book.status(P1) == vnfm.ACKED
+    assert listener.book.status(P1) == ACKED
 
 
 def test_listener_refuses_a_disallowed_action():
-    book = vnfm.ReplyBook(SESSION)
-    book.expect(vnfm.Expectation(P1, 'PLANNED_MAINTENANCE', [I1], ['LIVE_MIGRATE'], 'token-one'))
-    server = vnfm.CallbackListener(book, '127.0.0.1', 0).start()
+    book = ReplyBook(SESSION)
+    book.expect(Expectation(P1, 'PLANNED_MAINTENANCE', [I1], ['LIVE_MIGRATE'], 'token-one'))
+    server = CallbackListener(book, '127.0.0.1', 0).start()
     try:
         status, answer = request(server, 'PUT', P1_URL, json.dumps(
             dict(state='ACK_PLANNED_MAINTENANCE', instance_actions={I1: 'OWN_ACTION'})).encode())
         assert status == 422 and 'not allowed' in answer['error']['message']
-        assert book.status(P1) == vnfm.PENDING
+        assert book.status(P1) == PENDING
     finally:
         server.stop()
 
@@ -502,13 +515,13 @@ def test_listener_survives_garbage_oversize_and_dropped_connections(listener):
 
 
 def test_listener_base_url_uses_public_url_or_bound_port():
-    book = vnfm.ReplyBook(SESSION)
-    server = vnfm.CallbackListener(book, '127.0.0.1', 0, public_url='https://escalator.example:8443/').start()
+    book = ReplyBook(SESSION)
+    server = CallbackListener(book, '127.0.0.1', 0, public_url='https://escalator.example:8443/').start()
     try:
         assert server.base_url == 'https://escalator.example:8443'
     finally:
         server.stop()
-    server = vnfm.CallbackListener(book, '127.0.0.1', 0).start()
+    server = CallbackListener(book, '127.0.0.1', 0).start()
     try:
         assert server.base_url == 'http://127.0.0.1:%d' % server.port
     finally:
@@ -517,7 +530,7 @@ def test_listener_base_url_uses_public_url_or_bound_port():
 
 def test_listener_port_in_use_is_a_clear_error(listener):
     with pytest.raises(EscalatorError) as caught:
-        vnfm.CallbackListener(listener.book, '127.0.0.1', listener.port).start()
+        CallbackListener(listener.book, '127.0.0.1', listener.port).start()
     assert caught.value.code == E_INVALID_INPUT
     assert 'listen_port' in caught.value.msg
 
@@ -538,21 +551,21 @@ def certificate(tmp_path_factory):
 def test_tls_listener_and_client_verify_by_default(certificate):
     cert, key = certificate
     book = book_with_two_projects()
-    server = vnfm.CallbackListener(book, '127.0.0.1', 0, tls_cert=cert, tls_key=key).start()
+    server = CallbackListener(book, '127.0.0.1', 0, tls_cert=cert, tls_key=key).start()
     try:
         assert server.base_url.startswith('https://127.0.0.1:')
         url = server.base_url + P1_URL
         # the client verifies by default: a self-signed certificate is refused ...
-        with pytest.raises(vnfm.SendError) as caught:
-            vnfm.http_request(url, 'PUT', json.loads(GOOD), context=vnfm.ssl_context())
+        with pytest.raises(SendError) as caught:
+            http_request(url, 'PUT', json.loads(GOOD), context=ssl_context())
         assert 'TLS verification failed' in caught.value.msg
         # ... plain HTTP to the TLS port does not get through ...
         with pytest.raises((http.client.HTTPException, OSError)):
             request(server, 'PUT', P1_URL, GOOD)
-        assert book.status(P1) == vnfm.PENDING
+        assert book.status(P1) == PENDING
         # ... and with the CA it works
-        assert vnfm.http_request(url, 'PUT', json.loads(GOOD), context=vnfm.ssl_context(ca_cert=cert))[0] == 200
-        assert book.status(P1) == vnfm.ACKED
+        assert http_request(url, 'PUT', json.loads(GOOD), context=ssl_context(ca_cert=cert))[0] == 200
+        assert book.status(P1) == ACKED
     finally:
         server.stop()
 
@@ -561,7 +574,7 @@ def test_tls_listener_with_a_bad_certificate_is_a_clear_error(tmp_path):
     bad = tmp_path / 'bad.pem'
     bad.write_text('not a certificate')
     with pytest.raises(EscalatorError) as caught:
-        vnfm.CallbackListener(vnfm.ReplyBook(SESSION), '127.0.0.1', 0, tls_cert=str(bad), tls_key=str(bad)).start()
+        CallbackListener(ReplyBook(SESSION), '127.0.0.1', 0, tls_cert=str(bad), tls_key=str(bad)).start()
     assert caught.value.code == E_INVALID_INPUT
 
 
@@ -572,16 +585,16 @@ def test_http_request_reports_connection_refused_and_http_errors(fake_vnfm):
     sock.bind(('127.0.0.1', 0))
     port = sock.getsockname()[1]
     sock.close()
-    with pytest.raises(vnfm.SendError) as caught:
-        vnfm.http_request('http://127.0.0.1:%d/x' % port, 'POST', {}, timeout=2)
+    with pytest.raises(SendError) as caught:
+        http_request('http://127.0.0.1:%d/x' % port, 'POST', {}, timeout=2)
     assert 'cannot connect' in caught.value.msg and caught.value.status is None
     server = fake_vnfm(behaviour='http500')
-    with pytest.raises(vnfm.SendError) as caught:
-        vnfm.http_request(server.url, 'POST', dict(event_type='x', payload={}), timeout=2)
+    with pytest.raises(SendError) as caught:
+        http_request(server.url, 'POST', dict(event_type='x', payload={}), timeout=2)
     assert caught.value.status == 500 and 'down' in caught.value.msg
 
 
 def test_ssl_context_without_verification_is_explicit():
-    context = vnfm.ssl_context(validate_certs=False)
+    context = ssl_context(validate_certs=False)
     assert context.verify_mode == ssl.CERT_NONE
-    assert vnfm.ssl_context().verify_mode == ssl.CERT_REQUIRED
+    assert ssl_context().verify_mode == ssl.CERT_REQUIRED

@@ -10,7 +10,9 @@ import threading
 import time
 import concurrent.futures
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import vnfm
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm import listener as vnfm_listener
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.protocol import ACKED, ACTIONS
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.replies import Expectation, ReplyBook
 
 SESSION = 'campaign-flood'
 P1 = 'p-vnf-a'
@@ -79,10 +81,10 @@ def request(method, path, headers=(), body=b''):
 
 def test_listener_bounds_memory_threads_and_records_under_a_hostile_flood(monkeypatch):
     # a short whole-request deadline keeps the test short; the defaults are the same mechanism
-    monkeypatch.setattr(vnfm, 'REQUEST_DEADLINE', 2.0, raising=False)
-    book = vnfm.ReplyBook(SESSION)
-    book.expect(vnfm.Expectation(P1, 'PLANNED_MAINTENANCE', [I1], list(vnfm.ACTIONS), TOKEN))
-    listener = vnfm.CallbackListener(book, '127.0.0.1', 0).start()
+    monkeypatch.setattr(vnfm_listener, 'REQUEST_DEADLINE', 2.0)
+    book = ReplyBook(SESSION)
+    book.expect(Expectation(P1, 'PLANNED_MAINTENANCE', [I1], list(ACTIONS), TOKEN))
+    listener = vnfm_listener.CallbackListener(book, '127.0.0.1', 0).start()
     port = listener.port
     good_path = '/v1/maintenance/%s/%s?token=%s' % (SESSION, P1, TOKEN)
     long_tail = 'x' * 3000
@@ -185,7 +187,7 @@ def test_listener_bounds_memory_threads_and_records_under_a_hostile_flood(monkey
              len(book.rejections), getattr(book, 'rejected_total', '?'), genuine.get('attempts')))
     assert total >= 1000
     assert genuine.get('accepted'), genuine
-    assert book.expectations[P1].status() == vnfm.ACKED
+    assert book.expectations[P1].status() == ACKED
     assert growth_mib < 50, growth_mib
     assert sampler.max_server_threads <= 40, sampler.max_server_threads
     assert sampler.max_threads <= baseline_threads + 16 + 40 + 4, sampler.max_threads

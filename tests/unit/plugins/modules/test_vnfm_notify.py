@@ -11,8 +11,9 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import vnfm
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, E_VNFM, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.notifier import notify
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.protocol import ACTIONS
 from ansible_collections.opnfv.escalator.plugins.modules import vnfm_notify
 from ansible_collections.opnfv.escalator.tests.unit.plugins.module_utils.test_vnfm import (  # noqa: F401  pylint: disable=unused-import
     decode_notification, fake_vnfm,
@@ -46,7 +47,7 @@ def build(cloud):
 def params(**overrides):
     """The module's parameters with their defaults, as AnsibleModule would hand them over."""
     result = dict(state='planned', host='compute1', instances=None, projects=None, session_id=SESSION, vnfm=[],
-                  admin_endpoints=[], allowed_actions=list(vnfm.ACTIONS), reply_timeout=10, wait_complete=False,
+                  admin_endpoints=[], allowed_actions=list(ACTIONS), reply_timeout=10, wait_complete=False,
                   on_nack='fail', on_timeout='fail', on_unreachable='fail', default_action='live',
                   unmanaged_action='live', metadata={}, service_name='escalator', listen_address='127.0.0.1',
                   listen_port=0, reply_base_url=None, listen_tls_cert=None, listen_tls_key=None, send_timeout=5,
@@ -78,7 +79,7 @@ def test_planned_notifies_each_project_and_returns_their_decisions(cloud, fake_v
     projects, ids = build(cloud)
     a = fake_vnfm(action='OWN_ACTION')
     b = fake_vnfm(actions={ids['b_active']: 'LIVE_MIGRATE', ids['b_extra']: 'MIGRATE'})
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url, token='secret-a'), entry(projects['pb'], b.url)]))
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url, token='secret-a'), entry(projects['pb'], b.url)]))
 
     assert result['decisions'] == {ids['a_active']: 'own_action', ids['b_active']: 'live', ids['b_extra']: 'cold',
                                    ids['web']: 'live'}
@@ -129,7 +130,7 @@ def test_ack_that_leaves_an_instance_out_gives_it_the_default_action(cloud, fake
     b.behaviour = 'ack'
     original = b.instance_ids
     b.instance_ids = lambda payload: [i for i in original(payload) if i == ids['b_active']]
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-b', b.url, default_action='cold')]))
+    result = notify(cloud, params(vnfm=[entry('vnf-b', b.url, default_action='cold')]))
     assert result['decisions'][ids['b_active']] == 'own_action'
     assert result['decisions'][ids['b_extra']] == 'cold'
     assert result['projects'][projects['pb']]['defaulted'] == [ids['b_extra']]
@@ -142,7 +143,7 @@ def test_nack_fails_by_default_with_per_project_details(cloud, fake_vnfm):
     a = fake_vnfm(behaviour='nack')
     b = fake_vnfm()
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)]))
+        notify(cloud, params(vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)]))
     error = caught.value
     assert error.code == E_VNFM
     assert 'project vnf-a (%s): the VNFM refused (NACK_PLANNED_MAINTENANCE)' % projects['pa'] in error.msg
@@ -155,7 +156,7 @@ def test_nack_fails_by_default_with_per_project_details(cloud, fake_vnfm):
 def test_nack_with_proceed_uses_the_default_action(cloud, fake_vnfm):
     projects, ids = build(cloud)
     a = fake_vnfm(behaviour='nack')
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url, on_nack='proceed', default_action='cold')]))
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url, on_nack='proceed', default_action='cold')]))
     assert result['decisions'][ids['a_active']] == 'cold'
     assert result['projects'][projects['pa']]['outcome'] == 'nacked'
     assert result['projects'][projects['pa']]['policy'] == 'proceed'
@@ -165,7 +166,7 @@ def test_no_reply_times_out_and_fails(cloud, fake_vnfm):
     projects, _ids = build(cloud)
     a = fake_vnfm(behaviour='never')
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url)]))
+        notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url)]))
     assert caught.value.code == E_VNFM
     assert 'no reply within 1s' in caught.value.msg
     assert caught.value.details['projects'][projects['pa']]['outcome'] == 'timed_out'
@@ -175,7 +176,7 @@ def test_late_reply_after_the_project_timeout_is_a_timeout(cloud, fake_vnfm):
     projects, ids = build(cloud)
     a = fake_vnfm(delay=2.5)
     b = fake_vnfm(action='LIVE_MIGRATE')
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url, reply_timeout=1, on_timeout='proceed'),
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url, reply_timeout=1, on_timeout='proceed'),
                                              entry('vnf-b', b.url)]))
     assert result['projects'][projects['pa']]['outcome'] == 'timed_out'
     assert result['projects'][projects['pa']]['policy'] == 'proceed'
@@ -186,7 +187,7 @@ def test_late_reply_after_the_project_timeout_is_a_timeout(cloud, fake_vnfm):
 def test_a_late_reply_within_the_timeout_is_waited_for(cloud, fake_vnfm):
     projects, ids = build(cloud)
     a = fake_vnfm(delay=1.0, action='OWN_ACTION')
-    result = vnfm.notify(cloud, params(reply_timeout=10, vnfm=[entry('vnf-a', a.url)]))
+    result = notify(cloud, params(reply_timeout=10, vnfm=[entry('vnf-a', a.url)]))
     assert result['projects'][projects['pa']]['outcome'] == 'acked'
     assert result['projects'][projects['pa']]['seconds'] >= 1.0
     assert result['decisions'][ids['a_active']] == 'own_action'
@@ -196,12 +197,12 @@ def test_unreachable_vnfm_fails_or_proceeds(cloud, fake_vnfm):
     projects, ids = build(cloud)
     url = closed_port_url()
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(vnfm=[entry('vnf-a', url)]))
+        notify(cloud, params(vnfm=[entry('vnf-a', url)]))
     assert caught.value.code == E_VNFM
     record = caught.value.details['projects'][projects['pa']]
     assert record['outcome'] == 'unreachable' and 'cannot connect' in record['error']
 
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', url, on_unreachable='proceed')]))
+    result = notify(cloud, params(vnfm=[entry('vnf-a', url, on_unreachable='proceed')]))
     assert result['projects'][projects['pa']]['outcome'] == 'unreachable'
     assert result['decisions'][ids['a_active']] == 'live'
     assert result['notifications'][0]['sent'] is False
@@ -210,17 +211,29 @@ def test_unreachable_vnfm_fails_or_proceeds(cloud, fake_vnfm):
 def test_vnfm_refusing_the_notification_is_unreachable_without_retries(cloud, fake_vnfm):
     projects, _ids = build(cloud)
     a = fake_vnfm(behaviour='http500')
-    result = vnfm.notify(cloud, params(send_retries=1, vnfm=[entry('vnf-a', a.url, on_unreachable='proceed')]))
+    result = notify(cloud, params(send_retries=1, vnfm=[entry('vnf-a', a.url, on_unreachable='proceed')]))
     record = result['projects'][projects['pa']]
     assert record['outcome'] == 'unreachable' and 'HTTP 500' in record['error']
     assert result['notifications'][0]['attempts'] == 2 and len(a.received) == 2
+
+
+def test_the_back_off_between_send_attempts_sleeps_through_the_injected_sleep(cloud, fake_vnfm):
+    _projects, _ids = build(cloud)
+    a = fake_vnfm(behaviour='http500')
+    slept = []
+    started = time.monotonic()
+    result = notify(cloud, params(send_retries=2, vnfm=[entry('vnf-a', a.url, on_unreachable='proceed')]),
+                    sleep=slept.append)
+    assert slept == [2.0, 4.0]                      # the growing pause, through the sleep given to notify()
+    assert time.monotonic() - started < 2.0         # not on the wall clock
+    assert result['notifications'][0]['attempts'] == 3 and len(a.received) == 3
 
 
 def test_garbage_reply_is_rejected_logged_and_times_out(cloud, fake_vnfm):
     projects, _ids = build(cloud)
     a = fake_vnfm(behaviour='garbage')
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url)]))
+        notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url)]))
     details = caught.value.details
     assert details['projects'][projects['pa']]['outcome'] == 'timed_out'
     assert [r['status'] for r in details['rejected_replies']] == [400]
@@ -231,7 +244,7 @@ def test_reply_with_a_disallowed_action_is_refused_and_the_project_times_out(clo
     projects, _ids = build(cloud)
     a = fake_vnfm(action='OWN_ACTION')
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(reply_timeout=1, allowed_actions=['LIVE_MIGRATE', 'MIGRATE'],
+        notify(cloud, params(reply_timeout=1, allowed_actions=['LIVE_MIGRATE', 'MIGRATE'],
                                   vnfm=[entry('vnf-a', a.url)]))
     assert caught.value.details['rejected_replies'][0]['status'] == 422
     assert a.payloads[0][1]['allowed_actions'] == ['LIVE_MIGRATE', 'MIGRATE']
@@ -241,7 +254,7 @@ def test_unmanaged_fail_refuses_before_sending_anything(cloud, fake_vnfm):
     build(cloud)
     a = fake_vnfm()
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(unmanaged_action='fail', vnfm=[entry('vnf-a', a.url)]))
+        notify(cloud, params(unmanaged_action='fail', vnfm=[entry('vnf-a', a.url)]))
     assert caught.value.code == E_VNFM
     assert 'no VNFM is configured' in caught.value.msg
     assert a.received == []
@@ -252,7 +265,7 @@ def test_unmanaged_fail_refuses_before_sending_anything(cloud, fake_vnfm):
 def test_tacker_style_aodh_alarm_one_notification_per_instance_single_action(cloud, fake_vnfm):
     projects, ids = build(cloud)
     b = fake_vnfm(behaviour='single', action='MIGRATE')
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-b', b.url, delivery='aodh', granularity='instance')]))
+    result = notify(cloud, params(vnfm=[entry('vnf-b', b.url, delivery='aodh', granularity='instance')]))
     assert len(b.received) == 2
     for received in b.received:
         assert received['body']['reason_data']['event']['event_type'] == 'maintenance.scheduled'
@@ -270,7 +283,7 @@ def test_tacker_style_aodh_alarm_one_notification_per_instance_single_action(clo
 def test_instance_ids_as_url_is_served_by_the_listener(cloud, fake_vnfm):
     projects, ids = build(cloud)
     b = fake_vnfm(action='LIVE_MIGRATE')
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-b', b.url, instance_ids_format='url')]))
+    result = notify(cloud, params(vnfm=[entry('vnf-b', b.url, instance_ids_format='url')]))
     payload = b.payloads[0][1]
     assert isinstance(payload['instance_ids'], str) and payload['instance_ids'] == payload['reply_url']
     assert result['projects'][projects['pb']]['outcome'] == 'acked'
@@ -289,7 +302,7 @@ def test_polling_mode_reads_the_reply_from_the_vnfm(cloud, fake_vnfm):
                             instance_actions={ids['a_active']: 'OWN_ACTION'})
 
     threading.Thread(target=answer_later, daemon=True).start()
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url, reply_mode='poll', poll_url=poll)]))
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url, reply_mode='poll', poll_url=poll)]))
     assert result['listener'] is None
     assert result['projects'][projects['pa']]['outcome'] == 'acked'
     assert result['decisions'][ids['a_active']] == 'own_action'
@@ -303,7 +316,7 @@ def test_polled_reply_for_another_session_is_refused(cloud, fake_vnfm):
     a = fake_vnfm(behaviour='never')
     a.poll_reply = dict(session_id='other', state='ACK_PLANNED_MAINTENANCE')
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url, reply_mode='poll', poll_url=a.url + '/reply')]))
+        notify(cloud, params(reply_timeout=1, vnfm=[entry('vnf-a', a.url, reply_mode='poll', poll_url=a.url + '/reply')]))
     assert caught.value.details['projects'][projects['pa']]['outcome'] == 'timed_out'
     assert '409' in caught.value.details['projects'][projects['pa']]['error']
 
@@ -311,7 +324,7 @@ def test_polled_reply_for_another_session_is_refused(cloud, fake_vnfm):
 def test_instances_option_announces_only_those(cloud, fake_vnfm):
     projects, ids = build(cloud)
     b = fake_vnfm()
-    result = vnfm.notify(cloud, params(host=None, instances=[ids['b_extra']], vnfm=[entry('vnf-b', b.url)]))
+    result = notify(cloud, params(host=None, instances=[ids['b_extra']], vnfm=[entry('vnf-b', b.url)]))
     assert b.payloads[0][1]['instance_ids'] == [ids['b_extra']]
     assert result['decisions'] == {ids['b_extra']: 'own_action'}
     assert list(result['projects']) == [projects['pb']]
@@ -322,7 +335,7 @@ def test_instances_option_announces_only_those(cloud, fake_vnfm):
 def test_check_mode_builds_payloads_and_sends_nothing(cloud, fake_vnfm):
     projects, _ids = build(cloud)
     a = fake_vnfm()
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url)]), check_mode=True)
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url)]), check_mode=True)
     assert a.received == []
     assert result['changed'] is True
     assert result['decisions'] == {}
@@ -339,7 +352,7 @@ def test_complete_tells_every_configured_vnfm_and_the_admin_endpoints(cloud, fak
     a = fake_vnfm()
     b = fake_vnfm()
     admin = fake_vnfm()
-    result = vnfm.notify(cloud, params(state='complete', vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)],
+    result = notify(cloud, params(state='complete', vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)],
                                        admin_endpoints=[dict(url=admin.url, delivery='aodh', token=None,
                                                              token_header='X-Auth-Token')]))
     assert result['state'] == 'MAINTENANCE_COMPLETE'
@@ -360,7 +373,7 @@ def test_complete_can_wait_for_the_acks_and_is_limited_to_projects(cloud, fake_v
     projects, _ids = build(cloud)
     a = fake_vnfm()
     b = fake_vnfm()
-    result = vnfm.notify(cloud, params(state='complete', wait_complete=True, projects=['vnf-a'],
+    result = notify(cloud, params(state='complete', wait_complete=True, projects=['vnf-a'],
                                        vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)]))
     assert b.received == []
     assert result['projects'][projects['pa']]['outcome'] == 'acked'
@@ -371,7 +384,7 @@ def test_in_maintenance_sends_only_the_admin_notification(cloud, fake_vnfm):
     build(cloud)
     a = fake_vnfm()
     admin = fake_vnfm()
-    result = vnfm.notify(cloud, params(state='in_maintenance', vnfm=[entry('vnf-a', a.url)],
+    result = notify(cloud, params(state='in_maintenance', vnfm=[entry('vnf-a', a.url)],
                                        admin_endpoints=[dict(url=admin.url, delivery='fenix')]))
     assert a.received == []
     assert admin.received[0]['body']['event_type'] == 'maintenance.host'
@@ -382,7 +395,7 @@ def test_in_maintenance_sends_only_the_admin_notification(cloud, fake_vnfm):
 def test_unreachable_admin_endpoint_is_a_warning(cloud):
     build(cloud)
     warnings = []
-    result = vnfm.notify(cloud, params(state='in_maintenance', admin_endpoints=[dict(url=closed_port_url())]),
+    result = notify(cloud, params(state='in_maintenance', admin_endpoints=[dict(url=closed_port_url())]),
                          warn=warnings.append)
     assert result['changed'] is False
     assert 'warnings' not in result
@@ -402,7 +415,7 @@ def test_unreachable_admin_endpoint_is_a_warning(cloud):
 def test_bad_input_is_refused(cloud, overrides, words):
     build(cloud)
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(**overrides))
+        notify(cloud, params(**overrides))
     assert caught.value.code == E_INVALID_INPUT
     assert words in caught.value.msg
 

@@ -8,10 +8,11 @@ import urllib.parse
 import pytest
 import yaml
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import vnfm
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_NOT_FOUND, E_INVALID_INPUT, E_VNFM, EscalatorError,
 )
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.notifier import notify
+from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.options import validate_entries
 from ansible_collections.opnfv.escalator.tests.unit.plugins.module_utils.test_vnfm import (  # noqa: F401  pylint: disable=unused-import
     fake_vnfm,
 )
@@ -24,7 +25,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..',
 
 def refused(cloud, code=E_INVALID_INPUT, **overrides):
     with pytest.raises(EscalatorError) as caught:
-        vnfm.notify(cloud, params(**overrides))
+        notify(cloud, params(**overrides))
     assert caught.value.code == code, caught.value.msg
     return caught.value
 
@@ -73,7 +74,7 @@ def test_a_coherent_public_url_is_used(cloud, fake_vnfm):
     build(cloud)
     a = fake_vnfm()
     port = int(urllib.parse.urlsplit(closed_port_url()).port)
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url)], listen_port=port,
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url)], listen_port=port,
                                        reply_base_url='http://127.0.0.1:%d' % port))
     assert result['listener']['url'] == 'http://127.0.0.1:%d' % port
     assert result['projects']['pa00000000000000000000000000000a']['outcome'] == 'acked'
@@ -82,7 +83,7 @@ def test_a_coherent_public_url_is_used(cloud, fake_vnfm):
 def test_the_default_reply_url_binding_all_addresses_is_the_address_that_routes_to_the_vnfm(cloud, fake_vnfm):
     build(cloud)
     a = fake_vnfm()
-    result = vnfm.notify(cloud, params(vnfm=[entry('vnf-a', a.url)], listen_address='0.0.0.0'))
+    result = notify(cloud, params(vnfm=[entry('vnf-a', a.url)], listen_address='0.0.0.0'))
     (_event, payload), = a.payloads
     assert urllib.parse.urlsplit(payload['reply_url']).hostname == '127.0.0.1'
     assert result['projects']['pa00000000000000000000000000000a']['outcome'] == 'acked'
@@ -91,7 +92,7 @@ def test_the_default_reply_url_binding_all_addresses_is_the_address_that_routes_
 def test_complete_without_a_listener_advertises_no_reply_url(cloud, fake_vnfm):
     build(cloud)
     a = fake_vnfm(behaviour='never')
-    vnfm.notify(cloud, params(state='complete', vnfm=[entry('vnf-a', a.url)]))
+    notify(cloud, params(state='complete', vnfm=[entry('vnf-a', a.url)]))
     (_event, payload), = a.payloads
     assert payload['reply_url'] is None
 
@@ -157,7 +158,7 @@ def example_entries():
 def test_the_example_inventory_entry_passes_the_real_validation():
     entries = example_entries()
     assert entries and entries[0]['project'] == 'vnf-a'
-    vnfm.validate_entries(entries)
+    validate_entries(entries)
 
 
 @pytest.mark.parametrize('entries, option, words', [
@@ -174,17 +175,17 @@ def test_the_example_inventory_entry_passes_the_real_validation():
 ])
 def test_validate_entries_names_what_is_wrong(entries, option, words):
     with pytest.raises(EscalatorError) as caught:
-        vnfm.validate_entries(entries)
+        validate_entries(entries)
     assert caught.value.code == E_INVALID_INPUT
     assert caught.value.details['option'] == option
     assert option in caught.value.msg and words in caught.value.msg
 
 
 def test_validate_entries_accepts_loopback_http_and_explicit_insecure_http():
-    vnfm.validate_entries([dict(project='a', url='http://127.0.0.1:9310/maintenance'),
+    validate_entries([dict(project='a', url='http://127.0.0.1:9310/maintenance'),
                            dict(project='b', url='http://vnfm.example.net/x', insecure_http=True),
                            dict(project='c', url='https://vnfm.example.net/x', token='t', on_timeout='proceed')],
                           admin_endpoints=[dict(url='https://billing.example.net/hook')])
     with pytest.raises(EscalatorError) as caught:
-        vnfm.validate_entries([], admin_endpoints=[dict(url='http://billing.example.net/hook')])
+        validate_entries([], admin_endpoints=[dict(url='http://billing.example.net/hook')])
     assert caught.value.details['option'] == 'admin_endpoints[0].url'
