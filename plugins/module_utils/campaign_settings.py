@@ -45,7 +45,9 @@ CAMPAIGN_SPEC = {
     'escalator_maintenance_reason': dict(type='str'),
     'escalator_hosts': dict(type='list', elements='str', nonempty=True),
     'escalator_exclude_hosts': dict(type='list', elements='str'),
-    'escalator_max_batch_size': dict(type='int', minimum=1),
+    # 'auto' (the default: batches as large as budgets, room and az_max_down allow) or an integer >= 1
+    'escalator_max_batch_size': dict(type='raw', minimum=1, words=('auto',)),
+    'escalator_max_batch_percent': dict(type='int', minimum=1, maximum=100),
     'escalator_canary_hosts': dict(type='int', minimum=0),
     'escalator_default_budget': dict(type='int', minimum=0),
     'escalator_budgets': dict(type='dict'),
@@ -88,7 +90,7 @@ PLAYBOOK_OWNED = frozenset((
 AWX_OWNED = frozenset(('escalator_awx_clouds', 'escalator_awx_state', 'escalator_awx_clouds_yaml',
                        'escalator_awx_state_dir'))
 
-_EXTRA_KEYS = ('minimum', 'maximum', 'nonempty')
+_EXTRA_KEYS = ('minimum', 'maximum', 'nonempty', 'words')
 
 
 def role_options(role_specs):
@@ -122,6 +124,10 @@ def _extra_checks(name, spec, value):
         return None
     if spec.get('nonempty') and not value:
         return '%s is empty: it selects nothing (leave it out to select every host)' % name
+    if 'words' in spec:
+        value = _word_or_int(name, spec, value)
+        if isinstance(value, str):
+            return value
     if not isinstance(value, int) or isinstance(value, bool):
         pass    # a bounded setting of the wrong type: Ansible's validation said so already
     elif 'minimum' in spec and value < spec['minimum']:
@@ -131,6 +137,19 @@ def _extra_checks(name, spec, value):
     if name == 'escalator_campaign_id':
         return campaign_ids.problem(value)
     return None
+
+
+def _word_or_int(name, spec, value):
+    """A setting that takes a word (max_batch_size: auto) or an integer: the integer, None for a word, or the
+    problem as a sentence."""
+    if isinstance(value, str) and value.strip().lower() in spec['words']:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        return '%s must be %s or an integer >= %d, got %r' % (
+            name, ' or '.join("'%s'" % word for word in spec['words']), spec['minimum'], value)
+    return value
 
 
 def _check_values(given, spec):

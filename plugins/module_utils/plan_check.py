@@ -21,8 +21,10 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import
 _DIMS = ("vcpus", "memory_mb", "disk_gb")
 _TOLERANCE = 1e-9
 _LIVE = ("ACTIVE", "PAUSED")
+_BOUNDS = ("canary", "cap", "budget", "capacity", "az_max_down", "last_hosts")   # batches[].size_bound[].by
 _OPTION_DEFAULTS = {
-    "max_batch_size": 1,
+    "max_batch_size": "auto",
+    "max_batch_percent": 25,
     "canary_hosts": 1,
     "default_budget": 1,
     "budgets": {},
@@ -36,6 +38,20 @@ _OPTION_DEFAULTS = {
     "campaign_id": None,
     "unhealthy_instances": "stop",
 }
+
+
+def _batch_size(value):
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    return _as_int(value)
+
+
+def _cap(opts, hosts):
+    """Most hosts of a batch after the canary (docs/planner.md): the integer, or with auto
+    max_batch_percent of the hosts upgraded, rounded down, at least 2."""
+    if opts["max_batch_size"] != "auto":
+        return opts["max_batch_size"]
+    return max(2, math.floor(opts["max_batch_percent"] * hosts / 100))
 
 
 def _as_int(value):
@@ -70,7 +86,8 @@ def _read_options(options):
     else:
         reserve = _num(reserve)
     return {
-        "max_batch_size": _as_int(merged["max_batch_size"]),
+        "max_batch_size": _batch_size(merged["max_batch_size"]),
+        "max_batch_percent": _as_int(merged["max_batch_percent"]),
         "canary_hosts": _as_int(merged["canary_hosts"]),
         "default_budget": _as_int(merged["default_budget"]),
         "budgets": {str(k): _as_int(v) for k, v in (merged["budgets"] or {}).items()},
@@ -231,7 +248,7 @@ def _need(inst):
 def _lower_bounds(cloud, opts):
     count = len(cloud.eligible)
     canary = min(opts["canary_hosts"], count)
-    by_size = (1 if canary else 0) + math.ceil((count - canary) / opts["max_batch_size"])
+    by_size = (1 if canary else 0) + math.ceil((count - canary) / _cap(opts, count))
     by_az = 0
     if opts["az_max_down"]:
         zones = {}
@@ -313,6 +330,7 @@ def _check(hosts, server_groups, options, plan):  # pylint: disable=too-many-loc
 
     # sizes, canary, availability zones
     want_canary = min(opts["canary_hosts"], len(cloud.eligible))
+    cap = _cap(opts, len(cloud.eligible))
     for pos, batch in enumerate(batches, 1):
         size = len(batch.get("hosts") or [])
         is_canary = bool(batch.get("canary"))
@@ -324,18 +342,21 @@ def _check(hosts, server_groups, options, plan):  # pylint: disable=too-many-loc
         else:
             if is_canary:
                 bad.append("batch %d is marked canary but is not the first batch" % pos)
-            if size < 1 or size > opts["max_batch_size"]:
-                bad.append("batch %d has %d hosts (max_batch_size %d)" % (pos, size, opts["max_batch_size"]))
+            if size < 1 or size > cap:
+                bad.append("batch %d has %d hosts (max_batch_size %s)"
+                           % (pos, size, cap if opts["max_batch_size"] != "auto" else "auto: at most %d" % cap))
+        zones = {}
+        for name in batch.get("hosts") or []:
+            if name in cloud.hosts:
+                zone = str(cloud.hosts[name].get("zone") or "")
+                zones[zone] = zones.get(zone, 0) + 1
         if opts["az_max_down"] is not None:
-            zones = {}
-            for name in batch.get("hosts") or []:
-                if name in cloud.hosts:
-                    zone = str(cloud.hosts[name].get("zone") or "")
-                    zones[zone] = zones.get(zone, 0) + 1
             for zone, count in sorted(zones.items()):
                 if count > opts["az_max_down"]:
                     bad.append("batch %d takes %d hosts of zone %r down (az_max_down %d)"
                                % (pos, count, zone, opts["az_max_down"]))
+        bad.extend(_check_size_bound(cloud, opts, pos, batch, cap if pos > 1 or not want_canary else want_canary,
+                                     zones))
 
     moved = {iid: 0 for iid in cloud.inst}
     upgraded = set()
@@ -344,6 +365,32 @@ def _check(hosts, server_groups, options, plan):  # pylint: disable=too-many-loc
         upgraded |= set(batch.get("hosts") or [])
 
     bad.extend(_check_figures(cloud, opts, plan, batches, moved))
+    return bad
+
+
+def _check_size_bound(cloud, opts, pos, batch, limit, zones):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    """The batch says what bound its size (docs/planner.md); the claims the plan alone can prove must hold:
+    the size limit was reached, a zone is at az_max_down, the groups named exist."""
+    bound = batch.get("size_bound")
+    if not isinstance(bound, list) or not bound or not all(
+            isinstance(b, dict) and b.get("by") in _BOUNDS and isinstance(b.get("detail"), str) and b["detail"]
+            for b in bound):
+        return ["batch %d does not say what bound its size (size_bound: a list of {by, detail}, by one of %s)"
+                % (pos, ", ".join(_BOUNDS))]
+    bad = []
+    size = len(batch.get("hosts") or [])
+    codes = [b["by"] for b in bound]
+    if ("cap" in codes or "canary" in codes) and size != limit:
+        bad.append("batch %d says its size limit bound it, but has %d hosts (limit %d)" % (pos, size, limit))
+    if "canary" in codes and not batch.get("canary"):
+        bad.append("batch %d says the canary size bound it, but is not the canary batch" % pos)
+    if "az_max_down" in codes and (opts["az_max_down"] is None or max(zones.values() or [0]) < opts["az_max_down"]):
+        bad.append("batch %d says az_max_down bound it, but no zone of it is at az_max_down (%s)"
+                   % (pos, opts["az_max_down"]))
+    for entry in bound:
+        unknown = sorted(str(g) for g in entry.get("groups") or [] if g not in cloud.groups)
+        if unknown:
+            bad.append("batch %d: size_bound names unknown server groups %s" % (pos, ", ".join(unknown)))
     return bad
 
 

@@ -40,7 +40,8 @@ MIGRATABLE_STATUSES = frozenset(("ACTIVE", "PAUSED", "SHUTOFF"))
 EPSILON = 1e-9
 
 DEFAULT_OPTIONS = {
-    "max_batch_size": 1,
+    "max_batch_size": "auto",
+    "max_batch_percent": 25,
     "canary_hosts": 1,
     "default_budget": 1,
     "budgets": {},
@@ -55,6 +56,13 @@ DEFAULT_OPTIONS = {
     "unhealthy_instances": "stop",
 }
 PREFERENCES = ("single_moves", "fewer_batches")
+# max_batch_size "auto": a batch after the canary takes as many hosts as the budgets, the room on hosts that stay
+# up and az_max_down allow, at most max_batch_percent of the hosts the campaign upgrades (rounded down) and never
+# fewer than AUTO_MIN_BATCH: below that, auto would be serial on every cloud under 8 hosts (docs/planner.md)
+AUTO = "auto"
+AUTO_MIN_BATCH = 2
+# why a batch has the size it has (the plan's batches[].size_bound[].by)
+BOUND_CODES = ("canary", "cap", "budget", "capacity", "az_max_down", "last_hosts")
 # what to do with a host holding an instance Nova can move neither live nor cold (ERROR, SUSPENDED...):
 # stop (the precheck refuses the campaign; the plan only warns) or skip_host (leave the host out, and go on)
 UNHEALTHY_CHOICES = ("stop", "skip_host")
@@ -145,6 +153,22 @@ def _normalize_reserve(value):
     return value
 
 
+def _batch_size(value):
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return _int_option({"max_batch_size": value}, "max_batch_size", 1)
+    except PlanInputError:
+        raise PlanInputError("option max_batch_size must be 'auto' or an integer >= 1, got %r" % (value,)) from None
+
+
+def batch_size_cap(options, hosts_to_upgrade):
+    """The most hosts of a batch after the canary, for normalised *options* and a campaign of that many hosts."""
+    if options["max_batch_size"] != AUTO:
+        return options["max_batch_size"]
+    return max(AUTO_MIN_BATCH, options["max_batch_percent"] * hosts_to_upgrade // 100)
+
+
 def normalize_options(options=None):
     """Return a validated copy of *options* with defaults filled in."""
     options = dict(options or {})
@@ -155,7 +179,8 @@ def normalize_options(options=None):
     nullable = ("az_max_down", "include_hosts", "our_disable_marker", "campaign_id")
     opts.update({k: v for k, v in options.items() if v is not None or k in nullable})
     out = {
-        "max_batch_size": _int_option(opts, "max_batch_size", 1),
+        "max_batch_size": _batch_size(opts["max_batch_size"]),
+        "max_batch_percent": _int_option(opts, "max_batch_percent", 1),
         "canary_hosts": _int_option(opts, "canary_hosts", 0),
         "default_budget": _int_option(opts, "default_budget", 0),
         "az_max_down": _int_option(opts, "az_max_down", 1, allow_none=True),
@@ -164,6 +189,9 @@ def normalize_options(options=None):
         "reserve": _normalize_reserve(opts["reserve"]),
         "destinations_per_move": _int_option(opts, "destinations_per_move", 1),
     }
+    if out["max_batch_percent"] > 100:
+        raise PlanInputError("option max_batch_percent is a percentage of the hosts, 1 to 100, got %d"
+                             % out["max_batch_percent"])
     budgets = opts["budgets"] or {}
     if not isinstance(budgets, dict):
         raise PlanInputError("option budgets must be a mapping of group name or id to an integer")
@@ -371,6 +399,8 @@ class _Planner:
         self.outside = [False] * n   # skipped only for the selection, up and enabled: a destination
         self.skipped = []
         self._classify()
+        self.n_eligible = sum(1 for st in self.state if st != _SKIPPED)
+        self.batch_cap = batch_size_cap(opts, self.n_eligible)
         self.key_bias = [_OUTSIDE_BIAS if o else 0.0 for o in self.outside]
 
         reserve = opts["reserve"]
@@ -942,18 +972,45 @@ class _Planner:
 
     # -- the campaign -------------------------------------------------------------
 
-    def _budget_ok(self, h, batch_counts):
+    def _budget_block(self, h, batch_counts):
+        """The group whose budget host *h* would exceed in this batch (None: it fits)."""
         limit = self.g_limit
-        for k, c in self.host_groups[h].items():
+        for k, c in sorted(self.host_groups[h].items()):
             lim = limit[k]
             if lim is not None and batch_counts.get(k, 0) + c > lim:
-                return False
-        return True
+                return k
+        return None
+
+    def _zone_waiting(self, zone_counts, az_max):
+        """A zone at az_max_down that still has hosts waiting (az_max_down kept them out of this batch)."""
+        for zone in sorted(self.zone_heaps):
+            if zone_counts.get(zone, 0) < az_max:
+                continue
+            zheap = self.zone_heaps[zone]
+            while zheap and (self.state[zheap[0][1]] != _PENDING or self.cver[zheap[0][1]] != zheap[0][2]):
+                heapq.heappop(zheap)
+            if zheap:
+                return zone
+        return None
+
+    def _size_limit(self, canary):
+        opts = self.opts
+        if canary:
+            return "canary", "canary: canary_hosts %d" % opts["canary_hosts"]
+        if opts["max_batch_size"] != AUTO:
+            return "cap", "cap: max_batch_size %d" % opts["max_batch_size"]
+        hosts = self.n_eligible
+        share = opts["max_batch_percent"] * hosts // 100
+        if share < AUTO_MIN_BATCH:
+            return "cap", ("cap: %d hosts (auto minimum; max_batch_percent %d of %d hosts is %d)"
+                           % (self.batch_cap, opts["max_batch_percent"], hosts, share))
+        return "cap", "cap: %d hosts (max_batch_percent %d of %d hosts)" % (self.batch_cap, opts["max_batch_percent"],
+                                                                           hosts)
 
     def _build_batch(self, number):
         opts = self.opts
         canary = number == 1 and opts["canary_hosts"] > 0
-        size = opts["canary_hosts"] if canary else opts["max_batch_size"]
+        size = opts["canary_hosts"] if canary else self.batch_cap
         az_max = opts["az_max_down"]
         lookahead = max(32, 4 * size)
         fewer_batches = opts["prefer"] == "fewer_batches"
@@ -964,13 +1021,16 @@ class _Planner:
         fit_failures = 0
         spill = False
         reserved = []
+        bounds = []       # why no other host joined: (code, kind, group or host), in the order met
         if canary:
             # choose the canary hosts first so none of them becomes another one's destination
             while len(reserved) < size:
                 h = self._cand_pick(zone_counts, az_max)
                 if h is None:
                     break
-                if not self._budget_ok(h, batch_counts):
+                blocking = self._budget_block(h, batch_counts)
+                if blocking is not None:
+                    bounds.append(("budget", None, blocking))
                     rejected.append(h)
                     if len(rejected) >= lookahead:
                         break
@@ -993,7 +1053,9 @@ class _Planner:
                 h = self._cand_pick(zone_counts, az_max)
             if h is None:
                 break
-            if h in receiving or not self._budget_ok(h, batch_counts):
+            blocking = None if h in receiving else self._budget_block(h, batch_counts)
+            if h in receiving or blocking is not None:
+                bounds.append(("budget", None, blocking) if blocking is not None else ("capacity", "receives", h))
                 rejected.append(h)
                 if len(rejected) >= lookahead:
                     break
@@ -1012,6 +1074,7 @@ class _Planner:
                 if not batch:
                     self.deferred.append(h)
                     continue
+                bounds.append(("capacity", "room", h))
                 rejected.append(h)
                 fit_failures += 1
                 if fit_failures >= 2 or len(rejected) >= lookahead:
@@ -1025,18 +1088,57 @@ class _Planner:
                 if self.g_limit[k] is not None:
                     batch_counts[k] = batch_counts.get(k, 0) + c
             if spill and not canary and not fewer_batches:
+                # single moves: a host whose instances must be parked on hosts not yet upgraded goes alone
+                bounds.append(("capacity", "parked", h))
                 break
         for h in reserved:
             self.state[h] = _PENDING
             if not self.ours[h]:
                 self._pool_set(h, _PENDING_POOL)
             rejected.append(h)
+        bound = self._why_this_size(batch, size, canary, bounds, zone_counts, az_max)
         if batch:
             for h in rejected:
                 self._cand_push(h)
         else:
             self.deferred.extend(rejected)
-        return batch, placements, canary, batch_counts
+        return batch, placements, canary, batch_counts, bound
+
+    def _why_this_size(self, batch, size, canary, bounds, zone_counts, az_max):
+        """What kept the batch at its size (the plan's size_bound): its size limit when reached, else every limit
+        that kept a host out (one entry per kind, naming the groups or hosts), else the last hosts."""
+        if len(batch) >= size:
+            code, detail = self._size_limit(canary)
+            return [{"by": code, "detail": detail}]
+        kinds = {}
+        for code, kind, what in bounds:
+            names = kinds.setdefault((code, kind), [])
+            if what not in names:
+                names.append(what)
+        found = []
+        for (code, kind), items in kinds.items():
+            if code == "budget":
+                labels = [self.g_name[k] for k in items]
+                detail = ("budget of group %s (%d per batch)" % (labels[0], self.g_limit[items[0]])
+                          if len(items) == 1 else "budgets of groups %s" % _join_names(labels, 3))
+                found.append({"by": code, "detail": detail, "groups": [self.g_id[k] for k in items]})
+                continue
+            hosts = [self.names[h] for h in items]
+            if kind == "room":
+                detail = "capacity: no room on hosts that stay up for the instances of %s" % _join_names(hosts, 3)
+            elif kind == "receives":
+                detail = "capacity: %s receive%s instances of this batch" % (_join_names(hosts, 3),
+                                                                            "s" if len(hosts) == 1 else "")
+            else:
+                detail = ("capacity: no upgraded host has room for the instances of %s (parked on hosts not yet "
+                          "upgraded)" % _join_names(hosts, 3))
+            found.append({"by": code, "detail": detail, "hosts": hosts})
+        zone = self._zone_waiting(zone_counts, az_max) if az_max is not None else None
+        if zone is not None:
+            found.append({"by": "az_max_down", "detail": "az_max_down %d (zone %s)" % (az_max, zone or "-")})
+        if not found:
+            found.append({"by": "last_hosts", "detail": "last hosts"})
+        return found
 
     def _alternates(self, batch_set, placements):
         """Fallback destinations for each placement (capacity not reserved)."""
@@ -1197,12 +1299,12 @@ class _Planner:
                     continue
                 break
             number = len(batches) + 1
-            batch, placements, canary, counts = self._build_batch(number)
+            batch, placements, canary, counts, bound = self._build_batch(number)
             if not batch:
                 continue
             progressed = True
             moves = self._commit(number, batch, placements, canary)
-            batches.append((batch, moves, canary, counts))
+            batches.append((batch, moves, canary, counts, bound))
 
         left = sorted(self.deferred, key=lambda h: self.names[h])
         for h in left:
@@ -1217,7 +1319,7 @@ class _Planner:
         eligible = self._eligible()
         n_el = len(eligible)
         canary = min(opts["canary_hosts"], n_el)
-        by_size = (1 if canary else 0) + math.ceil((n_el - canary) / opts["max_batch_size"])
+        by_size = (1 if canary else 0) + math.ceil((n_el - canary) / self.batch_cap)
         by_az = 0
         if opts["az_max_down"] is not None:
             per_zone = {}
@@ -1239,7 +1341,7 @@ class _Planner:
         opts = self.opts
         names = self.names
         out_batches = []
-        for number, (batch, moves, canary, counts) in enumerate(batches, 1):
+        for number, (batch, moves, canary, counts, bound) in enumerate(batches, 1):
             zones = {}
             for h in batch:
                 zones[self.zone[h]] = zones.get(self.zone[h], 0) + 1
@@ -1284,6 +1386,7 @@ class _Planner:
                 "zones": dict(sorted(zones.items())),
                 "moves": out_moves,
                 "budget_use": budget_use,
+                "size_bound": bound,
                 "notes": notes,
             })
         skipped = [{"host": names[h], "reason": reason, "detail": detail, "destination": self.outside[h],
@@ -1313,6 +1416,7 @@ class _Planner:
             "eligible_hosts": len(eligible),
             "skipped_hosts": len(skipped),
             "batches": len(out_batches),
+            "batch_size_cap": self.batch_cap,
             "lower_bound": self._lower_bound(),
             "instances_on_eligible_hosts": n_instances,
             "instances_moving": moving,
@@ -1396,16 +1500,18 @@ def render_table(plan):
     if not plan.get("feasible"):
         lines.append("No plan exists:")
         lines.extend("  - %s" % r for r in plan.get("reasons", []))
-    rows = [("Batch", "Hosts", "Instances moving", "Destinations (instances)", "Notes")]
+    rows = [("Batch", "Hosts", "Instances moving", "Destinations (instances)", "Size bound by", "Notes")]
     for batch in plan.get("batches", []):
         moves = batch["moves"]
         moving = str(len(moves))
         if 0 < len(moves) <= 6:
             moving += ": " + ", ".join(m["name"] for m in moves)
         rows.append(("%d%s" % (batch["batch"], "*" if batch.get("canary") else ""), ", ".join(batch["hosts"]),
-                     moving, _destinations_summary(moves) or "-", "; ".join(batch.get("notes", [])) or "-"))
+                     moving, _destinations_summary(moves) or "-",
+                     "; ".join(b["detail"] for b in batch.get("size_bound") or []) or "-",
+                     "; ".join(batch.get("notes", [])) or "-"))
     if len(rows) > 1:
-        lines.extend(_table(rows, (5, 26, 30, 28, 32)))
+        lines.extend(_table(rows, (5, 24, 26, 24, 24, 26)))
         lines.append("* canary batch")
         if any(m.get("outside_campaign") for b in plan.get("batches", []) for m in b["moves"]):
             lines.append("^ host outside the campaign: stays up and is not upgraded now")
@@ -1421,6 +1527,12 @@ def render_table(plan):
                         summary.get("batches", 0), bound.get("batches", "-"), summary.get("instances_moving", 0),
                         summary.get("moves", 0), summary.get("max_moves_per_instance", 0),
                         summary.get("instances_moving_more_than_once", 0)))
+        options = plan.get("options") or {}
+        if "batch_size_cap" in summary:
+            lines.append("batch size: %s, at most %d hosts per batch after the canary%s"
+                         % (options.get("max_batch_size", "-"), summary["batch_size_cap"],
+                            " (max_batch_percent %s, at least %d)" % (options.get("max_batch_percent"), AUTO_MIN_BATCH)
+                            if options.get("max_batch_size") == AUTO else ""))
     for warning in plan.get("warnings", []):
         lines.append("warning: %s" % warning)
     return "\n".join(lines) + "\n"

@@ -52,9 +52,22 @@ options:
     default: []
   max_batch_size:
     description:
-      - Most hosts upgraded at the same time after the canary batch.
+      - Most hosts upgraded at the same time after the canary batch, or V(auto).
+      - V(auto) puts as many hosts in each batch after the canary as the server groups' budgets, the room on
+        hosts that stay up (with O(reserve)) and O(az_max_down) allow, at most O(max_batch_percent) of the hosts
+        the campaign upgrades (rounded down, and at least 2). With an integer the batches are filled the same way,
+        up to that integer (V(1) makes the campaign serial).
+      - Each batch of the plan says what bound its size (C(size_bound)), and the plan's table shows it.
+    type: raw
+    default: auto
+  max_batch_percent:
+    description:
+      - With O(max_batch_size=auto), the largest batch after the canary as a percentage of the hosts the campaign
+        upgrades (1 to 100), rounded down, and never fewer than 2 hosts. Ignored with an integer O(max_batch_size).
+      - The default 25 limits what a fault the canary did not catch can reach to a quarter of the hosts; the
+        campaign stops after the batch where a host fails.
     type: int
-    default: 1
+    default: 25
   canary_hosts:
     description:
       - Hosts in the first (canary) batch; V(0) for no canary batch.
@@ -123,6 +136,14 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: Plan the campaign, batches as large as budgets and room allow, at most 10 % of the hosts
+  opnfv.escalator.campaign_plan:
+    cloud: mycloud
+    campaign_id: 2026-11-kernel
+    max_batch_size: auto
+    max_batch_percent: 10
+  delegate_to: localhost
+
 - name: Plan the campaign, two hosts at a time after a canary host
   opnfv.escalator.campaign_plan:
     cloud: mycloud
@@ -161,7 +182,11 @@ plan:
       type: list
       elements: str
     batches:
-      description: Ordered batches; each with C(batch), C(canary), C(hosts), C(zones), C(moves), C(budget_use), C(notes).
+      description:
+        - Ordered batches; each with C(batch), C(canary), C(hosts), C(zones), C(moves), C(budget_use), C(size_bound),
+          C(notes).
+        - C(size_bound) says what kept the batch at its size, a list of C(by) (V(canary), V(cap), V(budget),
+          V(capacity), V(az_max_down) or V(last_hosts)) with a C(detail) sentence, and C(groups) or C(hosts) named.
       type: list
       elements: dict
     skipped:
@@ -169,7 +194,7 @@ plan:
       type: list
       elements: dict
     summary:
-      description: Figures (batches, lower bound, moves, instances moving more than once...).
+      description: Figures (batches, C(batch_size_cap), lower bound, moves, instances moving more than once...).
       type: dict
     fingerprint:
       description: Fingerprint of the inputs.
@@ -212,8 +237,9 @@ from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, E_PLAN, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
 
-PLANNER_OPTIONS = ('max_batch_size', 'canary_hosts', 'default_budget', 'budgets', 'az_max_down', 'exclude_hosts',
-                   'reserve', 'destinations_per_move', 'our_disable_marker', 'campaign_id', 'unhealthy_instances')
+PLANNER_OPTIONS = ('max_batch_size', 'max_batch_percent', 'canary_hosts', 'default_budget', 'budgets', 'az_max_down',
+                   'exclude_hosts', 'reserve', 'destinations_per_move', 'our_disable_marker', 'campaign_id',
+                   'unhealthy_instances')
 
 
 def planner_options(params):
@@ -332,7 +358,8 @@ def main():
             hosts=dict(type='list', elements='str'),
             inventory_hosts=dict(type='list', elements='str'),
             exclude_hosts=dict(type='list', elements='str', default=[]),
-            max_batch_size=dict(type='int', default=1),
+            max_batch_size=dict(type='raw', default='auto'),
+            max_batch_percent=dict(type='int', default=25),
             canary_hosts=dict(type='int', default=1),
             default_budget=dict(type='int', default=1),
             budgets=dict(type='dict', default={}),

@@ -50,7 +50,8 @@ def test_plan_is_checked_by_the_independent_checker(monkeypatch, cloud, capsys):
     build(cloud)
     result = run_module(monkeypatch, cloud, capsys)
     data = host_info.collect(cloud)
-    options = campaign_plan.planner_options(dict(campaign_id='c1', max_batch_size=1, canary_hosts=1))
+    options = campaign_plan.planner_options(dict(campaign_id='c1', max_batch_size='auto', max_batch_percent=25,
+                                                 canary_hosts=1))
     assert plan_check.check_plan(data['hosts'], data['server_groups'], options, result['plan']) == []
     broken = json.loads(json.dumps(result['plan']))
     broken['batches'][0]['hosts'] = broken['batches'][0]['hosts'] + broken['batches'][1]['hosts']
