@@ -459,6 +459,9 @@ def _mutations(plan, rnd):
     p = clone()
     p["summary"]["batches"] = len(batches) + 1
     yield "summary", p
+    p = clone()
+    del p["batches"][rnd.randrange(len(batches))]["size_bound"]
+    yield "no size bound", p
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -466,7 +469,7 @@ def test_random_mutations_are_caught(seed):
     rnd = random.Random(seed)
     while True:  # draw clouds from this seed until one has a plan to break (infeasible ones have none)
         hosts, groups = _random_cloud(rnd, rnd.randint(3, 9))
-        options = {"max_batch_size": rnd.randint(1, 3), "az_max_down": rnd.choice((None, 1, 2))}
+        options = {"max_batch_size": rnd.choice((1, 2, 3, "auto")), "az_max_down": rnd.choice((None, 1, 2))}
         plan = planner.plan_campaign(hosts, groups, options)
         assert plan_check.check_plan(hosts, groups, options, plan) == []
         if plan["feasible"]:
@@ -484,6 +487,6 @@ def test_random_clouds_are_mostly_feasible():
     for seed in range(40):
         rnd = random.Random(seed)
         hosts, groups = _random_cloud(rnd, rnd.randint(3, 9))
-        options = {"max_batch_size": rnd.randint(1, 3), "az_max_down": rnd.choice((None, 1, 2))}
+        options = {"max_batch_size": rnd.choice((1, 2, 3, "auto")), "az_max_down": rnd.choice((None, 1, 2))}
         feasible += planner.plan_campaign(hosts, groups, options)["feasible"]
     assert feasible >= 30

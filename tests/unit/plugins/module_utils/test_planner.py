@@ -701,8 +701,10 @@ def random_cloud(rnd, n_hosts, per_host=None, fill=None):
 
 
 def random_options(rnd, groups):
-    options = {"max_batch_size": rnd.randint(1, 5), "canary_hosts": rnd.choice((0, 1, 1, 2)),
+    options = {"max_batch_size": rnd.choice((1, 2, 3, 4, 5, "auto")), "canary_hosts": rnd.choice((0, 1, 1, 2)),
                "destinations_per_move": rnd.randint(1, 3)}
+    if options["max_batch_size"] == "auto" and rnd.random() < 0.5:
+        options["max_batch_percent"] = rnd.choice((10, 50, 100))
     if rnd.random() < 0.4:
         options["az_max_down"] = rnd.randint(1, 2)
     if rnd.random() < 0.3:
