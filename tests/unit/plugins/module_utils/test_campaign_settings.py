@@ -108,3 +108,17 @@ def test_every_documented_setting_of_the_example_inventory_is_known(role_specs):
         example = yaml.safe_load(handle)
     problems = [p for p in cs.check(example, inventory(**LAB), role_specs) if 'unknown setting' in p]
     assert problems == []
+
+
+def test_the_batch_size_is_auto_or_an_integer_and_its_cap_a_percentage(role_specs):
+    for good in ('auto', 'AUTO', 4, '4'):
+        assert cs.check(dict(escalator_max_batch_size=good, escalator_max_batch_percent=25), inventory(**LAB),
+                        role_specs) == [], good
+    for bad, message in (('fast', "escalator_max_batch_size must be 'auto' or an integer >= 1, got 'fast'"),
+                         (True, "escalator_max_batch_size must be 'auto' or an integer >= 1, got True"),
+                         (0, 'escalator_max_batch_size must be >= 1, got 0')):
+        assert cs.check(dict(escalator_max_batch_size=bad), inventory(**LAB), role_specs) == [message], bad
+    assert cs.check(dict(escalator_max_batch_percent=0), inventory(**LAB), role_specs) == [
+        'escalator_max_batch_percent must be >= 1, got 0']
+    assert cs.check(dict(escalator_max_batch_percent=101), inventory(**LAB), role_specs) == [
+        'escalator_max_batch_percent must be <= 100, got 101']

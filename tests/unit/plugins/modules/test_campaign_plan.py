@@ -221,3 +221,22 @@ def test_unhealthy_instances_skip_host_leaves_the_host_out_and_goes_on(monkeypat
     assert 'broken (ERROR)' in skipped['compute3']['detail'] and 'sleeping (SUSPENDED)' in skipped['compute3']['detail']
     for destinations in result['destinations'].values():
         assert 'compute3' not in destinations
+
+
+def test_the_default_batch_size_is_auto_and_an_integer_still_works(monkeypatch, cloud, capsys):
+    build(cloud, hosts=8)
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['plan']['options']['max_batch_size'] == 'auto'
+    assert [len(batch) for batch in result['batches']] == [1, 2, 2, 2, 1]
+    assert result['violations'] == [] and 'Size bound by' in result['table']
+    assert [len(batch) for batch in run_module(monkeypatch, cloud, capsys, max_batch_size='1')['batches']] == [1] * 8
+    wide = run_module(monkeypatch, cloud, capsys, max_batch_size='auto', max_batch_percent=50)
+    assert max(len(batch) for batch in wide['batches']) == 4
+
+
+@pytest.mark.parametrize('args', [dict(max_batch_size='fast'), dict(max_batch_size=0), dict(max_batch_percent=101)])
+def test_a_bad_batch_size_is_invalid_input(monkeypatch, cloud, capsys, args):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, **args)
+    assert result['failed'] and result['error_code'] == 'E_INVALID_INPUT', result
+    assert 'max_batch_' in result['msg']
