@@ -12,18 +12,25 @@ Measured the same way for both methods (docs/benchmarks.md):
   mandatory time     union of the migrations' intervals (record created_at -> updated_at) and of the hosts'
                      upgrade steps (package upgrade + restart + reboot)
   overhead           wall time - mandatory time
+  costs              (bench/costs.py) the plan's lower bound and the ratio to it, controller CPU-seconds per host
+                     (bench/cpu.py: the ansible-playbook process tree), task executions per host, first host in
+                     maintenance, hosts' turnaround (an empty host's), from the bench's task log
+                     (bench/callback_plugins/bench_task_log.py, loaded into both methods' ansible-playbook)
 """
 import datetime
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 
-from bench import labkit
+from bench import costs, cpu, labkit
 from bench.common import REPO, VENV_BIN, BenchError, covered, iso, merge_intervals, parse_ts, spread, utcnow
 
 PLAYBOOKS = os.path.join(REPO, 'playbooks')
 BASELINE = os.path.join(REPO, 'bench', 'baseline', 'serial-host-evacuate-live.yml')
+CALLBACKS = os.path.join(REPO, 'bench', 'callback_plugins')
 METHODS = ('escalator', 'baseline')
 LABELS = {'escalator': 'Escalator (planner, batches of 2, VNFM)',
           'baseline': 'serial nova host-evacuate-live'}
@@ -31,6 +38,8 @@ LABELS = {'escalator': 'Escalator (planner, batches of 2, VNFM)',
 ESCALATOR_PHASES = {'maintenance': 'maintenance', 'evacuate': 'evacuate', 'backup': 'backup',
                     'upgrade': 'upgrade', 'verify': 'verify'}
 BASELINE_PHASES = {'disable': 'maintenance', 'evacuate': 'evacuate', 'upgrade': 'upgrade', 'wait_up': 'verify'}
+# the baseline playbook tags the first task of each phase bench_phase_<phase>; its host's last result ends it
+PHASE_TAG = 'bench_phase_'
 TIMEOUT = 1800
 
 
@@ -40,9 +49,8 @@ def escalator_command(campaign_id, max_batch_size=2):
             '-e', 'escalator_max_batch_size=%d' % max_batch_size]
 
 
-def baseline_command(run_id, phase_log):
-    return [os.path.join(VENV_BIN, 'ansible-playbook'), BASELINE, '-e', 'bench_run=%s' % run_id,
-            '-e', 'bench_phase_log=%s' % phase_log]
+def baseline_command(run_id):
+    return [os.path.join(VENV_BIN, 'ansible-playbook'), BASELINE, '-e', 'bench_run=%s' % run_id]
 
 
 def escalator_phases(status):
@@ -59,24 +67,40 @@ def escalator_phases(status):
     return out
 
 
-def baseline_phases(lines):
-    """{host: [[class, start, end], ...]} from the baseline playbook's phase log (JSON lines)."""
-    marks = {}
-    for line in lines:
-        line = line.strip()
-        if line:
-            mark = json.loads(line)
-            marks.setdefault(mark['host'], []).append((float(mark['ts']), mark['phase']))
+def escalator_batches(status):
+    """The plan's batches (lists of hosts) from a campaign's status.json."""
+    return [list(b.get('hosts') or []) for b in status.get('batches') or []]
+
+
+def baseline_phases(tasks):
+    """{host: [[class, start, end], ...]} from the bench's task log of the baseline playbook: a phase starts with
+    the first task tagged bench_phase_<phase>, the host's turn ends with its last task's result."""
     out = {}
-    for host, items in sorted(marks.items()):
-        items.sort()
-        out[host] = [[BASELINE_PHASES[phase], start, end] for (start, phase), (end, _n) in zip(items, items[1:])
-                     if phase in BASELINE_PHASES]
+    for host in sorted({t['host'] for t in tasks}):
+        mine = [t for t in tasks if t['host'] == host]
+        marks = {}
+        for task in mine:
+            for tag in task['tags']:
+                phase = tag[len(PHASE_TAG):] if tag.startswith(PHASE_TAG) else None
+                if phase in BASELINE_PHASES and phase not in marks:
+                    marks[phase] = task['start']
+        ends = [t['end'] for t in mine if t['end'] is not None]
+        items = sorted((ts, phase) for phase, ts in marks.items())
+        if ends:
+            items.append((max(ends), 'done'))
+        out[host] = [[BASELINE_PHASES[phase], start, end] for (start, phase), (end, _n) in zip(items, items[1:])]
     return out
 
 
-def figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc):
-    """One run's figures (JSON-ready); times relative to the run's start where they are intervals."""
+def baseline_batches(phases):
+    """One host per batch, in the order the hosts started."""
+    return [[h] for h, spans in sorted(phases.items(), key=lambda item: min([s[1] for s in item[1]] or [0]))
+            if spans]
+
+
+def figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc, run_costs=None):
+    """One run's figures (JSON-ready); times relative to the run's start where they are intervals. `run_costs`:
+    bench.costs.run_costs of the run (kept under 'costs'; its lower bound is drawn on the timeline)."""
     migrations = labkit.migration_figures(records, instance_ids)
     upgrade = [[a, b] for spans in phases.values() for cls, a, b in spans if cls == 'upgrade']
     migrating = labkit.migration_intervals(records)
@@ -108,8 +132,27 @@ def figures(method, start, end, phases, records, instance_ids, disabled, outage,
                            for r in records if r['created'] and r['updated']],
             'mandatory': [[round(a - start, 2), round(b - start, 2)]
                           for a, b in merge_intervals(migrating + upgrade)],
+            'lower_bound_s': (run_costs or {}).get('lower_bound_s'),
         },
+        'costs': run_costs,
     }
+
+
+def measure(method, start, end, records, instance_ids, disabled, outage, unknown, rc, tasks, cpu_usage, status=None):
+    """Every figure of one run from what was recorded: Nova's migration records, the service poller's result,
+    the probe's outage, the bench's task log (bench.costs.read_task_log), the CPU usage of the playbook's
+    process tree (bench.cpu) and, for Escalator, its campaign's status.json."""
+    if method == 'escalator':
+        phases = escalator_phases(status or {})
+        batches = escalator_batches(status or {})
+    else:
+        phases = baseline_phases(tasks)
+        batches = baseline_batches(phases)
+    hosts = sorted(h for h, spans in phases.items() if spans)
+    run_costs = costs.run_costs(batches, phases, tasks, records, disabled['intervals'], start, end - start,
+                                cpu_usage, hosts)
+    return figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc,
+                   run_costs=run_costs)
 
 
 def check_upgraded():
@@ -134,44 +177,60 @@ def run_once(method, index, env, conn, work_dir, log=print, max_batch_size=2):
     os.makedirs(run_dir, exist_ok=True)
     helpers = labkit.Helpers(env, run_dir, vnfm=(method == 'escalator'))
     state_dir = os.path.join(run_dir, 'campaigns')
-    phase_log = os.path.join(run_dir, 'phases.jsonl')
+    task_log = os.path.join(run_dir, 'tasks.jsonl')
     if method == 'escalator':
         cmd = escalator_command(run_id, max_batch_size)
         child_env = dict(os.environ, OS_CLIENT_CONFIG_FILE=env['OS_CLIENT_CONFIG_FILE'], OS_CLOUD=env['OS_CLOUD'])
     else:
-        cmd = baseline_command(run_id, phase_log)
+        cmd = baseline_command(run_id)
         child_env = labkit.nova_cli_env(env)
+        # the hand-run flow records no campaign: Escalator's status callback (playbooks/ansible.cfg) stays off
+        child_env['ANSIBLE_CALLBACKS_ENABLED'] = ''
+    # private ssh control sockets: the run opens (and pays for) its own connections to the hosts, and bench.cpu
+    # ends them with the run (a short directory: a socket path has at most 108 bytes)
+    control_dir = tempfile.mkdtemp(prefix='bench-cp-')
     child_env.update(ESCALATOR_STATE_DIR=state_dir, ANSIBLE_FORCE_COLOR='0', ANSIBLE_DEPRECATION_WARNINGS='False',
-                     PATH=VENV_BIN + os.pathsep + child_env.get('PATH', ''))
+                     PATH=VENV_BIN + os.pathsep + child_env.get('PATH', ''), BENCH_TASK_LOG=task_log,
+                     ANSIBLE_CALLBACK_PLUGINS=CALLBACKS, ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir)
     helpers.start()
     poller = labkit.ServicePoller(conn).start()
     since = iso(utcnow())
     start = time.time()
     try:
         with open(os.path.join(run_dir, 'playbook.log'), 'w', encoding='utf-8') as out:
-            rc = subprocess.run(cmd, cwd=PLAYBOOKS, env=child_env, stdout=out, stderr=subprocess.STDOUT,
-                                timeout=TIMEOUT, check=False).returncode
+            rc, cpu_usage = cpu.run(cmd, os.path.join(run_dir, 'cpu.json'), TIMEOUT, cwd=PLAYBOOKS, env=child_env,
+                                    stdout=out, stderr=subprocess.STDOUT)
         end = time.time()
     finally:
         disabled = poller.stop()
         helpers.stop()
+        shutil.rmtree(control_dir, ignore_errors=True)
     outage, unknown = helpers.outage()
     records = [r for r in labkit.migrations_since(conn, since) if (r['created'] or 0) >= start - 1]
     instance_ids = [s.id for s in conn.compute.servers(all_projects=True)]
+    status = None
     if method == 'escalator':
-        with open(os.path.join(state_dir, run_id, 'status.json'), encoding='utf-8') as handle:
-            phases = escalator_phases(json.load(handle))
-    else:
-        with open(phase_log, encoding='utf-8') as handle:
-            phases = baseline_phases(handle.readlines())
-    result = figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc)
+        try:
+            with open(os.path.join(state_dir, run_id, 'status.json'), encoding='utf-8') as handle:
+                status = json.load(handle)
+        except (OSError, ValueError):
+            status = None
+    try:
+        with open(task_log, encoding='utf-8') as handle:
+            tasks = costs.read_task_log(handle)
+    except OSError:
+        tasks = []
+    result = measure(method, start, end, records, instance_ids, disabled, outage, unknown, rc, tasks, cpu_usage,
+                     status=status)
     problems = check_upgraded() if rc == 0 else ['playbook rc %d (see %s)' % (rc, run_dir)]
     result.update(run_id=run_id, run_dir=run_dir, problems=problems, ok=not problems)
-    log('campaign %s #%d: %s in %.0fs, %d migrations (%d live, %d cold), max %d/instance, outage %s, '
-        'disabled %.0f host-s, overhead %.0fs%s' % (
-            method, index, 'ok' if not problems else 'FAILED', result['wall_s'], result['migrations']['total'],
-            result['migrations']['live'], result['migrations']['cold'], result['migrations']['per_instance_max'],
-            outage, result['disabled']['total_host_s'], result['overhead_s'],
+    cost = result['costs']
+    log('campaign %s #%d: %s in %.0fs (lower bound %s s), %d migrations (%d live, %d cold), max %d/instance, '
+        'outage %s, disabled %.0f host-s, overhead %.0fs, %s CPU-s/host, %s tasks/host%s' % (
+            method, index, 'ok' if not problems else 'FAILED', result['wall_s'], cost['lower_bound_s'],
+            result['migrations']['total'], result['migrations']['live'], result['migrations']['cold'],
+            result['migrations']['per_instance_max'], outage, result['disabled']['total_host_s'],
+            result['overhead_s'], cost['cpu_per_host_s'], cost['tasks']['per_host'],
             '' if not problems else ': ' + '; '.join(problems)))
     return result
 
@@ -202,8 +261,26 @@ def summarise(runs):
             'mandatory_s': spread([r['mandatory_s'] for r in good]),
             'overhead_s': spread([r['overhead_s'] for r in good]),
             'overhead_fraction': spread([r['overhead_fraction'] for r in good]),
+            'hosts': spread([_cost(r, 'hosts') for r in good]),
+            'lower_bound_s': spread([_cost(r, 'lower_bound_s') for r in good]),
+            'wall_over_lower_bound': spread([_cost(r, 'wall_over_lower_bound') for r in good]),
+            'cpu_s': spread([_cost(r, 'cpu_s') for r in good]),
+            'cpu_per_host_s': spread([_cost(r, 'cpu_per_host_s') for r in good]),
+            'tasks_per_host': spread([_cost(r, 'tasks', 'per_host') for r in good]),
+            'first_maintenance_s': spread([_cost(r, 'first_maintenance_s') for r in good]),
+            'empty_host_turnaround_s': spread([_cost(r, 'turnaround', 'empty_host_s') for r in good]),
+            'turnaround_without_evacuation_s': spread([_cost(r, 'turnaround', 'without_evacuation_s')
+                                                       for r in good]),
         }
     return out
+
+
+def _cost(run, *keys):
+    """run['costs'][key][...] or None (runs recorded before the costs were measured have none)."""
+    value = run.get('costs')
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def run(env, conn, work_dir, repeat=2, log=print, max_batch_size=2, reset_after=True):

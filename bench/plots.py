@@ -44,14 +44,20 @@ def campaign_timeline(campaign, path, stamp=''):
         ax.invert_yaxis()
         ax.set_xlim(0, xmax * 1.02)
         ax.axvline(run['wall_s'], color='black', linestyle=':', linewidth=1)
-        ax.set_title('%s — %.0f s, %d migrations, overhead %.0f s (black line: service disabled)' % (
-            campaign['summary'][method]['label'], run['wall_s'], run['migrations']['total'], run['overhead_s']),
-            fontsize=10, loc='left')
+        bound = run['timeline'].get('lower_bound_s')
+        if bound:
+            # what the plan's batches would take doing nothing but the mandatory operations
+            ax.axvline(bound, color='#d62728', linestyle='--', linewidth=1)
+        ax.set_title('%s — %.0f s%s, %d migrations, overhead %.0f s (black line: service disabled)' % (
+            campaign['summary'][method]['label'], run['wall_s'],
+            ' (lower bound %.0f s, red dashes)' % bound if bound else '', run['migrations']['total'],
+            run['overhead_s']), fontsize=10, loc='left')
         ax.grid(axis='x', alpha=0.3)
     axes[-1, 0].set_xlabel('seconds since the start of the run')
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
     fig.legend(handles, [PHASE_LABELS[k] for k in COLOURS], loc='lower center', ncol=3, fontsize=8, frameon=False)
-    fig.suptitle('Campaign timeline on the lab (4 hosts) %s' % stamp, fontsize=11)
+    fig.suptitle('Campaign timeline on the lab (%d hosts) %s' % (max(len(r['timeline']['hosts']) for _m, r in chosen),
+                                                                 stamp), fontsize=11)
     fig.tight_layout(rect=(0, 0.08, 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -49,6 +49,13 @@ def campaign_table(campaign):
     def row(label, key, digits=1):
         rows.append([label, med(esc.get(key), digits), med(base.get(key), digits), ratio(esc.get(key), base.get(key))])
     row('wall time (s)', 'wall_s')
+    row("lower bound of the method's plan (s)", 'lower_bound_s')
+    row('wall time / lower bound', 'wall_over_lower_bound', 2)
+    row('controller CPU per host (CPU-s)', 'cpu_per_host_s', 2)
+    row('task executions per host', 'tasks_per_host')
+    row('first host in maintenance after (s)', 'first_maintenance_s')
+    row("an empty host's turnaround (s)", 'empty_host_turnaround_s')
+    row('host turnaround less its evacuation, median (s)', 'turnaround_without_evacuation_s')
     row('migrations, total', 'migrations_total', 0)
     row('  live', 'migrations_live', 0)
     row('  cold', 'migrations_cold', 0)
@@ -65,7 +72,9 @@ def campaign_table(campaign):
     row('overhead / wall time', 'overhead_fraction', 2)
     rows.append(['successful runs', '%d/%d' % (esc['ok_runs'], esc['runs']), '%d/%d' % (base['ok_runs'], base['runs']),
                  ''])
-    return _table(['campaign, 4 hosts (median (min–max))', esc['label'], base['label'], 'ratio'], rows)
+    hosts = (esc.get('hosts') or base.get('hosts') or {}).get('median')
+    title = 'campaign, %d hosts (median (min–max))' % hosts if hosts else 'campaign (median (min–max))'
+    return _table([title, esc['label'], base['label'], 'ratio'], rows)
 
 
 def planner_table(planner):

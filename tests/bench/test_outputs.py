@@ -5,7 +5,7 @@ import os
 import time
 import types
 
-from bench import campaign_bench, labkit, plots, report, run as bench_run
+from bench import campaign_bench, costs, labkit, plots, report, run as bench_run
 from bench.common import covered, merge_intervals, spread
 
 T0 = 1_800_000_000.0
@@ -24,12 +24,18 @@ def escalator_status():
     return {'hosts': hosts}
 
 
-def baseline_lines():
+def baseline_tasks():
+    """The baseline's task log (bench/callback_plugins/bench_task_log.py): the first task of each phase tagged."""
     lines = []
     for n, offset in (('compute1', 0), ('compute2', 40)):
-        for phase, t in (('disable', 0), ('evacuate', 2), ('upgrade', 12), ('wait_up', 32), ('done', 36)):
-            lines.append(json.dumps({'host': n, 'phase': phase, 'ts': T0 + offset + t}) + '\n')
-    return lines
+        for i, (phase, t) in enumerate((('disable', 0), ('evacuate', 2), ('upgrade', 12), ('wait_up', 32),
+                                        (None, 34))):
+            tags = ['bench_phase_%s' % phase] if phase else []
+            lines.append(json.dumps({'e': 'start', 'host': n, 'id': 'u%d' % i, 'task': phase or 'Enable',
+                                     'module': 'command', 'tags': tags, 't': T0 + offset + t}))
+            lines.append(json.dumps({'e': 'end', 'host': n, 'id': 'u%d' % i, 'status': 'ok',
+                                     't': T0 + offset + t + (2 if phase is None else 0.5)}))
+    return costs.read_task_log(lines)
 
 
 def records(pairs, kind='live-migration'):
@@ -53,14 +59,14 @@ def test_phases_of_both_methods():
     esc = campaign_bench.escalator_phases(escalator_status())
     assert [s[0] for s in esc['compute1']] == ['maintenance', 'evacuate', 'backup', 'upgrade', 'verify']
     assert esc['compute2'][3] == ['upgrade', T0 + 90, T0 + 110]
-    base = campaign_bench.baseline_phases(baseline_lines())
+    base = campaign_bench.baseline_phases(baseline_tasks())
     assert [s[0] for s in base['compute2']] == ['maintenance', 'evacuate', 'upgrade', 'verify']
     assert base['compute1'][2] == ['upgrade', T0 + 12, T0 + 32]
 
 
 def make_run(method, wall, moves, outage=0.0):
     phases = campaign_bench.escalator_phases(escalator_status()) if method == 'escalator' else \
-        campaign_bench.baseline_phases(baseline_lines())
+        campaign_bench.baseline_phases(baseline_tasks())
     recs = records(moves)
     return campaign_bench.figures(method, T0, T0 + wall, phases, recs, ['a', 'b', 'c'],
                                   disabled({'compute1': 50.0, 'compute2': 45.0}),
