@@ -13,7 +13,7 @@ import time
 
 from bench import labkit
 from bench.common import BenchError, iso, spread, utcnow
-from ansible_collections.opnfv.escalator.plugins.module_utils import evacuation  # noqa: E402
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.run import evacuate  # noqa: E402
 
 DEFAULT_SIZES = (1, 4, 16)
 DEFAULT_CONCURRENCY = (1, 2, 4)
@@ -93,7 +93,7 @@ def boot(conn, host, count, tag):
 
 
 def run_escalator(conn, host, max_concurrent):
-    result = evacuation.evacuate(conn, host, {'max_concurrent': max_concurrent, 'poll_interval': 2.0})
+    result = evacuate(conn, host, {'max_concurrent': max_concurrent, 'poll_interval': 2.0})
     return {'moved': len(result['moved']), 'engine_duration_s': result['duration']}
 
 
@@ -169,5 +169,3 @@ def run(env, conn, sizes=DEFAULT_SIZES, concurrency=DEFAULT_CONCURRENCY, baselin
             'per_instance_s': round(item['wall_s'] / item['instances'], 2)}
     return {'source_host': host, 'flavor': FLAVOR, 'sizes': list(sizes), 'methods': methods, 'table': table,
             'runs': runs, 'wall_s_all': spread([r['wall_s'] for r in runs])}
-
-

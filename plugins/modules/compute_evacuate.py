@@ -343,7 +343,7 @@ error_code:
   sample: E_NO_VALID_HOST
 '''
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import evacuate
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.run import evacuate
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
 
 OPTIONS = ('destinations', 'strict_destinations', 'block_migration', 'max_concurrent', 'migration_timeout', 'timeout',

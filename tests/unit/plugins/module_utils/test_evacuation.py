@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import evacuation
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import run
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options import normalize_options
 from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud
 
 SRC = 'cmp1'
@@ -22,7 +23,7 @@ def make_cloud(hosts=4, **host_kwargs):
 
 
 def evacuate(cloud, host=SRC, check_mode=False, **options):
-    return evacuation.evacuate(cloud, host, options, clock=cloud.clock, sleep=cloud.sleep, check_mode=check_mode)
+    return run.evacuate(cloud, host, options, clock=cloud.clock, sleep=cloud.sleep, check_mode=check_mode)
 
 
 def failing(cloud, code, host=SRC, **options):
@@ -106,7 +107,7 @@ def test_waits_for_the_migration_record_not_only_the_host_flip():
         record = cloud.migrations[-1] if cloud.migrations else None
         seen.append((server.host, record.status if record else None))
 
-    result = evacuation.evacuate(cloud, SRC, dict(poll_interval=0.5), clock=cloud.clock, sleep=sleep)
+    result = run.evacuate(cloud, SRC, dict(poll_interval=0.5), clock=cloud.clock, sleep=sleep)
     assert (server.host != SRC) and any(host != SRC and status == 'running' for host, status in seen)
     assert result['instances'][0]['seconds'] >= 6.0        # the record completes after the flip
     assert result['moved'] == [server.id]
@@ -124,7 +125,7 @@ def test_max_concurrent_bounds_running_migrations(limit):
         peak.append(sum(1 for m in cloud.migrations if m.status not in ('completed', 'confirmed', 'error', 'cancelled')))
         real_sleep(seconds)
 
-    result = evacuation.evacuate(cloud, SRC, dict(max_concurrent=limit), clock=cloud.clock, sleep=sleep)
+    result = run.evacuate(cloud, SRC, dict(max_concurrent=limit), clock=cloud.clock, sleep=sleep)
     assert len(result['moved']) == 6
     assert max(peak) == limit
 
@@ -316,7 +317,7 @@ def test_status_policy_fail_for_shutoff():
     (dict(ACTIVE='teleport'), 'not one of'), ('nope', 'dictionary')])
 def test_status_policy_is_validated(policy, words):
     with pytest.raises(EscalatorError) as info:
-        evacuation.normalize_options(dict(status_policy=policy))
+        normalize_options(dict(status_policy=policy))
     assert info.value.code == 'E_INVALID_INPUT' and words in info.value.msg
 
 
@@ -340,7 +341,7 @@ def test_decision_cold_for_paused_is_a_policy_error():
 
 def test_bad_decision_is_invalid_input():
     with pytest.raises(EscalatorError) as info:
-        evacuation.normalize_options(dict(decisions={'x': 'EVACUATE'}))
+        normalize_options(dict(decisions={'x': 'EVACUATE'}))
     assert 'LIVE_MIGRATE' in info.value.msg
 
 
@@ -482,7 +483,7 @@ def test_a_cold_move_refused_by_the_scheduler_is_asked_again_later():
 @pytest.mark.parametrize('option', ['scheduler_retries', 'scheduler_retry_delay'])
 def test_scheduler_retry_options_must_not_be_negative(option):
     with pytest.raises(EscalatorError) as info:
-        evacuation.normalize_options({option: -1})
+        normalize_options({option: -1})
     assert info.value.code == 'E_INVALID_INPUT' and option in info.value.msg
 
 
@@ -727,16 +728,16 @@ def test_busy_instance_without_our_migration_is_reported():
     (dict(bogus=1), 'unknown')])
 def test_invalid_options(options, words):
     with pytest.raises(EscalatorError) as info:
-        evacuation.normalize_options(options)
+        normalize_options(options)
     assert info.value.code == 'E_INVALID_INPUT' and words in info.value.msg
 
 
 def test_defaults():
-    opts = evacuation.normalize_options({})
+    opts = normalize_options({})
     assert opts['status_policy'] == dict(ACTIVE='live', PAUSED='live', SHUTOFF='cold', SUSPENDED='fail', ERROR='fail')
     assert (opts['live_failure'], opts['on_timeout'], opts['max_concurrent'], opts['block_migration']) == (
         'fail', 'abort', 2, 'auto')
-    assert evacuation.normalize_options(dict(destinations='cmp2'))['destinations'] == ['cmp2']
+    assert normalize_options(dict(destinations='cmp2'))['destinations'] == ['cmp2']
 
 
 def test_poll_interval_is_used():
@@ -748,5 +749,5 @@ def test_poll_interval_is_used():
         slept.append(seconds)
         cloud.sleep(seconds)
 
-    evacuation.evacuate(cloud, SRC, dict(poll_interval=0.25), clock=cloud.clock, sleep=sleep)
+    run.evacuate(cloud, SRC, dict(poll_interval=0.25), clock=cloud.clock, sleep=sleep)
     assert set(slept) == {0.25}

@@ -10,7 +10,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import evacuation
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import run
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options import normalize_options
 from ansible_collections.opnfv.escalator.plugins.modules import compute_evacuate
 
 SRC = 'compute1'
@@ -33,7 +34,7 @@ def run_module(monkeypatch, cloud, capsys, check_mode=False, **args):
     monkeypatch.setattr('ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect',
                         lambda params, sdk=None: cloud)
     monkeypatch.setattr(compute_evacuate, 'evacuate',
-                        functools.partial(evacuation.evacuate, clock=cloud.clock, sleep=cloud.sleep))
+                        functools.partial(run.evacuate, clock=cloud.clock, sleep=cloud.sleep))
     args.setdefault('host', SRC)
     if check_mode:
         args['_ansible_check_mode'] = True
@@ -146,7 +147,7 @@ def test_defaults_reach_the_engine(monkeypatch, cloud, capsys):
     with patch_module_args(dict(host=SRC)):
         with pytest.raises(SystemExit):
             compute_evacuate.main()
-    opts = evacuation.normalize_options(seen)
+    opts = normalize_options(seen)
     assert opts['timeout'] == 3600 and opts['max_concurrent'] == 2 and opts['block_migration'] == 'auto'
     assert opts['on_timeout'] == 'abort' and opts['live_failure'] == 'fail' and opts['require_disabled'] is True
 
