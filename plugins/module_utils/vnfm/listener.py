@@ -21,6 +21,7 @@ READ_TIMEOUT = 5.0                 # seconds for one read
 LISTEN_BACKLOG = 128
 ANY_ADDRESSES = ('0.0.0.0', '::', '')
 
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = 'EscalatorVNFMListener/1'
     protocol_version = 'HTTP/1.1'

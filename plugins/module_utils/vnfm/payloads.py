@@ -115,4 +115,3 @@ def delivery_body(delivery, event_type, payload, message_id, wall_time, publishe
         return aodh_alarm(event_type, payload, message_id, stamp.strftime('%Y-%m-%dT%H:%M:%S.%f'),
                           alarm_name or 'escalator-%s' % event_type, alarm_id)
     return envelope(event_type, payload, publisher_id, message_id, stamp.strftime('%Y-%m-%d %H:%M:%S.%f'))
-

@@ -80,4 +80,3 @@ def reply_url(base_url, session_id, project_id, token, instance_id=None):
     if instance_id:
         path += '/%s' % urlparse.quote(instance_id, safe='')
     return '%s%s?%s=%s' % (base_url.rstrip('/'), path, TOKEN_PARAM, urlparse.quote(token, safe=''))
-

@@ -20,6 +20,7 @@ MAX_REJECTIONS_KEPT = 20           # refused requests recorded in full (the othe
 MAX_PATH_KEPT = 120                # characters of a refused request's path that are recorded
 MAX_ACCEPTED_KEPT = 1000
 
+
 class ReplyError(Exception):
     """A reply refused with an HTTP status and a reason for the VNFM (and the log)."""
 
@@ -268,4 +269,3 @@ class ReplyBook:
         except Exception as exc:  # pylint: disable=broad-except
             self.reject(client=client, method=method, path=path, status=500, reason='internal error: %s' % exc)
             return 500, dict(error=dict(code=500, message='internal error'))
-

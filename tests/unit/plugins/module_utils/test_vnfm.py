@@ -197,9 +197,9 @@ def test_fenix_time_is_utc_seconds_without_zone():
 
 def test_project_payload_has_exactly_fenix_fields_in_order():
     payload = project_payload('escalator', P1, SESSION, 'PLANNED_MAINTENANCE', [I1, I2],
-                                   ('MIGRATE', 'LIVE_MIGRATE', 'OWN_ACTION'),
-                                   'https://ctl:8443/v1/maintenance/campaign-1/p-vnf-a?token=T',
-                                   '2026-01-01T10:05:00', '2026-01-01T10:05:00', {'escalator_host': 'compute1'})
+                              ('MIGRATE', 'LIVE_MIGRATE', 'OWN_ACTION'),
+                              'https://ctl:8443/v1/maintenance/campaign-1/p-vnf-a?token=T',
+                              '2026-01-01T10:05:00', '2026-01-01T10:05:00', {'escalator_host': 'compute1'})
     assert json.dumps(payload) == (
         '{"service": "escalator", "project_id": "p-vnf-a", "session_id": "campaign-1", '
         '"state": "PLANNED_MAINTENANCE", "instance_ids": ["%s", "%s"], '
@@ -225,8 +225,8 @@ def test_fenix_delivery_is_the_oslo_messaging_envelope():
 
 def test_aodh_delivery_is_an_event_alarm_with_traits_tacker_and_doctor_can_decode():
     payload = project_payload('escalator', P1, SESSION, 'PLANNED_MAINTENANCE', [I1],
-                                   ['MIGRATE', 'OWN_ACTION'], 'http://ctl:1/v1/maintenance/campaign-1/p-vnf-a?token=T',
-                                   '2026-01-01T10:05:00', '2026-01-01T10:05:00', {'release': 'R2', 'n': 2})
+                              ['MIGRATE', 'OWN_ACTION'], 'http://ctl:1/v1/maintenance/campaign-1/p-vnf-a?token=T',
+                              '2026-01-01T10:05:00', '2026-01-01T10:05:00', {'release': 'R2', 'n': 2})
     body = delivery_body('aodh', EVENT_PROJECT, payload, 'm-2', NOW, alarm_name='escalator-maintenance-p')
     assert body['alarm_name'] == 'escalator-maintenance-p'
     assert body['current'] == 'alarm' and body['previous'] == 'insufficient data'
@@ -326,7 +326,7 @@ def test_bad_replies_are_refused_with_the_right_status(data, status, words):
 def test_reply_for_another_instance_on_an_instance_url_is_refused():
     with pytest.raises(ReplyError) as caught:
         validate_reply(dict(state='ACK_PLANNED_MAINTENANCE', instance_actions={I2: 'MIGRATE'}), SESSION,
-                            'PLANNED_MAINTENANCE', [I1, I2], ALL, instance_id=I1)
+                       'PLANNED_MAINTENANCE', [I1, I2], ALL, instance_id=I1)
     assert caught.value.status == 422
 
 

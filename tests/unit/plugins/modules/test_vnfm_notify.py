@@ -177,7 +177,7 @@ def test_late_reply_after_the_project_timeout_is_a_timeout(cloud, fake_vnfm):
     a = fake_vnfm(delay=2.5)
     b = fake_vnfm(action='LIVE_MIGRATE')
     result = notify(cloud, params(vnfm=[entry('vnf-a', a.url, reply_timeout=1, on_timeout='proceed'),
-                                             entry('vnf-b', b.url)]))
+                                        entry('vnf-b', b.url)]))
     assert result['projects'][projects['pa']]['outcome'] == 'timed_out'
     assert result['projects'][projects['pa']]['policy'] == 'proceed'
     assert result['decisions'][ids['a_active']] == 'live'
@@ -245,7 +245,7 @@ def test_reply_with_a_disallowed_action_is_refused_and_the_project_times_out(clo
     a = fake_vnfm(action='OWN_ACTION')
     with pytest.raises(EscalatorError) as caught:
         notify(cloud, params(reply_timeout=1, allowed_actions=['LIVE_MIGRATE', 'MIGRATE'],
-                                  vnfm=[entry('vnf-a', a.url)]))
+                             vnfm=[entry('vnf-a', a.url)]))
     assert caught.value.details['rejected_replies'][0]['status'] == 422
     assert a.payloads[0][1]['allowed_actions'] == ['LIVE_MIGRATE', 'MIGRATE']
 
@@ -353,8 +353,8 @@ def test_complete_tells_every_configured_vnfm_and_the_admin_endpoints(cloud, fak
     b = fake_vnfm()
     admin = fake_vnfm()
     result = notify(cloud, params(state='complete', vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)],
-                                       admin_endpoints=[dict(url=admin.url, delivery='aodh', token=None,
-                                                             token_header='X-Auth-Token')]))
+                                  admin_endpoints=[dict(url=admin.url, delivery='aodh', token=None,
+                                                        token_header='X-Auth-Token')]))
     assert result['state'] == 'MAINTENANCE_COMPLETE'
     assert result['decisions'] == {}
     assert result['listener'] is None
@@ -374,7 +374,7 @@ def test_complete_can_wait_for_the_acks_and_is_limited_to_projects(cloud, fake_v
     a = fake_vnfm()
     b = fake_vnfm()
     result = notify(cloud, params(state='complete', wait_complete=True, projects=['vnf-a'],
-                                       vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)]))
+                                  vnfm=[entry('vnf-a', a.url), entry('vnf-b', b.url)]))
     assert b.received == []
     assert result['projects'][projects['pa']]['outcome'] == 'acked'
     assert result['projects'][projects['pa']]['reply']['state'] == 'ACK_MAINTENANCE_COMPLETE'
@@ -385,7 +385,7 @@ def test_in_maintenance_sends_only_the_admin_notification(cloud, fake_vnfm):
     a = fake_vnfm()
     admin = fake_vnfm()
     result = notify(cloud, params(state='in_maintenance', vnfm=[entry('vnf-a', a.url)],
-                                       admin_endpoints=[dict(url=admin.url, delivery='fenix')]))
+                                  admin_endpoints=[dict(url=admin.url, delivery='fenix')]))
     assert a.received == []
     assert admin.received[0]['body']['event_type'] == 'maintenance.host'
     assert admin.received[0]['body']['payload']['state'] == 'IN_MAINTENANCE'
@@ -396,7 +396,7 @@ def test_unreachable_admin_endpoint_is_a_warning(cloud):
     build(cloud)
     warnings = []
     result = notify(cloud, params(state='in_maintenance', admin_endpoints=[dict(url=closed_port_url())]),
-                         warn=warnings.append)
+                    warn=warnings.append)
     assert result['changed'] is False
     assert 'warnings' not in result
     assert 'admin notification maintenance.host IN_MAINTENANCE' in warnings[0]

@@ -75,7 +75,7 @@ def test_a_coherent_public_url_is_used(cloud, fake_vnfm):
     a = fake_vnfm()
     port = int(urllib.parse.urlsplit(closed_port_url()).port)
     result = notify(cloud, params(vnfm=[entry('vnf-a', a.url)], listen_port=port,
-                                       reply_base_url='http://127.0.0.1:%d' % port))
+                                  reply_base_url='http://127.0.0.1:%d' % port))
     assert result['listener']['url'] == 'http://127.0.0.1:%d' % port
     assert result['projects']['pa00000000000000000000000000000a']['outcome'] == 'acked'
 
@@ -183,9 +183,9 @@ def test_validate_entries_names_what_is_wrong(entries, option, words):
 
 def test_validate_entries_accepts_loopback_http_and_explicit_insecure_http():
     validate_entries([dict(project='a', url='http://127.0.0.1:9310/maintenance'),
-                           dict(project='b', url='http://vnfm.example.net/x', insecure_http=True),
-                           dict(project='c', url='https://vnfm.example.net/x', token='t', on_timeout='proceed')],
-                          admin_endpoints=[dict(url='https://billing.example.net/hook')])
+                      dict(project='b', url='http://vnfm.example.net/x', insecure_http=True),
+                      dict(project='c', url='https://vnfm.example.net/x', token='t', on_timeout='proceed')],
+                     admin_endpoints=[dict(url='https://billing.example.net/hook')])
     with pytest.raises(EscalatorError) as caught:
         validate_entries([], admin_endpoints=[dict(url='http://billing.example.net/hook')])
     assert caught.value.details['option'] == 'admin_endpoints[0].url'
