@@ -11,6 +11,13 @@ description:
   - Appends one event to the campaign's C(events.jsonl) for every task result on a host - the task's
     name and module, the host, ok/changed/failed/unreachable/skipped, the C(error_code) of the result
     if any, and the duration (see the collection's C(docs/status.md)).
+  - Records each host's phase from the tags of its tasks - the campaign playbooks tag every task of a
+    host's upgrade with its phase. When a host starts its first task of phase V(maintenance),
+    V(notify), V(evacuate), V(backup), V(upgrade) or V(verify), the host's state and phase are
+    recorded (V(draining) for the first three, V(upgrading) for backup and upgrade, V(verifying) for
+    verify), as a M(opnfv.escalator.campaign_state) task would. The first phase a host enters in a run
+    starts a new attempt - a host recorded in any state but V(pending) is reset. Nothing is recorded in
+    check mode, for a campaign that was never started, or for a host the campaign does not list.
   - A host that cannot be reached is marked V(failed) with error code C(E_UNREACHABLE) in the status
     table (unless it is already V(done) or V(skipped)), and an alert is raised (POSTed to
     O(webhook_url) when set) - a block's rescue does not run for unreachable hosts, so nothing else
@@ -21,7 +28,8 @@ description:
     last M(opnfv.escalator.campaign_state) or M(opnfv.escalator.campaign_state_info) result of that
     campaign reported (so an C(escalator_state_dir) set in the inventory is followed), else the play's
     C(escalator_state_dir), else O(state_dir). The run id is that of the last
-    M(opnfv.escalator.campaign_state) result seen, else C(escalator_run_id), else O(run_id).
+    M(opnfv.escalator.campaign_state) result seen or of the campaign lock this run took
+    (M(opnfv.escalator.campaign_lock) result), else C(escalator_run_id), else O(run_id).
     Without a campaign id the plugin does nothing.
   - Results of M(opnfv.escalator.campaign_state) and M(opnfv.escalator.campaign_state_info) are not
     logged again (they record their own events).
@@ -83,17 +91,21 @@ options:
 
 import time
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_UNREACHABLE, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
-    FINAL_STATES, CampaignStore, render_table,
+    FINAL_STATES, PENDING, PHASE_STATES, PHASES, CampaignStore, render_table,
 )
 
 OWN_MODULES = frozenset(('opnfv.escalator.campaign_state', 'opnfv.escalator.campaign_state_info',
                          'campaign_state', 'campaign_state_info'))
 OWN_MODULE_SUFFIXES = ('.campaign_state', '.campaign_state_info')
+LOCK_MODULES = ('opnfv.escalator.campaign_lock', 'campaign_lock')
+# The tags that are phases the callback records, in campaign order.
+PHASE_TAGS = tuple(phase for phase in PHASES if phase in PHASE_STATES)
 MESSAGE_LIMIT = 500
 NO_LOG_MESSAGE = 'output hidden (no_log)'
 
@@ -120,6 +132,25 @@ def _data_of(result):
     if not isinstance(data, dict):
         data = result._result
     return data
+
+
+def phase_of(task):
+    """The recorded phase a task belongs to, from its tags (a task inherits the tags of its blocks and play, and
+    a task of an included role or file those of the block around the include), or None. A task carries one
+    phase tag; should it carry several, the latest in campaign order wins."""
+    tags = getattr(task, 'tags', None) or ()
+    if not isinstance(tags, (list, tuple, set, frozenset)):
+        return None
+    found = [phase for phase in PHASE_TAGS if phase in tags]
+    return found[-1] if found else None
+
+
+def _check_mode(task):
+    """Whether the task runs in check mode (its own check_mode, else --check)."""
+    value = getattr(task, 'check_mode', None)
+    if isinstance(value, bool):
+        return value
+    return bool(context.CLIARGS.get('check', False))
 
 
 def task_event(host, task_name, module, status, result, duration, delegated_to=None, ignored=False, play=None):
@@ -168,6 +199,7 @@ class CallbackModule(CallbackBase):
         self._stores = {}
         self._seen = set()
         self._run_locks = {}
+        self._phases = {}
 
     # -- settings ---------------------------------------------------------
     def _option(self, key):
@@ -227,6 +259,41 @@ class CallbackModule(CallbackBase):
     # -- task results -----------------------------------------------------
     def v2_runner_on_start(self, host, task):
         self._starts[(host.get_name(), task._uuid)] = time.monotonic()
+        phase = phase_of(task)
+        if phase is not None:
+            self._enter_phase(host.get_name(), phase, task)
+
+    def _enter_phase(self, host, phase, task):
+        """Record that the host starts ``phase`` - where the playbooks ran a campaign_state task before each
+        phase, at the moment that task ran: before the phase's first task. Once per host and phase."""
+        if _check_mode(task):
+            return
+        store, run_id = self._store()
+        if store is None:
+            return
+        key = (store.path, host)
+        if self._phases.get(key) == phase:
+            return
+        first = key not in self._phases
+        self._phases[key] = phase
+        try:
+            status = store.read_status()
+            if status is None or host not in status['hosts']:
+                # a campaign never started here (a rollback of a campaign this controller has no state for), or a
+                # host it does not list: nothing to record, as the playbooks recorded nothing for them
+                return
+            with store.locked():
+                record = store.read_status()['hosts'][host]
+                # a host's first phase in a run starts a new attempt: a resumed host (caught half-way, failed,
+                # rolled back) or one rollback-compute.yml empties again is reset, a pending one just begins
+                store.update_host(host, state=PHASE_STATES[phase], phase=phase, run_id=run_id,
+                                  reset=first and record['state'] != PENDING)
+        except EscalatorError as exc:
+            self._warn_once('campaign_status: cannot record that %s starts %s in %s: %s'
+                            % (host, phase, store.path, exc.msg))
+        except OSError as exc:
+            self._warn_once('campaign_status: cannot record that %s starts %s in %s: %s'
+                            % (host, phase, store.path, exc))
 
     def _record(self, result, status, ignored=False):
         task, host, data = _task_of(result), _host_of(result).get_name(), _data_of(result)
@@ -239,6 +306,9 @@ class CallbackModule(CallbackBase):
         store, run_id = self._store()
         if store is None:
             return
+        if isinstance(module, str) and (module in LOCK_MODULES or module.endswith('.campaign_lock')) \
+                and status in ('ok', 'changed'):
+            self._learn_lock(data)
         duration = round(time.monotonic() - started, 3) if started is not None else None
         delegated = (data.get('_ansible_delegated_vars') or {}).get('ansible_host')
         event_result, error_code, message, event_data = task_event(
@@ -273,6 +343,18 @@ class CallbackModule(CallbackBase):
         self._learned = learned
         if isinstance(path, str) and path:
             self._hold_run_lock(path.rstrip('/'), learned['campaign_id'])
+
+    def _learn_lock(self, data):
+        """The run that takes the campaign lock is this run: follow its id (rollback-compute.yml records under
+        the id it took the lock with, and starts no campaign run whose id campaign_state would report)."""
+        lock = data.get('lock') if isinstance(data, dict) else None
+        campaign_id = self._settings()[0]
+        if not isinstance(lock, dict) or not lock.get('run_id') or lock.get('campaign_id') != campaign_id:
+            return
+        learned = dict(self._learned) if self._learned.get('campaign_id') == campaign_id else \
+            dict(campaign_id=campaign_id)
+        learned['run_id'] = lock['run_id']
+        self._learned = learned
 
     def _hold_run_lock(self, campaign_dir, campaign_id):
         """Hold the campaign's run lock for as long as this ansible-playbook lives (see run_guard): a second

@@ -85,6 +85,12 @@ TRANSITIONS = {
 # Phases: the step a host is at, in campaign order.
 PHASES = ('precheck', 'maintenance', 'notify', 'evacuate', 'backup', 'upgrade', 'verify', 'enable',
           'notify_complete', 'rollback')
+# The state of a host during each phase the campaign_status callback records when the host's first task of the
+# phase starts (from the task's phase tag, docs/status.md). precheck, enable, notify_complete and rollback are not
+# in it: a precheck changes no state, and the other phases end in a record with data of its own (done with the
+# VNF managers' answer, failed or rolled_back with the error), which a campaign_state task writes.
+PHASE_STATES = {'maintenance': DRAINING, 'notify': DRAINING, 'evacuate': DRAINING, 'backup': UPGRADING,
+                'upgrade': UPGRADING, 'verify': VERIFYING}
 # Phases after which the host itself has been changed (packages, services): before them, a failed
 # host has nothing to roll back but its maintenance.
 CHANGING_PHASES = frozenset(('upgrade', 'verify', 'enable', 'notify_complete', 'rollback'))

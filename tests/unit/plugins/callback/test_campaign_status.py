@@ -26,11 +26,13 @@ class Host:
 
 
 class Task:
-    def __init__(self, name, action='ansible.builtin.command'):
+    def __init__(self, name, action='ansible.builtin.command', tags=(), check_mode=False):
         self.name = name
         self.action = action
         self.resolved_action = action
         self._uuid = 'uuid-' + name
+        self.tags = list(tags)      # as ansible-core gives them: the task's own and its blocks' and play's
+        self.check_mode = check_mode
 
     def get_name(self):
         return self.name
@@ -240,6 +242,128 @@ def test_the_table_is_printed_at_the_end(callback, store):
     assert len(lines) == 3
 
 
+# -- phases from task tags ----------------------------------------------------------------------------
+
+def host_records(store, host):
+    """(action, result, state, phase, error_code) of the host's state records, the reset events included."""
+    return [(e['action'], e['result'], e['data'].get('state'), e['data'].get('phase'), e['error_code'])
+            for e in store.read_events() if e['object_id'] == host and e['action'] != 'task']
+
+
+# A host's tasks in upgrade_compute.yml, in order, with the tags they inherit (drain.yml, the phase blocks).
+UPGRADE_TASKS = [
+    Task('Stop the campaign once too many hosts have failed', 'opnfv.escalator.campaign_state_info', ['always']),
+    Task('Put the host in maintenance', 'opnfv.escalator.compute_maintenance', ['maintenance']),
+    Task('Tell the VNF managers of the affected projects', 'opnfv.escalator.vnfm_notify', ['notify']),
+    Task('Evacuate the host', 'opnfv.escalator.compute_evacuate', ['evacuate']),
+    Task('Back up the host', 'ansible.builtin.include_role', ['backup']),
+    Task('backup : Archive', 'ansible.builtin.command', ['backup']),
+    Task('Note that the software is about to change', 'ansible.builtin.set_fact', ['upgrade']),
+    Task('upgrade : Install', 'ansible.builtin.apt', ['upgrade']),
+    Task('verify : Services', 'ansible.builtin.service_facts', ['verify']),
+    Task('Leave maintenance', 'opnfv.escalator.compute_maintenance', ['release']),
+]
+
+
+def run_tasks(callback, host, tasks):
+    for task in tasks:
+        callback.v2_runner_on_start(Host(host), task)
+        callback.v2_runner_on_ok(Result(host, task, {'changed': False}))
+
+
+def test_a_host_s_phases_are_recorded_from_its_task_tags(callback, store):
+    """The records the playbooks' 'Record draining/evacuating/backing up/upgrading/verifying' tasks wrote, and a
+    notify record, each when the host starts the phase's first task; a phase is recorded once."""
+    run_tasks(callback, 'compute1', UPGRADE_TASKS)
+    assert host_records(store, 'compute1') == [
+        ('maintenance', 'started', 'draining', 'maintenance', None),
+        ('notify', 'started', 'draining', 'notify', None),
+        ('evacuate', 'started', 'draining', 'evacuate', None),
+        ('backup', 'started', 'upgrading', 'backup', None),
+        ('upgrade', 'started', 'upgrading', 'upgrade', None),
+        ('verify', 'started', 'verifying', 'verify', None)]
+    record = store.read_status()['hosts']['compute1']
+    assert (record['state'], record['phase'], record['run']) == ('verifying', 'verify', 'run-1')
+    assert record['started'] == record['history'][0]['ts']
+    assert [h['phase'] for h in record['history']] == ['maintenance', 'notify', 'evacuate', 'backup', 'upgrade', 'verify']
+    # every phase starts at the moment of its first task: the record precedes that task's result
+    events = store.read_events()
+    first_backup = next(i for i, e in enumerate(events) if e['action'] == 'task' and e['data']['task'] == 'Back up the host')
+    assert events[first_backup - 1]['action'] == 'backup'
+    # then the playbook's own record (campaign_state) of the end: done, from verifying
+    store.update_host('compute1', state='done', phase='notify_complete', result='ok', run_id='run-1')
+    assert store.read_status()['batches'][0]['state'] == 'running'
+    assert not callback._display.warnings
+
+
+def test_the_first_phase_of_a_run_starts_a_new_attempt(callback, store):
+    """A resumed host (failed, caught half-way) or one rollback-compute.yml empties after it was done is reset,
+    as the playbooks' reset: true did; a pending host just begins."""
+    store.update_host('compute1', state='failed', error_code='E_MIGRATION', message='stuck', run_id='run-0')
+    for step in ('draining', 'upgrading', 'verifying', 'done'):
+        store.update_host('compute2', state=step)
+    run_tasks(callback, 'compute1', UPGRADE_TASKS[1:3])
+    run_tasks(callback, 'compute2', UPGRADE_TASKS[1:2])
+    assert host_records(store, 'compute1')[-3:] == [
+        ('reset', 'changed', 'draining', None, None),
+        ('maintenance', 'started', 'draining', 'maintenance', None),
+        ('notify', 'started', 'draining', 'notify', None)]
+    assert host_records(store, 'compute2')[-2:] == [
+        ('reset', 'changed', 'draining', None, None), ('maintenance', 'started', 'draining', 'maintenance', None)]
+    other = CampaignStore('c2', str(store.state_dir))
+    other.start(run_id='run-1', plan={'batches': [['compute1']]})
+    callback._plugin_options['campaign_id'] = 'c2'
+    run_tasks(callback, 'compute1', UPGRADE_TASKS[1:2])
+    assert host_records(other, 'compute1') == [('maintenance', 'started', 'draining', 'maintenance', None)]
+
+
+def test_no_phase_is_recorded_in_check_mode_for_unknown_hosts_or_a_campaign_never_started(tmp_path, callback, store):
+    run_tasks(callback, 'compute1', [Task('Put the host in maintenance', tags=['maintenance'], check_mode=True)])
+    run_tasks(callback, 'localhost', [Task('Evacuate', tags=['evacuate'])])
+    run_tasks(callback, 'compute9', [Task('Evacuate', tags=['evacuate'])])
+    assert host_records(store, 'compute1') == [] and set(store.read_status()['hosts']) == {'compute1', 'compute2'}
+    callback._plugin_options['campaign_id'] = 'never-started'
+    run_tasks(callback, 'compute1', [Task('Put the host in maintenance', tags=['maintenance'])])
+    assert not os.path.exists(str(tmp_path / 'never-started' / 'status.json'))
+    assert not callback._display.warnings
+
+
+def test_the_run_that_took_the_campaign_lock_records_the_phases(callback, store):
+    """rollback-compute.yml starts no campaign run: its records carry the run id it took the lock with."""
+    lock = Task('Take the lock', 'opnfv.escalator.campaign_lock')
+    callback.v2_runner_on_ok(Result('compute1', lock, {'changed': True, 'action': 'acquire',
+                                                      'lock': {'campaign_id': 'other', 'run_id': 'run-x'}}))
+    callback.v2_runner_on_failed(Result('compute1', lock, {'msg': 'held', 'error_code': 'E_LOCK',
+                                                          'lock': {'campaign_id': 'c1', 'run_id': 'run-y'}}))
+    callback.v2_runner_on_ok(Result('compute1', lock, {'changed': True, 'action': 'acquire',
+                                                      'lock': {'campaign_id': 'c1', 'run_id': 'run-rb'}}))
+    run_tasks(callback, 'compute1', UPGRADE_TASKS[1:2])
+    record = store.read_status()['hosts']['compute1']
+    assert record['run'] == 'run-rb'
+    assert task_events(store)[-1]['run'] == 'run-rb'
+
+
+def test_a_phase_the_state_machine_refuses_is_a_warning_once(callback, store):
+    run_tasks(callback, 'compute1', UPGRADE_TASKS[1:2])
+    for step in ('upgrading', 'verifying', 'done'):
+        store.update_host('compute1', state=step)
+    run_tasks(callback, 'compute1', UPGRADE_TASKS[4:6] + [Task('Again', tags=['upgrade'])])
+    assert store.read_status()['hosts']['compute1']['state'] == 'done'
+    assert len(callback._display.warnings) == 2, callback._display.warnings
+    assert 'cannot record that compute1 starts backup' in callback._display.warnings[0]
+    assert 'refusing done -> upgrading' in callback._display.warnings[0]
+
+
+def test_phase_of_a_task():
+    assert campaign_status.phase_of(Task('x', tags=['always'])) is None
+    assert campaign_status.phase_of(Task('x', tags=['precheck'])) is None       # records nothing
+    assert campaign_status.phase_of(Task('x', tags=['rollback', 'always'])) is None
+    assert campaign_status.phase_of(Task('x', tags=['release'])) is None
+    assert campaign_status.phase_of(Task('x', tags=['verify', 'backup'])) == 'verify'
+    assert campaign_status.phase_of(Task('x', tags='{{ templated }}')) is None
+    assert campaign_status.PHASE_TAGS == ('maintenance', 'notify', 'evacuate', 'backup', 'upgrade', 'verify')
+
+
 def test_task_event_fields():
     result, code, message, data = campaign_status.task_event(
         'compute1', 'Wait', 'ansible.builtin.wait_for', 'failed', {'msg': 'x' * 1000}, 1.5, delegated_to='localhost')
@@ -286,15 +410,22 @@ PLAYBOOK = textwrap.dedent('''\
             msg: "password=hunter2"
           no_log: true
           ignore_errors: true
-        - name: Record draining
-          opnfv.escalator.campaign_state:
-            campaign_id: cb-real
-            state_dir: "{{ state_dir }}"
-            action: host
-            host: "{{ inventory_hostname }}"
-            state: draining
-            phase: maintenance
-          delegate_to: localhost
+        - name: Maintenance
+          tags: maintenance
+          block:
+            - name: Enter maintenance
+              ansible.builtin.command: "true"
+        - name: Evacuate
+          tags: evacuate
+          block:
+            - name: Include the evacuation
+              ansible.builtin.include_tasks: evacuate.yml
+    ''')
+
+# a dynamically included file: its tasks inherit the tags of the block around the include
+EVACUATE = textwrap.dedent('''\
+    - name: Move the instances
+      ansible.builtin.command: "true"
     ''')
 
 
@@ -311,6 +442,7 @@ def test_a_real_playbook_with_the_callback_enabled(tmp_path):
         ansible_python_interpreter={python}
         ''').format(ssh=fake_ssh, python=sys.executable))
     (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
+    (tmp_path / 'evacuate.yml').write_text(EVACUATE)
     state_dir = tmp_path / 'state'
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
                ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status', ANSIBLE_NOCOLOR='1',
@@ -329,13 +461,22 @@ def test_a_real_playbook_with_the_callback_enabled(tmp_path):
     tasks = [(e['object_id'], e['data']['task'], e['result'], e['error_code']) for e in events if e['action'] == 'task']
     assert sorted(tasks) == [
         ('compute1', 'Change something', 'changed', None),
+        ('compute1', 'Enter maintenance', 'changed', None),
+        ('compute1', 'Include the evacuation', 'ok', None),
         ('compute1', 'Keep a secret', 'failed', None),
+        ('compute1', 'Move the instances', 'changed', None),
         ('compute2', 'Change something', 'failed', 'E_UNREACHABLE'),
     ]
     assert all(e['run'] == 'run-real' for e in events)
     assert 'hunter2' not in open(store.events_path, encoding='utf-8').read()
     status = store.read_status()
     assert status['hosts']['compute1']['state'] == 'draining'
+    # the phases, from the tags of the block around a task and around an include
+    assert [h['phase'] for h in status['hosts']['compute1']['history']] == ['maintenance', 'evacuate']
+    phases = [e['action'] for e in events if e['object_id'] == 'compute1' and e['action'] != 'task']
+    assert phases == ['maintenance', 'evacuate']
+    evacuate = next(i for i, e in enumerate(events) if e['action'] == 'evacuate')
+    assert events[evacuate + 1]['data']['task'] == 'Include the evacuation'
     unreachable = status['hosts']['compute2']
     assert (unreachable['state'], unreachable['error_code']) == ('failed', 'E_UNREACHABLE')
     assert [e['action'] for e in events if e['object_id'] == 'compute2'][-1] == 'alert'
