@@ -104,6 +104,7 @@ notes:
 
 EXAMPLES = r'''
 # inventories/mycloud/nova_computes.yml, then: ansible-inventory -i inventories/mycloud --graph
+# (the smallest one is the first line alone: the cloud then comes from OS_CLOUD or the OS_* variables)
 plugin: opnfv.escalator.nova_computes
 cloud: mycloud                              # from clouds.yaml, admin credentials
 clouds_yaml: /etc/openstack/clouds.yaml
@@ -119,10 +120,6 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/escalator-inventory
 cache_timeout: 600
-
-# One aggregate only, connection from the OS_* environment variables (or OS_CLOUD)
-plugin: opnfv.escalator.nova_computes
-aggregates: [upgrade-wave-1]
 '''
 
 import contextlib

@@ -186,3 +186,24 @@ def test_connection_errors_name_the_code(tmp_path, monkeypatch, plugin_module):
 def test_verify_file(tmp_path, name, accepted):
     path = config(tmp_path, 'plugin: opnfv.escalator.nova_computes\n', name=name)
     assert inventory_loader.get('opnfv.escalator.nova_computes').verify_file(path) is accepted
+
+
+def test_the_example_configuration_works(tmp_path, connected, fake):
+    """examples/inventory/nova_computes.yml, with the cache moved to a temporary directory."""
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'examples', 'inventory',
+                           'nova_computes.yml')
+    with open(example, encoding='utf-8') as handle:
+        text = handle.read()
+    assert 'cache_connection: ~/.cache/escalator-inventory' in text
+    text = text.replace('~/.cache/escalator-inventory', str(tmp_path / 'cache'))
+    fake.hosts.clear()
+    fake.aggregates.clear()
+    for name, zone in (('cmp-r01-01', 'az1'), ('cmp-r01-02', 'az1'), ('cmp-r02-01', 'az2'), ('cmp-r02-gpu-1', 'az2'),
+                       ('cmp-r03-01', 'az3')):
+        fake.add_host(name, zone=zone)
+    fake.hosts['cmp-r01-02'].status = 'disabled'
+    inventory = parse(config(tmp_path, text))
+    assert sorted(inventory.hosts) == ['cmp-r01-01', 'cmp-r02-01']
+    assert members(inventory, 'rack_r01') == ['cmp-r01-01'] and members(inventory, 'rack_r02') == ['cmp-r02-01']
+    assert connected[0]['cloud'] == 'mycloud' and connected[0]['clouds_yaml_env'] == '/etc/openstack/clouds.yaml'
+    assert os.listdir(str(tmp_path / 'cache'))
