@@ -84,9 +84,10 @@ def playbook_tree(playbook):
         with open(current, encoding='utf-8') as f:
             text = f.read()
         plays = yaml.safe_load(text) or []
-        # task files the plays include (tasks/drain.yml), relative to the playbooks' directory
+        # task files the plays include (tasks/drain.yml) and the variables they load (vars/controller.yml),
+        # relative to the playbooks' directory
         todo.extend(os.path.join(os.path.dirname(path(playbook)), name)
-                    for name in re.findall(r'(?:include|import)_tasks:\s*([\w./-]+\.yml)\s*$', text, re.M))
+                    for name in re.findall(r'(?:include_tasks|import_tasks|vars_files):\s*([\w./-]+\.yml)\b', text, re.M))
         if not isinstance(plays, list) or not all(isinstance(play, dict) for play in plays):
             continue
         for play in plays:
