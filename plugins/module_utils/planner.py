@@ -1002,10 +1002,8 @@ class _Planner:
         hosts = self.n_eligible
         share = opts["max_batch_percent"] * hosts // 100
         if share < AUTO_MIN_BATCH:
-            return "cap", ("cap: %d hosts (auto minimum; max_batch_percent %d of %d hosts is %d)"
-                           % (self.batch_cap, opts["max_batch_percent"], hosts, share))
-        return "cap", "cap: %d hosts (max_batch_percent %d of %d hosts)" % (self.batch_cap, opts["max_batch_percent"],
-                                                                           hosts)
+            return "cap", "cap: %d hosts (auto minimum)" % self.batch_cap
+        return "cap", "cap: %d hosts (%d%% of %d)" % (self.batch_cap, opts["max_batch_percent"], hosts)
 
     def _build_batch(self, number):
         opts = self.opts
@@ -1529,9 +1527,10 @@ def render_table(plan):
                         summary.get("instances_moving_more_than_once", 0)))
         options = plan.get("options") or {}
         if "batch_size_cap" in summary:
-            lines.append("batch size: %s, at most %d hosts per batch after the canary%s"
-                         % (options.get("max_batch_size", "-"), summary["batch_size_cap"],
-                            " (max_batch_percent %s, at least %d)" % (options.get("max_batch_percent"), AUTO_MIN_BATCH)
+            lines.append("batch size: at most %s per batch after the canary (max_batch_size %s%s)"
+                         % (_plural(summary["batch_size_cap"], "host"), options.get("max_batch_size", "-"),
+                            ": %s%% of the %d hosts, at least %d" % (options.get("max_batch_percent"),
+                                                                      summary.get("eligible_hosts", 0), AUTO_MIN_BATCH)
                             if options.get("max_batch_size") == AUTO else ""))
     for warning in plan.get("warnings", []):
         lines.append("warning: %s" % warning)

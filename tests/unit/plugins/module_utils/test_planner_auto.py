@@ -100,7 +100,7 @@ def test_lab_layout_of_four_hosts_by_default():
     plan = plan_ok(hosts, groups)
     assert [b["hosts"] for b in plan["batches"]] == [["compute4"], ["compute2", "compute3"], ["compute1"]]
     assert [bounds(b) for b in plan["batches"]] == [["canary"], ["cap"], ["last_hosts"]]
-    assert "auto minimum" in plan["batches"][1]["size_bound"][0]["detail"]
+    assert plan["batches"][1]["size_bound"][0]["detail"] == "cap: 2 hosts (auto minimum)"
     assert plan["summary"]["max_moves_per_instance"] <= 2 and plan["summary"]["instances_moving_more_than_once"] == 1
 
 
@@ -111,7 +111,7 @@ def test_a_default_plan_of_eight_hosts_with_room_is_not_serial():
     assert plan["summary"]["instances_moving_more_than_once"] == 0     # an empty canary, then upgraded room only
     assert plan["summary"]["lower_bound"]["by_batch_size"] == 5
     assert_sizes_explained(plan)
-    assert "max_batch_percent 25 of 8 hosts" in plan["batches"][1]["size_bound"][0]["detail"]
+    assert plan["batches"][1]["size_bound"][0]["detail"] == "cap: 2 hosts (25% of 8)"
 
 
 def test_an_integer_keeps_working_and_one_is_serial():
@@ -172,7 +172,8 @@ def test_the_table_says_what_bound_each_batch():
     table = planner.render_table(plan_ok(hosts, groups, {"campaign_id": "c"}))
     assert "| Size bound by" in table
     assert "cap: 2 hosts" in table and "last hosts" in table and "canary: canary_hosts 1" in table
-    assert "batch size: auto, at most 2 hosts per batch after the canary (max_batch_percent 25, at least 2)" in table
+    assert ("batch size: at most 2 hosts per batch after the canary (max_batch_size auto: 25% of the 8 hosts, "
+            "at least 2)") in table
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert len({len(line) for line in rows}) == 1
 
