@@ -122,3 +122,11 @@ def test_the_batch_size_is_auto_or_an_integer_and_its_cap_a_percentage(role_spec
         'escalator_max_batch_percent must be >= 1, got 0']
     assert cs.check(dict(escalator_max_batch_percent=101), inventory(**LAB), role_specs) == [
         'escalator_max_batch_percent must be <= 100, got 101']
+
+
+def test_every_setting_of_the_example_inventory_passes(role_specs):
+    with open(os.path.join(ROOT, 'inventories', 'example', 'group_vars', 'all.yml'), encoding='utf-8') as handle:
+        example = yaml.safe_load(handle)
+    settings = {name: value for name, value in example.items() if name.startswith(cs.PREFIX)}
+    assert settings['escalator_max_batch_size'] == 'auto' and settings['escalator_max_batch_percent'] == 25
+    assert cs.check(settings, inventory(**LAB), role_specs) == []
