@@ -172,10 +172,11 @@ def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tm
     assert 'PLAY RECAP' in log
 
 
-def planned_batches(lab, campaign):
-    """The batches the campaign will run, from the plan module (it reads and changes nothing)."""
+def planned_batches(lab, campaign, **options):
+    """The batches the campaign will run, from the plan module (it reads and changes nothing); ``options`` are the
+    module's, e.g. max_batch_size=1 when the campaign runs with escalator_max_batch_size=1."""
     out = subprocess.run([os.path.join(VENV_BIN, 'ansible'), 'localhost', '-m', 'opnfv.escalator.campaign_plan',
-                          '-a', json.dumps(dict(campaign_id=campaign.id, cloud=lab.cloud_name))],
+                          '-a', json.dumps(dict(options, campaign_id=campaign.id, cloud=lab.cloud_name))],
                          cwd=PLAYBOOKS, env=campaign.env, capture_output=True, text=True, check=True, timeout=300)
     return json.loads(out.stdout.split('=>', 1)[1])['batches']
 
@@ -198,12 +199,14 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
     lab, conn = seeded_lab, seeded_lab.conn
     before = servers_snapshot(conn)
     campaign = Campaign(lab, tmp_path, 'e2e-failure')
-    batches = planned_batches(lab, campaign)
+    # pinned serial: batch 2 is the broken host alone, so nothing else is upgraded before the campaign stops
+    # (with the default auto batch size another host would share its batch)
+    batches = planned_batches(lab, campaign, max_batch_size=1)
     canary, broken, later = batches[0][0], batches[1][0], [h for batch in batches[2:] for h in batch]
     lab.break_upgrade(broken)
     campaign.start_helpers(vnfm_args=['--refuse-complete'])
     try:
-        rc, log = campaign.run('-e', STRICT_VNFM)
+        rc, log = campaign.run('-e', STRICT_VNFM, '-e', 'escalator_max_batch_size=1')
     finally:
         campaign.stop_helpers()
         lab.fix_upgrade(broken)
