@@ -31,6 +31,7 @@ from bench.common import REPO, VENV_BIN, BenchError, covered, iso, merge_interva
 PLAYBOOKS = os.path.join(REPO, 'playbooks')
 BASELINE = os.path.join(REPO, 'bench', 'baseline', 'serial-host-evacuate-live.yml')
 CALLBACKS = os.path.join(REPO, 'bench', 'callback_plugins')
+TASK_LOG_CALLBACK = 'bench_task_log'
 METHODS = ('escalator', 'baseline')
 LABELS = {'escalator': 'Escalator (planner, batches of 2, VNFM)',
           'baseline': 'serial nova host-evacuate-live'}
@@ -167,6 +168,23 @@ def check_upgraded():
     return problems
 
 
+def playbook_env(method, env, state_dir, task_log, control_dir, base=None):
+    """The environment of one method's ansible-playbook: the lab's cloud (the nova CLI's OS_* variables for the
+    baseline), the bench's task log callback, private ssh control sockets."""
+    base = dict(os.environ if base is None else base)
+    if method == 'escalator':
+        child_env = dict(base, OS_CLIENT_CONFIG_FILE=env['OS_CLIENT_CONFIG_FILE'], OS_CLOUD=env['OS_CLOUD'])
+    else:
+        child_env = labkit.nova_cli_env(env, base=base)
+        # the hand-run flow records no campaign: only the task log, not Escalator's status callback (enabled by
+        # playbooks/ansible.cfg); an empty list is not allowed (ansible-core: "a non-empty plugin name is required")
+        child_env['ANSIBLE_CALLBACKS_ENABLED'] = TASK_LOG_CALLBACK
+    child_env.update(ESCALATOR_STATE_DIR=state_dir, ANSIBLE_FORCE_COLOR='0', ANSIBLE_DEPRECATION_WARNINGS='False',
+                     PATH=VENV_BIN + os.pathsep + child_env.get('PATH', ''), BENCH_TASK_LOG=task_log,
+                     ANSIBLE_CALLBACK_PLUGINS=CALLBACKS, ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir)
+    return child_env
+
+
 def run_once(method, index, env, conn, work_dir, log=print, max_batch_size=2):
     """Reset the lab, run one campaign of `method`, return its figures."""
     t_reset = time.monotonic()
@@ -178,20 +196,11 @@ def run_once(method, index, env, conn, work_dir, log=print, max_batch_size=2):
     helpers = labkit.Helpers(env, run_dir, vnfm=(method == 'escalator'))
     state_dir = os.path.join(run_dir, 'campaigns')
     task_log = os.path.join(run_dir, 'tasks.jsonl')
-    if method == 'escalator':
-        cmd = escalator_command(run_id, max_batch_size)
-        child_env = dict(os.environ, OS_CLIENT_CONFIG_FILE=env['OS_CLIENT_CONFIG_FILE'], OS_CLOUD=env['OS_CLOUD'])
-    else:
-        cmd = baseline_command(run_id)
-        child_env = labkit.nova_cli_env(env)
-        # the hand-run flow records no campaign: Escalator's status callback (playbooks/ansible.cfg) stays off
-        child_env['ANSIBLE_CALLBACKS_ENABLED'] = ''
+    cmd = escalator_command(run_id, max_batch_size) if method == 'escalator' else baseline_command(run_id)
     # private ssh control sockets: the run opens (and pays for) its own connections to the hosts, and bench.cpu
     # ends them with the run (a short directory: a socket path has at most 108 bytes)
     control_dir = tempfile.mkdtemp(prefix='bench-cp-')
-    child_env.update(ESCALATOR_STATE_DIR=state_dir, ANSIBLE_FORCE_COLOR='0', ANSIBLE_DEPRECATION_WARNINGS='False',
-                     PATH=VENV_BIN + os.pathsep + child_env.get('PATH', ''), BENCH_TASK_LOG=task_log,
-                     ANSIBLE_CALLBACK_PLUGINS=CALLBACKS, ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir)
+    child_env = playbook_env(method, env, state_dir, task_log, control_dir)
     helpers.start()
     poller = labkit.ServicePoller(conn).start()
     since = iso(utcnow())

@@ -4,6 +4,7 @@
 import datetime
 import json
 import os
+import subprocess
 import sys
 import time
 import types
@@ -262,3 +263,46 @@ def test_the_callback_loads_without_being_enabled():
     assert bench_task_log.CallbackModule.CALLBACK_NEEDS_ENABLED is False
     assert bench_task_log.CallbackModule.CALLBACK_TYPE == 'aggregate'
     assert os.path.dirname(bench_task_log.__file__) == campaign_bench.CALLBACKS
+
+
+PROBE_CALLBACKS = '''
+import json, os
+from ansible import constants as C
+from ansible.plugins.loader import callback_loader, init_plugin_loader
+init_plugin_loader()
+# the choice TaskQueueManager.load_callbacks makes (ansible-core 2.19), without running anything
+enabled = list(C.CALLBACKS_ENABLED or [])
+plugins = {p.ansible_name: p for p in callback_loader.all(class_only=True)}
+for name in enabled:
+    plugin = callback_loader.get(name, class_only=True)    # raises on an empty name
+    plugins.setdefault(plugin.ansible_name, plugin)
+active = []
+for plugin in plugins.values():
+    if getattr(plugin, 'CALLBACK_TYPE', '') == 'stdout':
+        continue
+    names = getattr(plugin, '_redirected_names', []) or [os.path.splitext(os.path.basename(plugin._original_path))[0]]
+    if getattr(plugin, 'CALLBACK_NEEDS_ENABLED', False) and names[0] not in enabled:
+        continue
+    active.append(plugin.ansible_name)
+print(json.dumps(sorted(active)))
+'''
+
+
+def test_both_methods_load_the_task_log_and_only_escalator_its_status_callback(tmp_path):
+    clouds = tmp_path / 'clouds.yaml'
+    clouds.write_text('clouds:\n  lab:\n    auth:\n      auth_url: http://10.213.0.1:5000/v3\n      username: admin\n'
+                      '      password: secret\n      project_name: admin\n')
+    lab_env = {'OS_CLIENT_CONFIG_FILE': str(clouds), 'OS_CLOUD': 'lab'}
+    seen = {}
+    for method in campaign_bench.METHODS:
+        env = campaign_bench.playbook_env(method, lab_env, str(tmp_path / 'state'), str(tmp_path / 'tasks.jsonl'),
+                                          str(tmp_path / 'cp'))
+        assert env['BENCH_TASK_LOG'] == str(tmp_path / 'tasks.jsonl') and env['ANSIBLE_SSH_CONTROL_PATH_DIR']
+        # ansible-core's own configuration and loader, as ansible-playbook reads them in playbooks/ (no play runs)
+        proc = subprocess.run([sys.executable, '-c', PROBE_CALLBACKS], cwd=campaign_bench.PLAYBOOKS, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        seen[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the task log once in each (not twice: a duplicate would count every task twice)
+    assert seen == {'escalator': ['bench_task_log', 'opnfv.escalator.campaign_status'], 'baseline': ['bench_task_log']}
+    assert env['OS_AUTH_URL'] == 'http://10.213.0.1:5000/v3' and 'OS_CLOUD' not in env
