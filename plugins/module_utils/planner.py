@@ -1125,8 +1125,8 @@ class _Planner:
             if kind == "room":
                 detail = "capacity: no room on hosts that stay up for the instances of %s" % _join_names(hosts, 3)
             elif kind == "receives":
-                detail = "capacity: %s receive%s instances of this batch" % (_join_names(hosts, 3),
-                                                                            "s" if len(hosts) == 1 else "")
+                detail = "capacity: %s receive%s instances of this batch" % (
+                    _join_names(hosts, 3), "s" if len(hosts) == 1 else "")
             else:
                 detail = ("capacity: no upgraded host has room for the instances of %s (parked on hosts not yet "
                           "upgraded)" % _join_names(hosts, 3))
@@ -1527,11 +1527,12 @@ def render_table(plan):
                         summary.get("instances_moving_more_than_once", 0)))
         options = plan.get("options") or {}
         if "batch_size_cap" in summary:
+            how = ""
+            if options.get("max_batch_size") == AUTO:
+                how = ": %s%% of the %d hosts, at least %d" % (options.get("max_batch_percent"),
+                                                               summary.get("eligible_hosts", 0), AUTO_MIN_BATCH)
             lines.append("batch size: at most %s per batch after the canary (max_batch_size %s%s)"
-                         % (_plural(summary["batch_size_cap"], "host"), options.get("max_batch_size", "-"),
-                            ": %s%% of the %d hosts, at least %d" % (options.get("max_batch_percent"),
-                                                                      summary.get("eligible_hosts", 0), AUTO_MIN_BATCH)
-                            if options.get("max_batch_size") == AUTO else ""))
+                         % (_plural(summary["batch_size_cap"], "host"), options.get("max_batch_size", "-"), how))
     for warning in plan.get("warnings", []):
         lines.append("warning: %s" % warning)
     return "\n".join(lines) + "\n"
