@@ -61,8 +61,6 @@ PREFERENCES = ("single_moves", "fewer_batches")
 # fewer than AUTO_MIN_BATCH: below that, auto would be serial on every cloud under 8 hosts (docs/planner.md)
 AUTO = "auto"
 AUTO_MIN_BATCH = 2
-# why a batch has the size it has (the plan's batches[].size_bound[].by)
-BOUND_CODES = ("canary", "cap", "budget", "capacity", "az_max_down", "last_hosts")
 # what to do with a host holding an instance Nova can move neither live nor cold (ERROR, SUSPENDED...):
 # stop (the precheck refuses the campaign; the plan only warns) or skip_host (leave the host out, and go on)
 UNHEALTHY_CHOICES = ("stop", "skip_host")
