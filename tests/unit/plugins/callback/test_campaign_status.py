@@ -331,12 +331,12 @@ def test_no_phase_is_recorded_in_check_mode_for_unknown_hosts_or_a_campaign_neve
 def test_the_run_that_took_the_campaign_lock_records_the_phases(callback, store):
     """rollback-compute.yml starts no campaign run: its records carry the run id it took the lock with."""
     lock = Task('Take the lock', 'opnfv.escalator.campaign_lock')
-    callback.v2_runner_on_ok(Result('compute1', lock, {'changed': True, 'action': 'acquire',
-                                                      'lock': {'campaign_id': 'other', 'run_id': 'run-x'}}))
-    callback.v2_runner_on_failed(Result('compute1', lock, {'msg': 'held', 'error_code': 'E_LOCK',
-                                                          'lock': {'campaign_id': 'c1', 'run_id': 'run-y'}}))
-    callback.v2_runner_on_ok(Result('compute1', lock, {'changed': True, 'action': 'acquire',
-                                                      'lock': {'campaign_id': 'c1', 'run_id': 'run-rb'}}))
+    def taken(campaign_id, run_id, **more):
+        return Result('compute1', lock, dict(more, lock=dict(campaign_id=campaign_id, run_id=run_id)))
+
+    callback.v2_runner_on_ok(taken('other', 'run-x', changed=True, action='acquire'))
+    callback.v2_runner_on_failed(taken('c1', 'run-y', msg='held', error_code='E_LOCK'))
+    callback.v2_runner_on_ok(taken('c1', 'run-rb', changed=True, action='acquire'))
     run_tasks(callback, 'compute1', UPGRADE_TASKS[1:2])
     record = store.read_status()['hosts']['compute1']
     assert record['run'] == 'run-rb'
