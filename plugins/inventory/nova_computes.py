@@ -194,14 +194,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             finally:
                 conn.close()
         except EscalatorError as exc:
-            raise AnsibleParserError('nova_computes: %s [%s]' % (exc.msg, exc.code)) from exc
+            raise AnsibleParserError('nova_computes: %s [%s]' % (exc.msg, exc.code)) from None
 
     def _populate(self, snapshot):
         options = {name: self.get_option(name) for name in nova_computes.OPTION_DEFAULTS}
         try:
             result = nova_computes.build(snapshot, options)
         except EscalatorError as exc:
-            raise AnsibleParserError('nova_computes: %s [%s]' % (exc.msg, exc.code)) from exc
+            raise AnsibleParserError('nova_computes: %s [%s]' % (exc.msg, exc.code)) from None
         for warning in result['warnings']:
             self.display.warning('nova_computes: %s' % warning)
         for name, why in sorted(result['skipped'].items()):
