@@ -100,12 +100,16 @@ def test_no_task_only_records_a_phase(playbook):
         assert args['action'] != 'host' or args['state'] in ('done', 'failed', 'rolled_back'), args
 
 
+def render(expression, variables):
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
+
+
 def phases_run(run_tags, skip_tags):
     check = play('upgrade_compute.yml', 'Escalator | plan, confirm and lock the campaign')
     guard = next(t for t in check['tasks'] if 'all or none' in t['name'])
-    variables = dict(guard['vars'], ansible_run_tags=run_tags, ansible_skip_tags=skip_tags)
-    expression = trust_as_template(guard['vars']['__escalator_phases_run'])
-    return Templar(loader=DataLoader(), variables=variables).template(expression)
+    # ansible_run_tags and ansible_skip_tags are tuples, as ansible-playbook's command-line arguments are
+    variables = dict(guard['vars'], ansible_run_tags=tuple(run_tags), ansible_skip_tags=tuple(skip_tags))
+    return render(guard['vars']['__escalator_phases_run'], variables)
 
 
 @pytest.mark.parametrize('run_tags, skip_tags, selected', [
@@ -123,6 +127,18 @@ def phases_run(run_tags, skip_tags):
 ])
 def test_a_tag_selection_runs_a_host_s_phases_all_or_none(run_tags, skip_tags, selected):
     assert len(phases_run(run_tags, skip_tags)) == selected
+
+
+@pytest.mark.parametrize('run_tags, skip_tags, whole', [
+    (('all',), (), True),
+    (('all',), ('precheck',), False),
+    (('rollback',), (), False),
+])
+def test_rollback_compute_runs_whole(run_tags, skip_tags, whole):
+    check = play('rollback-compute.yml', 'Escalator | lock the cloud and plan how to empty the hosts to roll back')
+    guard = next(t for t in check['tasks'] if 'runs whole' in t['name'])
+    condition = guard['ansible.builtin.assert']['that'][1]
+    assert render('{{ %s }}' % condition, dict(ansible_run_tags=run_tags, ansible_skip_tags=skip_tags)) is whole
 
 
 def test_the_tag_guard_knows_every_host_phase():
