@@ -190,3 +190,16 @@ def test_the_planner_options_default_to_the_module_s_argument_spec():
                     found += 1
                     assert match.group(1) == 'omit', (name, option, value)
     assert found >= 20
+
+
+@pytest.mark.parametrize('callbacks, run_tags, expected', [
+    ('opnfv.escalator.campaign_status', ('backup', 'upgrade'), 'The tags select backup, upgrade of a host'),
+    ('ansible.posix.profile_tasks', ('all',), 'ANSIBLE_CALLBACKS_ENABLED=opnfv.escalator.campaign_status'),
+])
+def test_the_guard_says_what_is_wrong(monkeypatch, callbacks, run_tags, expected):
+    monkeypatch.setenv('ANSIBLE_CALLBACKS_ENABLED', callbacks)
+    check = play('upgrade_compute.yml', 'Escalator | plan, confirm and lock the campaign')
+    guard = next(t for t in check['tasks'] if 'all or none' in t['name'])
+    variables = dict(guard['vars'], ansible_run_tags=run_tags, ansible_skip_tags=(),
+                     __escalator_phases_run=phases_run(run_tags, ()))
+    assert expected in render(guard['ansible.builtin.assert']['fail_msg'], variables)
