@@ -331,6 +331,7 @@ def test_no_phase_is_recorded_in_check_mode_for_unknown_hosts_or_a_campaign_neve
 def test_the_run_that_took_the_campaign_lock_records_the_phases(callback, store):
     """rollback-compute.yml starts no campaign run: its records carry the run id it took the lock with."""
     lock = Task('Take the lock', 'opnfv.escalator.campaign_lock')
+
     def taken(campaign_id, run_id, **more):
         return Result('compute1', lock, dict(more, lock=dict(campaign_id=campaign_id, run_id=run_id)))
 
