@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
+import os
 from typing import Any, ClassVar
 
 RESULTS = ('ok', 'changed', 'failed', 'unreachable', 'skipped')
@@ -36,6 +38,9 @@ ROLE_PHASES = {'precheck': 'precheck', 'backup': 'backup', 'upgrade': 'upgrade',
 MODULE_PHASES = {'compute_maintenance': 'maintenance', 'vnfm_notify': 'notify', 'compute_evacuate': 'evacuate',
                  'compute_precheck': 'precheck', 'campaign_plan': 'plan', 'campaign_lock': 'lock'}
 STATE_MODULES = ('campaign_state', 'campaign_state_info')
+# The phases the campaign_status callback records from task tags (no campaign_state result tells them): read from
+# the campaign's events.jsonl (docs/status.md, Phases from tags).
+ACTIVE_STATES = ('draining', 'upgrading', 'verifying')
 
 
 def _short(name):
@@ -193,6 +198,7 @@ class EventParser:
         self.stats = None
         self.phases = {}
         self.state_paths = {}
+        self._offsets = {}
 
     # -- helpers -----------------------------------------------------------------
     def _phase(self, host, role, action):
@@ -218,7 +224,9 @@ class EventParser:
             return [TaskStarted(task=data.get('task') or data.get('name') or '', action=action, role=role,
                                 phase=self._phase(None, role, action), play=data.get('play'), **common)]
         if name in ('runner_on_ok', 'runner_on_failed', 'runner_on_unreachable', 'runner_on_skipped'):
-            return self._result(name, data, common)
+            return self._result(name, data, common) + self._callback_records(common)
+        if name == 'runner_on_start':
+            return self._callback_records(common)
         if name == 'playbook_on_stats':
             hosts = {}
             for key, label in (('ok', 'ok'), ('changed', 'changed'), ('failures', 'failures'),
@@ -295,6 +303,47 @@ class EventParser:
             self.status = status
             out.append(CampaignStatus(campaign_id=status['campaign'].get('id') or '',
                                       state=status['campaign'].get('state') or '', status=status, **common))
+        return out
+
+    def _callback_records(self, common):
+        """HostPhase (and then CampaignStatus) for the phase records the status callback wrote since the last
+        look: it records a host entering maintenance, notify, evacuate, backup, upgrade or verify itself, in the
+        campaign's events.jsonl, which runner's event stream never shows."""
+        out = []
+        for path in sorted(set(self.state_paths.values())):
+            events_path = os.path.join(path, 'events.jsonl')
+            try:
+                with open(events_path, 'rb') as handle:
+                    handle.seek(self._offsets.get(path, 0))
+                    chunk = handle.read()
+            except OSError:
+                continue
+            whole = chunk[:chunk.rfind(b'\n') + 1]
+            self._offsets[path] = self._offsets.get(path, 0) + len(whole)
+            for line in whole.splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                data = record.get('data') if isinstance(record, dict) else None
+                if not isinstance(data, dict) or record.get('object_type') != 'host' or \
+                        record.get('action') != data.get('phase') or data.get('state') not in ACTIVE_STATES:
+                    continue
+                host = record.get('object_id')
+                self.phases[host] = data.get('phase')
+                out.append(HostPhase(host=host, phase=data.get('phase'), state=data['state'],
+                                     result=record.get('result'), error_code=record.get('error_code'),
+                                     message=_text(record.get('message')), batch=data.get('batch'), **common))
+            if out:
+                try:
+                    with open(os.path.join(path, 'status.json'), encoding='utf-8') as handle:
+                        status = json.load(handle)
+                except (OSError, ValueError):
+                    continue
+                if isinstance(status, dict) and isinstance(status.get('campaign'), dict):
+                    self.status = status
+                    out.append(CampaignStatus(campaign_id=status['campaign'].get('id') or '',
+                                              state=status['campaign'].get('state') or '', status=status, **common))
         return out
 
     @staticmethod

@@ -249,14 +249,15 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
 
 
 def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(seeded_lab, tmp_path):
-    """One run per campaign, however it is started: the first run is a plain ansible-playbook without the
-    campaign_status callback (another ansible.cfg); while it drains its first host, the same campaign launched
-    again - by ansible-playbook with the callback, by plain ansible-playbook without it, and by the `escalator`
-    CLI with another state directory - is refused (E_LOCK) naming the first run's process, and the first run goes
-    on. SIGKILL during an upgrade, then the same campaign id again: it resumes and completes. A host an
-    operator disabled beforehand stays out of it, disabled with its reason; with it out, each anti-affinity
-    member has a single valid destination, which Nova's scheduler may see late (its view of a host's
-    instances lags after a move) and the evacuation asks again."""
+    """One run per campaign, however it is started: the first run is a plain ansible-playbook with another
+    ansible.cfg (the campaign_status callback, which the campaign playbooks require, enabled by the environment);
+    while it drains its first host, the same campaign launched again - by ansible-playbook from the playbooks
+    directory, by that plain ansible-playbook, and by the `escalator` CLI with another state directory - is refused
+    (E_LOCK) naming the first run's process, a plain ansible-playbook without the callback is refused before it
+    takes anything, and the first run goes on. SIGKILL during an upgrade, then the same campaign id again: it
+    resumes and completes. A host an operator disabled beforehand stays out of it, disabled with its reason; with
+    it out, each anti-affinity member has a single valid destination, which Nova's scheduler may see late (its view
+    of a host's instances lags after a move) and the evacuation asks again."""
     lab, conn = seeded_lab, seeded_lab.conn
     theirs = lab.hosts[-1]
     conn.compute.disable_service(compute_services(conn)[theirs], disabled_reason='ops: RMA ticket 4711')
@@ -264,9 +265,12 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
     campaign = Campaign(lab, tmp_path, 'e2e-resume')
     empty_cfg = tmp_path / 'empty-ansible.cfg'
     empty_cfg.write_text('')
-    # no callback at all: an empty ansible.cfg (ANSIBLE_CALLBACKS_ENABLED='' is an error for ansible-core 2.19)
-    plain_env = dict({k: v for k, v in campaign.env.items() if k != 'ANSIBLE_CALLBACKS_ENABLED'},
-                     ANSIBLE_CONFIG=str(empty_cfg), ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.venv', 'collections'))
+    # an empty ansible.cfg: only the status callback, from the environment
+    plain_env = dict(campaign.env, ANSIBLE_CONFIG=str(empty_cfg),
+                     ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status',
+                     ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.venv', 'collections'))
+    # no callback at all (ANSIBLE_CALLBACKS_ENABLED='' is an error for ansible-core 2.19)
+    bare_env = {k: v for k, v in plain_env.items() if k != 'ANSIBLE_CALLBACKS_ENABLED'}
     plain = campaign.command('-i', os.path.join(REPO, 'inventories', 'lab', 'hosts.yml'))
     cli_env = dict(campaign.env, ESCALATOR_HOME=str(tmp_path / 'home'))
     cli = [os.path.join(VENV_BIN, 'escalator'), 'upgrade', '-c', campaign.id, '--yes', '--plain',
@@ -290,6 +294,8 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
                 done = subprocess.run(plain, cwd=PLAYBOOKS, env=plain_env, capture_output=True, text=True,
                                       timeout=600, check=False)
                 seconds['plain'] = (done.returncode, done.stdout + done.stderr)
+                bare = subprocess.run(plain, cwd=PLAYBOOKS, env=bare_env, capture_output=True, text=True,
+                                      timeout=600, check=False)
                 done = subprocess.run(cli, env=cli_env, capture_output=True, text=True, timeout=600, check=False,
                                       stdin=subprocess.DEVNULL)
                 seconds['cli'] = (done.returncode, done.stdout + done.stderr)
@@ -307,6 +313,9 @@ def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(
             assert second_rc != 0, '%s: the second run was not refused: %s' % (how, second_log[-4000:])
             assert 'e2e-resume is being run right now by process %d' % proc.pid in second_log, (how, second_log[-4000:])
         assert seconds['cli'][0] == 4 and 'locked (exit 4) [E_LOCK]' in seconds['cli'][1], seconds['cli'][1][-4000:]
+        assert bare.returncode != 0 and 'The callback opnfv.escalator.campaign_status is not enabled' in bare.stdout, \
+            bare.stdout[-4000:]
+        assert 'Take the cloud' not in bare.stdout, bare.stdout[-4000:]
         rc, log = campaign.run()
         services = compute_services(conn)
     finally:
