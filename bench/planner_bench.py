@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Planner at scale: synthetic clouds fed to planner.plan_campaign, every plan verified by plan_check.
+"""Planner at scale: synthetic clouds fed to plan_campaign, every plan verified by plan_check.
 
 A synthetic cloud (deterministic for a seed):
   * H hosts in 3 availability zones, each 96 vCPU / 384 GiB RAM / 4 TB disk, 20 instances per host
@@ -22,7 +22,8 @@ import sys
 import time
 
 from bench.common import REPO, BenchError, spread  # noqa: F401  (puts the collection on sys.path)
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check, planner  # noqa: E402
+from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check  # noqa: E402
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign  # noqa: E402
 
 FLAVOURS = ((1, 2048, 20), (2, 4096, 40), (4, 8192, 80))
 CAPACITY = {'vcpus': 96, 'memory_mb': 393216, 'disk_gb': 4000}
@@ -117,7 +118,7 @@ def measure(hosts, seed=1, per_host=20):
     generate_s = time.perf_counter() - t0
     rss0 = peak_rss_kib()
     w0, c0 = time.perf_counter(), time.process_time()
-    plan = planner.plan_campaign(cloud, groups, options)
+    plan = plan_campaign(cloud, groups, options)
     plan_wall, plan_cpu = time.perf_counter() - w0, time.process_time() - c0
     rss1 = peak_rss_kib()
     w0 = time.perf_counter()

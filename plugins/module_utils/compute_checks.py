@@ -26,7 +26,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
-from ansible_collections.opnfv.escalator.plugins.module_utils.planner import MIGRATABLE_STATUSES
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import MIGRATABLE_STATUSES
 
 E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
 

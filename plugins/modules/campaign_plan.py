@@ -233,7 +233,11 @@ violations:
 import json
 import os
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check, planner, state
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check, state
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.plan_json import plan_to_json
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.render import render_table
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, E_PLAN, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
 
@@ -270,8 +274,8 @@ def make_plan(conn, params, warn=None):
     options = planner_options(params)
     data = host_info.collect(conn, hosts=None, warn=warn)
     try:
-        plan = planner.plan_campaign(data['hosts'], data['server_groups'], options)
-    except planner.PlanInputError as exc:
+        plan = plan_campaign(data['hosts'], data['server_groups'], options)
+    except PlanInputError as exc:
         raise EscalatorError('invalid planning input: %s' % exc, code=E_INVALID_INPUT) from exc
     violations = plan_check.check_plan(data['hosts'], data['server_groups'], options, plan) if plan['feasible'] else []
     if violations:
@@ -298,7 +302,7 @@ def make_plan(conn, params, warn=None):
                              'placements, groups or host states differ; review a new plan before running it'
                              % (expected, plan['fingerprint']), code=E_PLAN, fingerprint=plan['fingerprint'])
     return dict(plan=plan, feasible=plan['feasible'], fingerprint=plan['fingerprint'],
-                table=planner.render_table(plan), violations=violations,
+                table=render_table(plan), violations=violations,
                 batches=[batch['hosts'] for batch in plan['batches']], destinations=destinations_by_host(plan))
 
 
@@ -318,7 +322,7 @@ def write_plan(path, plan):
     if problem:
         raise EscalatorError('plan_file %s cannot be written: %s' % (path, problem), code=E_INVALID_INPUT,
                              plan_file=path)
-    text = planner.plan_to_json(plan, indent=2) + '\n'
+    text = plan_to_json(plan, indent=2) + '\n'
     if os.path.isfile(path) and not os.path.islink(path):
         with open(path, encoding='utf-8') as handle:
             if handle.read() == text:

@@ -7,7 +7,8 @@ import pytest
 
 from bench import planner_bench
 from bench.common import BenchError
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check, planner
+from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 
 
 def test_synthetic_cloud_has_the_documented_shape():
@@ -55,7 +56,7 @@ def test_run_in_child_processes_summarises_every_seed():
 
 def _tiny():
     hosts, groups, options = planner_bench.synthetic_cloud(10, per_host=20, seed=2)
-    return hosts, groups, options, planner.plan_campaign(hosts, groups, options)
+    return hosts, groups, options, plan_campaign(hosts, groups, options)
 
 
 def test_the_checker_catches_a_plan_that_breaks_anti_affinity():

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check, planner
+from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 
 
 def inst(iid, vcpus=1, mem=512, disk=1, groups=(), status="ACTIVE"):
@@ -47,7 +48,7 @@ def small_cloud():
 @pytest.fixture(name="good")
 def fixture_good():
     hosts, groups, options = small_cloud()
-    plan = planner.plan_campaign(hosts, groups, options)
+    plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
     assert plan_check.check_plan(hosts, groups, options, plan) == []
     return hosts, groups, options, plan
@@ -137,7 +138,7 @@ def test_budget_exceeded_by_merging_member_hosts(good):
 def test_capacity_exceeded():
     hosts = [host("e"), host("c1", [inst("a%d" % i, vcpus=4) for i in range(3)]),
              host("c2", [inst("b%d" % i, vcpus=4) for i in range(3)])]
-    plan = planner.plan_campaign(hosts, [], {})
+    plan = plan_campaign(hosts, [], {})
     assert plan_check.check_plan(hosts, [], {}, plan) == []
     assert [b["hosts"] for b in plan["batches"]] == [["e"], ["c1"], ["c2"]]
     for move in plan["batches"][2]["moves"]:
@@ -261,7 +262,7 @@ def test_not_a_plan():
 
 def test_parked_instance_must_say_when_it_moves_again():
     hosts = [host("c1", [inst("a")]), host("c2", [inst("b"), inst("c")])]
-    plan = planner.plan_campaign(hosts, [], {})
+    plan = plan_campaign(hosts, [], {})
     assert plan_check.check_plan(hosts, [], {}, plan) == []
     move = plan["batches"][0]["moves"][0]
     assert move["moves_again_in_batch"] == 2
@@ -274,7 +275,7 @@ def test_our_disabled_host_is_not_a_destination_before_its_upgrade():
     hosts = [host("ours", status="disabled", reason="escalator: x"), host("c1", [inst("a")]),
              host("c2", [inst("b")])]
     options = {"canary_hosts": 1}
-    plan = planner.plan_campaign(hosts, [], options)
+    plan = plan_campaign(hosts, [], options)
     assert plan_check.check_plan(hosts, [], options, plan) == []
     bad = copy.deepcopy(plan)
     bad["batches"].reverse()
@@ -287,7 +288,7 @@ def test_our_disabled_host_is_not_a_destination_before_its_upgrade():
 def test_fallback_without_room_is_caught():
     hosts = [host("c1", [inst("a", vcpus=8)], vcpus=8), host("c2", vcpus=8), host("c3", [inst("b", vcpus=8)], vcpus=8)]
     options = {"destinations_per_move": 2}
-    plan = planner.plan_campaign(hosts, [], options)
+    plan = plan_campaign(hosts, [], options)
     assert plan_check.check_plan(hosts, [], options, plan) == []
     for batch in plan["batches"]:
         for move in batch["moves"]:
@@ -309,7 +310,7 @@ def _subset_cloud():
                                      {"exclude_hosts": ["compute2", "compute3", "compute4", "compute5", "compute6"]}])
 def test_destinations_outside_the_campaign(options):
     hosts, groups = _subset_cloud()
-    plan = planner.plan_campaign(hosts, groups, options)
+    plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
     assert plan_check.check_plan(hosts, groups, options, plan) == []
     moves = {m["instance"]: m for m in plan["batches"][0]["moves"]}
@@ -349,7 +350,7 @@ def test_destinations_outside_the_campaign(options):
 def test_an_excluded_host_that_is_down_is_not_a_destination():
     hosts, groups = _subset_cloud()
     options = {"exclude_hosts": ["compute5"], "include_hosts": ["compute1", "compute5"]}
-    plan = planner.plan_campaign(hosts, groups, options)
+    plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
     assert plan_check.check_plan(hosts, groups, options, plan) == []
     plan["batches"][0]["moves"][0]["to"] = ["compute5"]
@@ -365,7 +366,7 @@ def test_a_member_on_an_excluded_down_host_uses_up_the_budget():
     hosts[4]["instances"].append(inst("e", groups=["g3"]))
     groups = [group("g3", ["c", "d", "e"])]
     options = {"exclude_hosts": ["compute5"], "budgets": {"g3": 2}, "max_batch_size": 2, "canary_hosts": 0}
-    plan = planner.plan_campaign(hosts, groups, options)
+    plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
     assert plan_check.check_plan(hosts, groups, options, plan) == []
     assert plan["summary"]["lower_bound"]["by_budget"] == 2
@@ -470,7 +471,7 @@ def test_random_mutations_are_caught(seed):
     while True:  # draw clouds from this seed until one has a plan to break (infeasible ones have none)
         hosts, groups = _random_cloud(rnd, rnd.randint(3, 9))
         options = {"max_batch_size": rnd.choice((1, 2, 3, "auto")), "az_max_down": rnd.choice((None, 1, 2))}
-        plan = planner.plan_campaign(hosts, groups, options)
+        plan = plan_campaign(hosts, groups, options)
         assert plan_check.check_plan(hosts, groups, options, plan) == []
         if plan["feasible"]:
             break
@@ -488,5 +489,5 @@ def test_random_clouds_are_mostly_feasible():
         rnd = random.Random(seed)
         hosts, groups = _random_cloud(rnd, rnd.randint(3, 9))
         options = {"max_batch_size": rnd.choice((1, 2, 3, "auto")), "az_max_down": rnd.choice((None, 1, 2))}
-        feasible += planner.plan_campaign(hosts, groups, options)["feasible"]
+        feasible += plan_campaign(hosts, groups, options)["feasible"]
     assert feasible >= 30

@@ -7,7 +7,13 @@ import random
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check, planner
+from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.fingerprint import fingerprint
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.options import normalize_options
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.plan_json import plan_from_json, plan_to_json
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.render import render_table
 
 
 # --------------------------------------------------------------------------
@@ -36,7 +42,7 @@ def group(gid, members, policy="anti-affinity", name=None):
 
 def plan_ok(hosts, groups=(), options=None):
     """Plan, assert feasible, and prove it with the independent checker."""
-    plan = planner.plan_campaign(hosts, list(groups), options)
+    plan = plan_campaign(hosts, list(groups), options)
     assert plan["feasible"], plan["reasons"]
     assert plan_check.check_plan(hosts, list(groups), options, plan) == []
     return plan
@@ -211,7 +217,7 @@ def test_budget_zero_moves_by_switchover():
 
 def test_budget_zero_no_spare_host_message():
     hosts, groups = _pair_cloud(4, spare=False)
-    plan = planner.plan_campaign(hosts, groups, {"budgets": {"vnf-a": 0}})
+    plan = plan_campaign(hosts, groups, {"budgets": {"vnf-a": 0}})
     assert plan["feasible"] is False
     assert plan["batches"] == []
     assert "group vnf-a (anti-affinity, budget 0): 4 members on 4 hosts, no spare host" in plan["reasons"]
@@ -221,7 +227,7 @@ def test_budget_zero_no_spare_host_message():
 def test_member_on_down_host_uses_up_the_budget():
     hosts, groups = _pair_cloud(2)
     hosts[0]["state"] = "down"
-    plan = planner.plan_campaign(hosts, groups, {})
+    plan = plan_campaign(hosts, groups, {})
     assert not plan["feasible"]
     assert plan["reasons"] == ["group vnf-a (anti-affinity, budget 1): 1 member already unavailable on down host "
                                "c0, so 1 member on c1 cannot be taken down (raise the budget, or set it to 0 "
@@ -234,7 +240,7 @@ def test_crowded_soft_anti_affinity_with_budget_is_reported():
     hosts = [host("c0", [inst("a", groups=["s"]), inst("b", groups=["s"])]), host("c1")]
     groups = [group("s", ["a", "b"], policy="soft-anti-affinity", name="soft")]
     plan_ok(hosts, groups, {})      # soft policies have no budget by default
-    plan = planner.plan_campaign(hosts, groups, {"budgets": {"soft": 1}})
+    plan = plan_campaign(hosts, groups, {"budgets": {"soft": 1}})
     assert plan["reasons"] == ["group soft (soft-anti-affinity, budget 1): 2 members on host c0 exceed what one "
                                "batch may disrupt (1)"]
 
@@ -272,7 +278,7 @@ def test_affinity_members_move_together():
 def test_affinity_budget_smaller_than_colocated_members_is_infeasible():
     hosts = [host("c0", [inst("a", groups=["aff"]), inst("b", groups=["aff"])]), host("c1")]
     groups = [group("aff", ["a", "b"], policy="affinity", name="db")]
-    plan = planner.plan_campaign(hosts, groups, {"budgets": {"db": 1}})
+    plan = plan_campaign(hosts, groups, {"budgets": {"db": 1}})
     assert plan["reasons"] == ["group db (affinity, budget 1): 2 members on host c0 must move together and exceed "
                                "what one batch may disrupt (1)"]
 
@@ -294,7 +300,7 @@ def test_capacity_message_names_host_and_shortfall():
     # compute3 holds 14 vCPU; compute1 has 16 free, compute2 has 6: 22 >= 14, feasible
     plan_ok(hosts, [], {})
     hosts[0]["used"]["vcpus"] = 16   # now compute1 is full of something else
-    plan = planner.plan_campaign(hosts, [], {})
+    plan = plan_campaign(hosts, [], {})
     assert "host compute3: 14 vCPU of instances, only 6 vCPU free on hosts that stay up" in plan["reasons"]
     assert plan["batches"] == []
 
@@ -304,7 +310,7 @@ def test_every_reason_is_reported_not_just_the_first():
     hosts.append(host("full", [inst("fat", vcpus=16)], vcpus=16))
     hosts[0]["capacity"]["vcpus"] = 1
     hosts[0]["used"]["vcpus"] = 1
-    plan = planner.plan_campaign(hosts, groups, {"include_hosts": ["c0", "c1", "c2", "full", "ghost"]})
+    plan = plan_campaign(hosts, groups, {"include_hosts": ["c0", "c1", "c2", "full", "ghost"]})
     assert not plan["feasible"]
     text = "\n".join(plan["reasons"])
     assert "include_hosts names ghost" in text
@@ -316,7 +322,7 @@ def test_every_reason_is_reported_not_just_the_first():
 
 def test_instance_too_big_for_any_other_host():
     hosts = [host("c0", [inst("huge", vcpus=12)], vcpus=16), host("c1", vcpus=8), host("c2", vcpus=8)]
-    plan = planner.plan_campaign(hosts, [], {})
+    plan = plan_campaign(hosts, [], {})
     assert plan["reasons"] == ["host c0: instance huge needs 12 vCPU, 512 MB RAM, 1 GB disk, more than any other "
                                "host to upgrade can hold even when empty"]
 
@@ -325,7 +331,7 @@ def test_anti_affinity_blocks_the_only_roomy_host():
     # m1 can only go to c2 (c0 holds its sibling, c3 is too small) ... and c2 holds a member too
     hosts = [host("c0", [inst("m0", groups=["g"])]), host("c1", [inst("m1", groups=["g"])]),
              host("c2", [inst("m2", groups=["g"])]), host("c3", [inst("filler", vcpus=16)], vcpus=16)]
-    plan = planner.plan_campaign(hosts, [group("g", ["m0", "m1", "m2"], name="vnf-b")], {})
+    plan = plan_campaign(hosts, [group("g", ["m0", "m1", "m2"], name="vnf-b")], {})
     assert not plan["feasible"]
     assert any("vnf-b" in r for r in plan["reasons"])
 
@@ -333,10 +339,10 @@ def test_anti_affinity_blocks_the_only_roomy_host():
 def test_reserve_fraction_and_absolute():
     hosts = [host("c0", [inst("a", vcpus=4)], vcpus=8), host("c1", [inst("b", vcpus=4)], vcpus=8)]
     plan_ok(hosts, [], {})
-    plan = planner.plan_campaign(hosts, [], {"reserve": 0.5})
+    plan = plan_campaign(hosts, [], {"reserve": 0.5})
     assert not plan["feasible"]
     assert "host c0: 4 vCPU of instances, only 0 vCPU free on hosts that stay up" in plan["reasons"]
-    plan = planner.plan_campaign(hosts, [], {"reserve": {"vcpus": 1}})
+    plan = plan_campaign(hosts, [], {"reserve": {"vcpus": 1}})
     assert not plan["feasible"]
     hosts.append(host("c2", vcpus=8))
     plan_ok(hosts, [], {"reserve": {"vcpus": 2}})
@@ -419,7 +425,7 @@ def test_a_single_selected_host_is_drained_onto_hosts_outside_the_campaign(optio
     assert any("outside the campaign" in note for note in plan["batches"][0]["notes"])
     skipped = {s["host"]: s for s in plan["skipped"]}
     assert all(s["destination"] for s in skipped.values())
-    table = planner.render_table(plan)
+    table = render_table(plan)
     assert "outside the campaign" in table
     assert "may receive instances" in table
 
@@ -443,7 +449,7 @@ def test_hosts_outside_the_campaign_that_are_down_or_disabled_are_never_destinat
     assert skipped["compute5"]["destination"] is True
     # without compute5 nothing can take the anti-affinity member: infeasible, and it says why
     hosts.pop(4)
-    plan = planner.plan_campaign(hosts, groups, options)
+    plan = plan_campaign(hosts, groups, options)
     assert not plan["feasible"] and plan["batches"] == []
     assert plan_check.check_plan(hosts, groups, options, plan) == []
 
@@ -464,7 +470,7 @@ def test_outside_hosts_count_for_capacity_and_affinity():
     # not enough room outside: the capacity reason counts the outside hosts' free room
     hosts[2]["capacity"]["vcpus"] = 4
     hosts[3]["capacity"]["vcpus"] = 10
-    plan = planner.plan_campaign(hosts, groups, options)
+    plan = plan_campaign(hosts, groups, options)
     assert not plan["feasible"]
     assert "host compute1: 10 vCPU of instances, only 7 vCPU free on hosts that stay up" in plan["reasons"]
 
@@ -539,53 +545,53 @@ def test_destination_preferences_upgraded_first_and_bounded():
 
 def test_fingerprint_stable_and_sensitive():
     hosts, groups = _pair_cloud(3)
-    fp = planner.fingerprint(hosts, groups, {})
+    fp = fingerprint(hosts, groups, {})
     assert fp.startswith("sha256:") and len(fp) == 71
     shuffled = list(reversed(copy.deepcopy(hosts)))
     for h in shuffled:
         h["instances"].reverse()
-    assert planner.fingerprint(shuffled, list(reversed(groups)), {}) == fp
-    assert planner.fingerprint(hosts, groups, {"campaign_id": "abc"}) == fp
+    assert fingerprint(shuffled, list(reversed(groups)), {}) == fp
+    assert fingerprint(hosts, groups, {"campaign_id": "abc"}) == fp
     floats = copy.deepcopy(hosts)
     floats[0]["capacity"]["vcpus"] = 16.0
-    assert planner.fingerprint(floats, groups, {}) == fp
-    assert planner.fingerprint(hosts, groups, {"max_batch_size": 2}) != fp
+    assert fingerprint(floats, groups, {}) == fp
+    assert fingerprint(hosts, groups, {"max_batch_size": 2}) != fp
     moved = copy.deepcopy(hosts)
     moved[1]["instances"].append(moved[0]["instances"].pop())
-    assert planner.fingerprint(moved, groups, {}) != fp
+    assert fingerprint(moved, groups, {}) != fp
     regrouped = copy.deepcopy(groups)
     regrouped[0]["policy"] = "soft-anti-affinity"
-    assert planner.fingerprint(hosts, regrouped, {}) != fp
+    assert fingerprint(hosts, regrouped, {}) != fp
     assert plan_check.expected_fingerprint(hosts, groups, {}) == fp
 
 
 def test_plan_is_deterministic_and_independent_of_input_order():
     hosts, groups = random_cloud(random.Random(7), 12)
-    one = planner.plan_to_json(planner.plan_campaign(hosts, groups, {"max_batch_size": 3}))
-    two = planner.plan_to_json(planner.plan_campaign(copy.deepcopy(hosts), copy.deepcopy(groups),
+    one = plan_to_json(plan_campaign(hosts, groups, {"max_batch_size": 3}))
+    two = plan_to_json(plan_campaign(copy.deepcopy(hosts), copy.deepcopy(groups),
                                                      {"max_batch_size": 3}))
     assert one == two
     rev_hosts = list(reversed(copy.deepcopy(hosts)))
     for h in rev_hosts:
         h["instances"].reverse()
-    three = planner.plan_to_json(planner.plan_campaign(rev_hosts, list(reversed(groups)), {"max_batch_size": 3}))
+    three = plan_to_json(plan_campaign(rev_hosts, list(reversed(groups)), {"max_batch_size": 3}))
     assert three == one
 
 
 def test_json_round_trip_and_format_check():
     hosts, groups = _pair_cloud(3)
     plan = plan_ok(hosts, groups, {"campaign_id": "c-1"})
-    text = planner.plan_to_json(plan)
-    assert planner.plan_from_json(text) == plan
-    assert json.loads(planner.plan_to_json(plan, indent=2)) == plan
-    with pytest.raises(planner.PlanInputError):
-        planner.plan_from_json('{"format": "other"}')
+    text = plan_to_json(plan)
+    assert plan_from_json(text) == plan
+    assert json.loads(plan_to_json(plan, indent=2)) == plan
+    with pytest.raises(PlanInputError):
+        plan_from_json('{"format": "other"}')
 
 
 def test_render_table_feasible_and_infeasible():
     hosts, groups = _pair_cloud(3)
     plan = plan_ok(hosts, groups, {"campaign_id": "camp-7", "exclude_hosts": ["c2"]})
-    table = planner.render_table(plan)
+    table = render_table(plan)
     assert "camp-7" in table and "FEASIBLE" in table
     assert "| Batch |" in table and "spare" in table
     assert "skipped c2: listed in exclude_hosts" in table
@@ -593,8 +599,8 @@ def test_render_table_feasible_and_infeasible():
     lines = table.splitlines()
     rows = [line for line in lines if line.startswith("|")]
     assert len({len(line) for line in rows}) == 1      # fixed width
-    bad = planner.plan_campaign(*_pair_cloud(4, spare=False), {"budgets": {"vnf-a": 0}})
-    table = planner.render_table(bad)
+    bad = plan_campaign(*_pair_cloud(4, spare=False), {"budgets": {"vnf-a": 0}})
+    table = render_table(bad)
     assert "INFEASIBLE" in table and "no spare host" in table
 
 
@@ -609,23 +615,23 @@ def test_render_table_feasible_and_infeasible():
     ({"prefer": "speed"}, "prefer"),
 ])
 def test_bad_options_raise(options, message):
-    with pytest.raises(planner.PlanInputError, match=message):
-        planner.plan_campaign([host("c1")], [], options)
+    with pytest.raises(PlanInputError, match=message):
+        plan_campaign([host("c1")], [], options)
 
 
 def test_bad_inputs_raise():
-    with pytest.raises(planner.PlanInputError, match="twice"):
-        planner.plan_campaign([host("c1"), host("c1")], [], {})
-    with pytest.raises(planner.PlanInputError, match="policy"):
-        planner.plan_campaign([host("c1")], [group("g", [], policy="cluster")], {})
-    with pytest.raises(planner.PlanInputError, match="state"):
-        planner.plan_campaign([host("c1", state="maybe")], [], {})
-    with pytest.raises(planner.PlanInputError, match="instance i is listed twice"):
-        planner.plan_campaign([host("c1", [inst("i")]), host("c2", [inst("i")])], [], {})
+    with pytest.raises(PlanInputError, match="twice"):
+        plan_campaign([host("c1"), host("c1")], [], {})
+    with pytest.raises(PlanInputError, match="policy"):
+        plan_campaign([host("c1")], [group("g", [], policy="cluster")], {})
+    with pytest.raises(PlanInputError, match="state"):
+        plan_campaign([host("c1", state="maybe")], [], {})
+    with pytest.raises(PlanInputError, match="instance i is listed twice"):
+        plan_campaign([host("c1", [inst("i")]), host("c2", [inst("i")])], [], {})
 
 
 def test_options_normalised_with_defaults():
-    opts = planner.normalize_options({"max_batch_size": "3", "exclude_hosts": "b, a"})
+    opts = normalize_options({"max_batch_size": "3", "exclude_hosts": "b, a"})
     assert opts["max_batch_size"] == 3
     assert opts["exclude_hosts"] == ["a", "b"]
     assert opts["canary_hosts"] == 1 and opts["default_budget"] == 1 and opts["reserve"] == 0
@@ -730,8 +736,8 @@ def test_random_plans_pass_the_checker(seed):
         options["include_hosts"] = rnd.sample(names, rnd.randint(1, len(names)))
     elif roll < 0.4:
         options["exclude_hosts"] = rnd.sample(names, rnd.randint(0, len(names)))
-    plan = planner.plan_campaign(hosts, groups, options)
-    json.loads(planner.plan_to_json(plan))
+    plan = plan_campaign(hosts, groups, options)
+    json.loads(plan_to_json(plan))
     assert plan_check.check_plan(hosts, groups, options, plan) == []
     if plan["feasible"]:
         assert plan["reasons"] == []

@@ -6,7 +6,11 @@ import random
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check, planner
+from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.options import batch_size_cap, normalize_options
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.render import render_table
 from ansible_collections.opnfv.escalator.tests.unit.plugins.module_utils.test_planner import (
     group, host, inst, plan_ok)
 
@@ -74,13 +78,13 @@ def assert_sizes_explained(plan):
 
 
 def test_the_default_is_auto_with_a_quarter_of_the_hosts_and_at_least_two():
-    opts = planner.normalize_options({})
+    opts = normalize_options({})
     assert opts["max_batch_size"] == "auto" and opts["max_batch_percent"] == 25
-    assert [planner.batch_size_cap(opts, n) for n in (1, 4, 8, 11, 12, 16, 100)] == [2, 2, 2, 2, 3, 4, 25]
-    assert planner.batch_size_cap(dict(opts, max_batch_percent=50), 8) == 4
-    assert planner.batch_size_cap(dict(opts, max_batch_size=3), 100) == 3
-    assert planner.normalize_options({"max_batch_size": " AUTO "})["max_batch_size"] == "auto"
-    assert planner.normalize_options({"max_batch_size": "3"})["max_batch_size"] == 3
+    assert [batch_size_cap(opts, n) for n in (1, 4, 8, 11, 12, 16, 100)] == [2, 2, 2, 2, 3, 4, 25]
+    assert batch_size_cap(dict(opts, max_batch_percent=50), 8) == 4
+    assert batch_size_cap(dict(opts, max_batch_size=3), 100) == 3
+    assert normalize_options({"max_batch_size": " AUTO "})["max_batch_size"] == "auto"
+    assert normalize_options({"max_batch_size": "3"})["max_batch_size"] == 3
 
 
 @pytest.mark.parametrize("options, message", [
@@ -91,8 +95,8 @@ def test_the_default_is_auto_with_a_quarter_of_the_hosts_and_at_least_two():
     ({"max_batch_percent": 101}, "max_batch_percent is a percentage"),
 ])
 def test_bad_batch_options_raise(options, message):
-    with pytest.raises(planner.PlanInputError, match=message):
-        planner.plan_campaign([host("c1")], [], options)
+    with pytest.raises(PlanInputError, match=message):
+        plan_campaign([host("c1")], [], options)
 
 
 def test_lab_layout_of_four_hosts_by_default():
@@ -169,7 +173,7 @@ def test_az_max_down_bound():
 
 def test_the_table_says_what_bound_each_batch():
     hosts, groups = lab_cloud(8)
-    table = planner.render_table(plan_ok(hosts, groups, {"campaign_id": "c"}))
+    table = render_table(plan_ok(hosts, groups, {"campaign_id": "c"}))
     assert "| Size bound by" in table
     assert "cap: 2 hosts" in table and "last hosts" in table and "canary: canary_hosts 1" in table
     assert ("batch size: at most 2 hosts per batch after the canary (max_batch_size auto: 25% of the 8 hosts, "

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The plan's fingerprint: sha256 of the canonical form of its inputs (docs/planner.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import RESOURCES
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.options import normalize_options
+
+
+def _canon_number(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _canon_resources(values):
+    values = values or {}
+    return {k: _canon_number(values[k]) for k in RESOURCES if values.get(k) is not None}
+
+
+def _canon_instance(inst):
+    return {
+        "id": inst["id"],
+        "name": inst.get("name"),
+        "project_id": inst.get("project_id"),
+        "status": inst.get("status"),
+        "vcpus": _canon_number(inst.get("vcpus") or 0),
+        "memory_mb": _canon_number(inst.get("memory_mb") or 0),
+        "disk_gb": _canon_number(inst.get("disk_gb") or 0),
+        "server_groups": sorted(inst.get("server_groups") or []),
+    }
+
+
+def _canon_host(host):
+    return {
+        "name": host["name"],
+        "zone": host.get("zone"),
+        "aggregates": sorted(host.get("aggregates") or []),
+        "state": host.get("state", "up"),
+        "status": host.get("status", "enabled"),
+        "disabled_reason": host.get("disabled_reason"),
+        "capacity": _canon_resources(host.get("capacity")),
+        "used": _canon_resources(host.get("used")),
+        "instances": [_canon_instance(inst) for inst in sorted(host.get("instances") or [], key=lambda i: i["id"])],
+    }
+
+
+def canonical_inputs(hosts, server_groups=None, options=None):
+    """The canonical form of the inputs that the fingerprint hashes (see docs/planner.md)."""
+    opts = normalize_options(options)
+    opts.pop("campaign_id")
+    canon_groups = [{
+        "id": group["id"],
+        "name": group.get("name"),
+        "project_id": group.get("project_id"),
+        "policy": group.get("policy"),
+        "members": sorted(group.get("members") or []),
+    } for group in sorted(server_groups or [], key=lambda g: g["id"])]
+    return {"hosts": [_canon_host(host) for host in sorted(hosts, key=lambda h: h["name"])],
+            "server_groups": canon_groups, "options": opts}
+
+
+def fingerprint(hosts, server_groups=None, options=None):
+    """sha256 of the canonical inputs: ``"sha256:<hex>"``."""
+    text = json.dumps(canonical_inputs(hosts, server_groups, options), sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
