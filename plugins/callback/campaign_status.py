@@ -95,6 +95,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.plugin_utils import in_process
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_UNREACHABLE, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
     FINAL_STATES, PENDING, PHASE_STATES, PHASES, CampaignStore, render_table,
@@ -140,6 +141,10 @@ def phase_of(task):
     phase tag; should it carry several, the latest in campaign order wins."""
     tags = getattr(task, 'tags', None) or ()
     if not isinstance(tags, (list, tuple, set, frozenset)):
+        return None
+    if 'always' in tags:
+        # a task that runs whatever the tag selection (a role's argument validation, which an imported role's
+        # tasks get first) does not start a phase: `--tags plan` runs it and must record no host's phase
         return None
     found = [phase for phase in PHASE_TAGS if phase in tags]
     return found[-1] if found else None
@@ -200,6 +205,9 @@ class CallbackModule(CallbackBase):
         self._seen = set()
         self._run_locks = {}
         self._phases = {}
+        # this process forks a worker per task: openstacksdk imported here once is shared by every controller
+        # module that runs in its worker (plugin_utils/in_process.py) instead of being imported per task
+        in_process.preload()
 
     # -- settings ---------------------------------------------------------
     def _option(self, key):
