@@ -33,7 +33,7 @@ BASELINE = os.path.join(REPO, 'bench', 'baseline', 'serial-host-evacuate-live.ym
 CALLBACKS = os.path.join(REPO, 'bench', 'callback_plugins')
 TASK_LOG_CALLBACK = 'bench_task_log'
 METHODS = ('escalator', 'baseline')
-LABELS = {'escalator': 'Escalator (planner, batches of 2, VNFM)',
+LABELS = {'escalator': 'Escalator (planner, automatic batches, VNFM)',
           'baseline': 'serial nova host-evacuate-live'}
 # the phases of both methods, in the colour classes of the timeline plot
 ESCALATOR_PHASES = {'maintenance': 'maintenance', 'evacuate': 'evacuate', 'backup': 'backup',
@@ -44,10 +44,10 @@ PHASE_TAG = 'bench_phase_'
 TIMEOUT = 1800
 
 
-def escalator_command(campaign_id, max_batch_size=2):
+def escalator_command(campaign_id, max_batch_size='auto'):
     return [os.path.join(VENV_BIN, 'ansible-playbook'), 'upgrade-compute.yml', '-e',
             'escalator_campaign_id=%s' % campaign_id, '-e', 'escalator_confirm=false',
-            '-e', 'escalator_max_batch_size=%d' % max_batch_size]
+            '-e', 'escalator_max_batch_size=%s' % max_batch_size]
 
 
 def baseline_command(run_id):
@@ -152,8 +152,10 @@ def measure(method, start, end, records, instance_ids, disabled, outage, unknown
     hosts = sorted(h for h, spans in phases.items() if spans)
     run_costs = costs.run_costs(batches, phases, tasks, records, disabled['intervals'], start, end - start,
                                 cpu_usage, hosts)
-    return figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc,
-                   run_costs=run_costs)
+    result = figures(method, start, end, phases, records, instance_ids, disabled, outage, unknown, rc,
+                     run_costs=run_costs)
+    result['batches'] = [len(b) for b in batches]
+    return result
 
 
 def check_upgraded():
@@ -185,7 +187,7 @@ def playbook_env(method, env, state_dir, task_log, control_dir, base=None):
     return child_env
 
 
-def run_once(method, index, env, conn, work_dir, log=print, max_batch_size=2):
+def run_once(method, index, env, conn, work_dir, log=print, max_batch_size='auto'):
     """Reset the lab, run one campaign of `method`, return its figures."""
     t_reset = time.monotonic()
     labkit.lab('reset', timeout=900)
@@ -292,12 +294,51 @@ def _cost(run, *keys):
     return value
 
 
-def run(env, conn, work_dir, repeat=2, log=print, max_batch_size=2, reset_after=True):
+def lab_size(conn):
+    """The lab's number of compute hosts (its nova-compute services)."""
+    return len(list(conn.compute.services(binary='nova-compute')))
+
+
+def run_sizes(env, conn, work_dir, sizes, repeat=2, log=print, reset_after=True, methods=METHODS):
+    """The campaigns on each lab size in turn (`lab up --hosts N` first), the lab put back to its size at the end:
+    {'hosts': [...], 'sizes': {'N': run(...)}}. No sizes: the lab as it is."""
+    original = lab_size(conn)
+    sizes = list(sizes) or [original]
+    out = {'hosts': sizes, 'sizes': {}}
+    try:
+        for size in sizes:
+            if size != lab_size(conn):
+                t_up = time.monotonic()
+                labkit.lab('up', '--hosts', str(size), timeout=1800)
+                log('lab up --hosts %d in %.0fs' % (size, time.monotonic() - t_up))
+            out['sizes'][str(size)] = run(env, conn, work_dir, repeat=repeat, log=log, reset_after=False,
+                                          methods=methods)
+    finally:
+        resized = lab_size(conn) != original
+        if resized:
+            # shrinking deletes the servers of the removed hosts: the reset seeds the workloads again
+            labkit.lab('up', '--hosts', str(original), timeout=1800)
+        if reset_after or resized:
+            labkit.lab('reset', timeout=900)
+    return out
+
+
+def by_size(campaign):
+    """{size: one lab size's campaign results} of the campaign section, old single-size results included."""
+    if not campaign:
+        return {}
+    if 'sizes' in campaign:
+        return {int(k): v for k, v in campaign['sizes'].items()}
+    hosts = (campaign.get('summary', {}).get('escalator', {}).get('hosts') or {}).get('median') or 0
+    return {int(hosts): campaign}
+
+
+def run(env, conn, work_dir, repeat=2, log=print, max_batch_size='auto', reset_after=True, methods=METHODS):
     """`repeat` runs of each method, interleaved, each from `lab reset`; the lab reset at the end unless the
     caller goes on with a reset of its own."""
     runs = []
     for index in range(1, repeat + 1):
-        for method in METHODS:
+        for method in methods:
             runs.append(run_once(method, index, env, conn, work_dir, log=log, max_batch_size=max_batch_size))
     if reset_after:
         labkit.lab('reset', timeout=900)

@@ -121,7 +121,12 @@ def write_all(results, out_dir):
     stamp = '(%s, %s)' % (results['meta']['date'][:10], results['meta']['machine']['hostname'])
     written = []
     if results.get('campaign'):
-        written.append(campaign_timeline(results['campaign'], os.path.join(out_dir, 'campaign-timeline.png'), stamp))
+        from bench.campaign_bench import by_size  # pylint: disable=import-outside-toplevel
+        sizes = by_size(results['campaign'])
+        for size, one in sorted(sizes.items()):
+            # one lab size: campaign-timeline.png as before; several: one plot per size
+            name = 'campaign-timeline.png' if len(sizes) == 1 else 'campaign-timeline-%dhosts.png' % size
+            written.append(campaign_timeline(one, os.path.join(out_dir, name), stamp))
     if results.get('planner'):
         written.append(planner_scaling(results['planner'], os.path.join(out_dir, 'planner-scaling.png'), stamp))
     if results.get('evacuation'):

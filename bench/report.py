@@ -42,8 +42,13 @@ def ratio(a, b):
     return '%.2f×' % (a['median'] / b['median'])
 
 
+def _empty_summary():
+    """A method that did not run (scripts/bench --methods escalator): every figure '-'."""
+    return {'label': '(not run)', 'outage_per_pair_s': {}, 'ok_runs': 0, 'runs': 0}
+
+
 def campaign_table(campaign):
-    esc, base = campaign['summary']['escalator'], campaign['summary']['baseline']
+    esc, base = campaign['summary']['escalator'], campaign['summary'].get('baseline') or _empty_summary()
     rows = []
 
     def row(label, key, digits=1):
@@ -75,6 +80,24 @@ def campaign_table(campaign):
     hosts = (esc.get('hosts') or base.get('hosts') or {}).get('median')
     title = 'campaign, %d hosts (median (min–max))' % hosts if hosts else 'campaign (median (min–max))'
     return _table([title, esc['label'], base['label'], 'ratio'], rows)
+
+
+def scale_table(campaign):
+    """One line per lab size: how each method's time grows with the hosts (the baseline's with hosts, Escalator's
+    with batches)."""
+    from bench.campaign_bench import by_size  # pylint: disable=import-outside-toplevel
+    rows = []
+    for size, one in sorted(by_size(campaign).items()):
+        esc, base = one['summary']['escalator'], one['summary'].get('baseline') or {}
+        batches = [r.get('batches') for r in one['runs'] if r['method'] == 'escalator' and r.get('batches')]
+        rows.append([str(size), ','.join(str(b) for b in batches[0]) if batches else '-',
+                     med(esc.get('wall_s')), med(base.get('wall_s')), ratio(esc.get('wall_s'), base.get('wall_s')),
+                     med(esc.get('wall_over_lower_bound'), 2), med(esc.get('cpu_per_host_s'), 2),
+                     med(base.get('cpu_per_host_s'), 2), med(esc.get('tasks_per_host')),
+                     med(esc.get('first_maintenance_s')), med(esc.get('outage_total_s'))])
+    return _table(['hosts', 'Escalator batches', 'Escalator (s)', 'serial h-e-l (s)', 'ratio', 'Escalator / lower bound',
+                   'Escalator CPU-s/host', 'serial CPU-s/host', 'Escalator tasks/host', 'first maintenance (s)',
+                   'VNF outage (s)'], rows)
 
 
 def planner_table(planner):
@@ -113,8 +136,14 @@ def render(results):
         meta['date'], meta['machine']['hostname'], meta['machine']['cpu_count'], meta['machine']['cpu_model'],
         meta['machine']['memory_gib'], meta['machine']['kernel'], meta['machine']['python'])]
     if results.get('campaign'):
-        parts += ['', 'Campaign on the lab (%d repetitions each, interleaved; every run from `lab reset`)'
-                  % results['campaign']['repeat'], campaign_table(results['campaign'])]
+        from bench.campaign_bench import by_size  # pylint: disable=import-outside-toplevel
+        sizes = by_size(results['campaign'])
+        if len(sizes) > 1:
+            parts += ['', 'Campaigns by lab size (medians; every run from `lab reset`, same workloads per host)',
+                      scale_table(results['campaign'])]
+        for _size, one in sorted(sizes.items()):
+            parts += ['', 'Campaign on the lab (%d repetitions each, interleaved; every run from `lab reset`)'
+                      % one['repeat'], campaign_table(one)]
     if results.get('planner'):
         parts += ['', 'Planner at scale (synthetic clouds, 20 instances per host; median (min–max) of %d seeds)'
                   % results['planner'][0]['repeat'], planner_table(results['planner'])]

@@ -28,6 +28,11 @@ def parse_args(argv=None):
                         help='sections to run: planner, evacuation, campaign (comma-separated or repeated; default all; '
                              'with --quick: planner and evacuation)')
     parser.add_argument('--repeat', type=int, default=2, help='campaign repetitions per method (default 2)')
+    parser.add_argument('--hosts', default='4,8,16',
+                        help='lab sizes for the campaigns, comma-separated (default 4,8,16; `lab up --hosts N` before '
+                             'each, the lab is put back to its size at the end)')
+    parser.add_argument('--methods', default='escalator,baseline',
+                        help='campaign methods, comma-separated (default escalator,baseline; one alone is for a quick look)')
     parser.add_argument('--planner-repeat', type=int, default=3, help='seeds per planner size (default 3)')
     parser.add_argument('--planner-sizes', default=None, help='host counts, comma-separated (default 100,1000,5000)')
     parser.add_argument('--evacuation-sizes', default=None, help='instances on the host (default 1,4,16)')
@@ -55,6 +60,9 @@ def parse_args(argv=None):
     args.planner_sizes = ints(args.planner_sizes, (20, 50) if args.quick else (100, 1000, 5000))
     args.evacuation_sizes = ints(args.evacuation_sizes, (1,) if args.quick else (1, 4, 16))
     args.concurrency = ints(args.concurrency, (1,) if args.quick else (1, 2, 4))
+    args.hosts = ints(args.hosts, ())
+    if any(n < 2 for n in args.hosts):
+        parser.error('--hosts takes lab sizes of at least 2')
     if args.quick:
         args.planner_repeat = 1 if args.planner_repeat == 3 else args.planner_repeat
         args.repeat = 1 if args.repeat == 2 else args.repeat
@@ -96,8 +104,9 @@ def run(args):
     if 'campaign' in args.sections:
         from bench import campaign_bench  # pylint: disable=import-outside-toplevel
         t0 = time.monotonic()
-        results['campaign'] = campaign_bench.run(env, conn, work_dir, repeat=args.repeat, log=log,
-                                               reset_after='evacuation' not in args.sections)
+        results['campaign'] = campaign_bench.run_sizes(env, conn, work_dir, args.hosts, repeat=args.repeat, log=log,
+                                                       methods=tuple(m for m in args.methods.split(',') if m),
+                                                       reset_after='evacuation' not in args.sections)
         section_s['campaign'] = time.monotonic() - t0
     if 'evacuation' in args.sections:
         from bench import evacuation_bench  # pylint: disable=import-outside-toplevel
@@ -144,7 +153,8 @@ def main(argv=None):
                 raise BenchError('no results in %s to render' % os.path.join(args.out, 'latest.json'))
             if results.get('campaign'):
                 from bench import campaign_bench  # pylint: disable=import-outside-toplevel
-                results['campaign']['summary'] = campaign_bench.summarise(results['campaign']['runs'])
+                for campaign in campaign_bench.by_size(results['campaign']).values():
+                    campaign['summary'] = campaign_bench.summarise(campaign['runs'])
         else:
             results = run(args)
     except BenchError as exc:
@@ -156,7 +166,8 @@ def main(argv=None):
     print()
     print(text)
     log('wrote %s and %s' % (os.path.join(args.out, 'latest.json'), ', '.join(written)))
-    failed = [r for r in (results.get('campaign') or {}).get('runs', []) if not r['ok']] + \
+    from bench import campaign_bench  # pylint: disable=import-outside-toplevel
+    failed = [r for c in campaign_bench.by_size(results.get('campaign')).values() for r in c['runs'] if not r['ok']] + \
         [r for r in (results.get('evacuation') or {}).get('runs', []) if not r['ok']]
     if failed:
         log('%d run(s) failed: see the table and latest.json' % len(failed))

@@ -147,6 +147,27 @@ def test_table_json_doc_and_plots(tmp_path):
         assert os.path.getsize(path) > 10_000
 
 
+def test_several_lab_sizes_get_a_scale_table_and_a_timeline_each(tmp_path):
+    data = results()
+    small = data['campaign']
+    for run in small['runs']:
+        run['batches'] = [1, 1] if run['method'] == 'escalator' else [1, 1]
+    large = json.loads(json.dumps(small))
+    for run in large['runs']:
+        run['wall_s'] *= 2
+    large['summary'] = campaign_bench.summarise(large['runs'])
+    data['campaign'] = {'hosts': [2, 4], 'sizes': {'2': small, '4': large}}
+    text = report.write(data, str(tmp_path / 'out'))
+    assert 'Campaigns by lab size' in text
+    scale = text.split('Campaigns by lab size', 1)[1].split('\n\n', 1)[0]
+    assert '| 250.0' in scale and '| 1,1' in scale   # Escalator's wall time on the larger lab, the batch sizes
+    assert text.count('Campaign on the lab (2 repetitions') == 2
+    written = plots.write_all(data, str(tmp_path / 'out'))
+    assert {'campaign-timeline-2hosts.png', 'campaign-timeline-4hosts.png'} <= {os.path.basename(p) for p in written}
+    assert set(campaign_bench.by_size(data['campaign'])) == {2, 4}
+    assert list(campaign_bench.by_size(small).values()) == [small]     # results of one size, as older runs wrote them
+
+
 def test_migration_figures_count_kinds_and_moves_per_instance():
     recs = records([('a', 0, 5), ('a', 10, 15), ('b', 0, 5)]) + records([('c', 0, 9)], kind='migration')
     recs.append(dict(recs[0], status='error', id=99))
