@@ -85,13 +85,29 @@ def _fit(instances, hosts):
 
 def precheck(conn, host, down_hosts=(), check_services=True, check_instances=True, check_capacity=True):
     """Cloud-level problems that should stop the upgrade of ``host`` (a list of sentences)."""
-    down_hosts = set(down_hosts or ())
+    return precheck_hosts(conn, [host], down_hosts=down_hosts, check_services=check_services,
+                          check_instances=check_instances, check_capacity=check_capacity)[host]
+
+
+def precheck_hosts(conn, hosts, down_hosts=(), check_services=True, check_instances=True, check_capacity=True):
+    """{host: precheck of that host} for several hosts from one look at the cloud: a campaign prechecks all its
+    hosts at once, so the cloud is read once, not once per host (the reading is what costs, and it grows with
+    the cloud)."""
     data = host_info.collect(conn, include_server_groups=False, include_capacity=check_capacity)
     by_name = {entry['name']: entry for entry in data['hosts']}
-    if host not in by_name:
-        raise EscalatorError('no nova-compute service on host %r; known compute hosts: %s'
-                             % (host, ', '.join(sorted(by_name)) or 'none'), code='E_HOST_NOT_FOUND',
-                             host=host)
+    missing = [host for host in hosts if host not in by_name]
+    if missing:
+        raise EscalatorError('no nova-compute service on host %s; known compute hosts: %s'
+                             % (', '.join(repr(h) for h in missing), ', '.join(sorted(by_name)) or 'none'),
+                             code='E_HOST_NOT_FOUND', host=missing[0])
+    others = _other_services(conn) if check_services else []
+    return {host: _precheck_one(data, by_name, others, host, set(down_hosts or ()), check_services, check_instances,
+                                check_capacity) for host in hosts}
+
+
+def _precheck_one(data, by_name, other_services, host, down_hosts,  # pylint: disable=too-many-arguments
+                  check_services, check_instances, check_capacity):
+    """One host's precheck from the cloud as read once (host_info.collect, the other services)."""
     problems = []
     down = []
     if check_services:
@@ -101,7 +117,7 @@ def precheck(conn, host, down_hosts=(), check_services=True, check_instances=Tru
                 problems.append('nova-compute on %s is %s (not up): bring it back, or list the host in '
                                 'escalator_precheck_down_hosts if it is known to be down'
                                 % (entry['name'], entry['state']))
-        for service in _other_services(conn):
+        for service in other_services:
             if service['state'] != 'up' and service['host'] not in down_hosts and service['status'] == 'enabled':
                 problems.append('%s on %s is %s (not up)' % (service['binary'], service['host'], service['state']))
     me = by_name[host]

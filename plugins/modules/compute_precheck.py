@@ -15,6 +15,8 @@ description:
     enabled, up hosts (first-fit by vCPUs, RAM and disk, from Placement's free capacity).
   - Returns ALL the problems it found in RV(problems) and does not fail because of them unless
     O(fail_on_problems=true), so that a role can report them together with its host-level checks.
+  - With O(hosts), every listed host is checked from one reading of the cloud (a campaign prechecks all its
+    hosts in one call); the per-host results are in RV(results).
   - Read-only.
 author:
   - Escalator developers (@opnfv)
@@ -29,9 +31,16 @@ attributes:
     support: none
 options:
   host:
-    description: The nova-compute host name about to be upgraded.
+    description:
+      - The nova-compute host name about to be upgraded.
+      - One of O(host) and O(hosts) is required.
     type: str
-    required: true
+  hosts:
+    description:
+      - Several nova-compute hosts, checked from one reading of the cloud. Each host's result is in RV(results);
+        RV(problems) holds all of them, each naming its host.
+    type: list
+    elements: str
   down_hosts:
     description: Hosts known to be down; their services being down is not a problem.
     type: list
@@ -79,6 +88,10 @@ capacity:
   description: The fit check (instances, targets, unknown, need, free, homeless); C(None) when not run.
   returned: success
   type: dict
+results:
+  description: With O(hosts), per host, what O(host) returns (problems, host, instances, capacity).
+  returned: success, with O(hosts)
+  type: dict
 warnings_found:
   description: Warnings from gathering the data (e.g. Placement not readable).
   returned: success
@@ -94,25 +107,32 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import O
 def run(module, conn):
     params = module.params
     checks = set(params['checks'])
-    result = compute_checks.precheck(conn, params['host'], down_hosts=params['down_hosts'],
-                                     check_services='services' in checks, check_instances='instances' in checks,
-                                     check_capacity='capacity' in checks)
-    if result['problems'] and params['fail_on_problems']:
+    hosts = params['hosts'] if params['hosts'] is not None else [params['host']]
+    results = compute_checks.precheck_hosts(conn, hosts, down_hosts=params['down_hosts'],
+                                            check_services='services' in checks,
+                                            check_instances='instances' in checks,
+                                            check_capacity='capacity' in checks)
+    problems = [p for host in hosts for p in results[host]['problems']]
+    if problems and params['fail_on_problems']:
         raise EscalatorError('%d precheck problem(s) for %s: %s' % (
-            len(result['problems']), params['host'], ' | '.join(result['problems'])),
-            code='E_PRECHECK', problems=result['problems'])
-    warnings_found = result.pop('warnings')
-    return dict(changed=False, warnings_found=warnings_found, **result)
+            len(problems), ', '.join(hosts), ' | '.join(problems)), code='E_PRECHECK', problems=problems)
+    warnings_found = results[hosts[0]]['warnings']
+    for result in results.values():
+        result.pop('warnings')
+    if params['hosts'] is None:
+        return dict(changed=False, warnings_found=warnings_found, **results[params['host']])
+    return dict(changed=False, warnings_found=warnings_found, problems=problems, results=results)
 
 
 def main():
     OpenStackModule(argument_spec=dict(
-        host=dict(type='str', required=True),
+        host=dict(type='str'),
+        hosts=dict(type='list', elements='str'),
         down_hosts=dict(type='list', elements='str', default=[]),
         checks=dict(type='list', elements='str', choices=['services', 'instances', 'capacity'],
                     default=['services', 'instances', 'capacity']),
         fail_on_problems=dict(type='bool', default=False),
-    )).run(run)
+    ), required_one_of=[('host', 'hosts')], mutually_exclusive=[('host', 'hosts')]).run(run)
 
 
 if __name__ == '__main__':

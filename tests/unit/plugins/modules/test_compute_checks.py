@@ -160,6 +160,22 @@ def test_precheck_module_fail_on_problems(lab, capsys):
     assert 'broken' in result['msg']
 
 
+def test_precheck_module_checks_several_hosts_from_one_reading_of_the_cloud(lab, capsys, monkeypatch):
+    lab.add_server('broken', 'c2', status='ERROR')
+    reads = []
+    collect = compute_checks.host_info.collect
+    monkeypatch.setattr(compute_checks.host_info, 'collect', lambda *a, **k: reads.append(1) or collect(*a, **k))
+    result = run_module(compute_precheck, dict(hosts=['c1', 'c2']), lab, capsys)
+    assert len(reads) == 1                                   # one reading for both hosts, not one each
+    assert result['results']['c1']['problems'] == []
+    assert len(result['results']['c2']['problems']) == 1 and 'broken' in result['results']['c2']['problems'][0]
+    assert result['problems'] == result['results']['c2']['problems']
+    missing = run_module(compute_precheck, dict(hosts=['c1', 'nope']), lab, capsys)
+    assert missing['failed'] and missing['error_code'] == 'E_HOST_NOT_FOUND' and "'nope'" in missing['msg']
+    both = run_module(compute_precheck, dict(host='c1', hosts=['c1']), lab, capsys)
+    assert both['failed'] and 'mutually exclusive' in both['msg']
+
+
 def test_precheck_module_rejects_unknown_check(lab, capsys):
     result = run_module(compute_precheck, dict(host='c1', checks=['services', 'bogus']), lab, capsys)
     assert result['failed'] and 'bogus' in result['msg']
