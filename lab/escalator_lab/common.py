@@ -51,7 +51,7 @@ PORTS = {
 }
 PASSWORD = 'lab-secret'           # every lab account; the lab is local-only by construction
 CLOUD = 'escalator-lab'
-MAX_HOSTS = 8
+MAX_HOSTS = 16                    # 16 nspawn hosts take ~3 GiB more memory (docs/lab.md); 10.213.0.11-.26
 DEFAULT_CAPACITY = {'vcpus': 16, 'memory_mb': 32768, 'disk_gb': 200}
 
 
