@@ -29,6 +29,7 @@ import difflib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
+from ansible_collections.opnfv.escalator.plugins.module_utils.control.settings import CONTROL_SPEC
 
 PREFIX = 'escalator_'
 
@@ -75,6 +76,8 @@ CAMPAIGN_SPEC = {
     'escalator_dry_run': dict(type='bool'),
     'escalator_awx_ephemeral_state': dict(type='bool'),
 }
+# campaign control (windows, pause, alerts): control/settings.py
+CAMPAIGN_SPEC.update(CONTROL_SPEC)
 
 # Set by the playbooks while they run; a user's value (an extra variable outranks set_fact) would take over the
 # campaign's own bookkeeping, for example escalator_done_hosts would skip hosts.
