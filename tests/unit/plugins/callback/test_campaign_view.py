@@ -9,8 +9,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from ansible_collections.opnfv.escalator.plugins.callback import campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils import state
+from ansible_collections.opnfv.escalator.tests.unit import pushgateway
 
 
 class Host:
@@ -274,7 +277,7 @@ PLAYBOOK = textwrap.dedent('''\
     ''')
 
 
-def run_playbook(tmp_path, *extra):
+def run_playbook(tmp_path, *extra, inventory_vars=''):
     (tmp_path / 'inventory.ini').write_text(textwrap.dedent('''\
         localhost ansible_connection=local
         [computes]
@@ -282,7 +285,7 @@ def run_playbook(tmp_path, *extra):
         compute2 ansible_connection=local
         [all:vars]
         ansible_python_interpreter={python}
-        ''').format(python=sys.executable))
+        ''').format(python=sys.executable) + inventory_vars)
     (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
                ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status', ANSIBLE_NOCOLOR='1',
@@ -318,3 +321,38 @@ def test_a_real_playbook_prints_the_compact_view_and_the_default_one_with_v(tmp_
     (tmp_path / 'again').mkdir()
     verbose = run_playbook(tmp_path / 'again', '-v')
     assert 'TASK [Enter maintenance]' in verbose.stdout and 'changed: [compute1]' in verbose.stdout, verbose.stdout
+
+
+@pytest.mark.skipif(not pushgateway.available(), reason='prometheus-pushgateway is not installed (scripts/setup)')
+def test_the_status_callback_pushes_the_campaign_s_metrics_and_writes_the_textfile(tmp_path):
+    """The Pushgateway URL (with basic auth) from the inventory's vars, the textfile from an extra var: after the
+    run both hold the campaign's last state; the credentials appear nowhere in the output or the state files."""
+    textfile = tmp_path / 'escalator.prom'
+    with pushgateway.running(tmp_path) as gateway:
+        completed = run_playbook(tmp_path, '-e', 'escalator_metrics_textfile=%s' % textfile,
+                                 inventory_vars='escalator_metrics_pushgateway_url=%s\n' % gateway.url_with_credentials)
+        assert completed.returncode == 2, completed.stdout + completed.stderr
+        assert gateway.value('cv-real', 'escalator_campaign_state', state='incomplete') == 1
+        assert gateway.value('cv-real', 'escalator_hosts', state='done') == 1
+        assert gateway.value('cv-real', 'escalator_hosts', state='upgrading') == 1
+        assert gateway.value('cv-real', 'escalator_batches_done') == 1
+        assert gateway.value('cv-real', 'escalator_task_failures_total', error_code='none') == 1
+        assert gateway.value('cv-real', 'escalator_phase_duration_seconds_count', phase='maintenance') == 2
+        assert gateway.value('cv-real', 'escalator_campaign_finished_timestamp_seconds') is not None
+    prom = textfile.read_text(encoding='utf-8')
+    assert 'escalator_hosts{campaign="cv-real",state="done"} 1' in prom
+    assert 'escalator_campaign_state{campaign="cv-real",state="incomplete"} 1' in prom
+    leaked = [str(path) for path in tmp_path.rglob('*') if path.is_file() and path.name != 'inventory.ini'
+              and pushgateway.PASSWORD in path.read_text(encoding='utf-8', errors='replace')]
+    assert not leaked and pushgateway.PASSWORD not in completed.stdout + completed.stderr
+    assert 'WARNING' not in completed.stdout + completed.stderr, completed.stdout + completed.stderr
+
+
+def test_a_dead_pushgateway_is_a_warning_and_the_campaign_goes_on(tmp_path):
+    completed = run_playbook(tmp_path, '-e', 'escalator_metrics_pushgateway_url=http://u:dead-s3cret@127.0.0.1:%d'
+                             % pushgateway.free_port())
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 2, output                     # compute2's own failure, nothing more
+    assert 'compute1   done' in output
+    assert 'cannot push the metrics to the Pushgateway http://127.0.0.1:' in output
+    assert 'no more pushes in this run' in output and 'dead-s3cret' not in output
