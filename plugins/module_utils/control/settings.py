@@ -14,4 +14,6 @@ CONTROL_SPEC = {
     'escalator_window_max_wait': dict(type='int', minimum=0),
     'escalator_expected_phase_seconds': dict(type='dict'),
     'escalator_alertmanager': dict(type='dict'),
+    # playbooks/pause-campaign.yml
+    'escalator_pause_reason': dict(type='str'),
 }

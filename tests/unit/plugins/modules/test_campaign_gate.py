@@ -56,3 +56,16 @@ def test_a_closed_window_pauses_and_check_mode_records_nothing(state_dir):
     assert 'paused before batch 2' in result['msg']
     status = CampaignStore('c1', state_dir).read_status()
     assert status['campaign']['state'] == 'incomplete' and status['campaign']['message'].startswith('paused: ')
+
+
+def test_campaign_pause_module_writes_the_request_the_gate_acts_on(state_dir):
+    from ansible_collections.opnfv.escalator.plugins.modules import campaign_pause
+    outcome, result = run_module(campaign_pause, check_mode=True, campaign_id='c1', state_dir=state_dir)[:2]
+    assert outcome == 'exit' and result['request'] is None
+    outcome, result = run_module(campaign_pause, campaign_id='c1', state_dir=state_dir, reason='freeze',
+                                 requested_by='awx:alice')[:2]
+    assert outcome == 'exit' and result['request']['requested_by'] == 'awx:alice'
+    outcome, result = gate(state_dir)
+    assert result['action'] == 'pause' and result['reason'] == 'pause requested by awx:alice: freeze'
+    outcome, result = run_module(campaign_pause, campaign_id='c1', state_dir=state_dir)[:2]
+    assert outcome == 'fail' and result['error_code'] == 'E_STATE' and 'not running' in result['msg']
