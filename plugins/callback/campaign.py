@@ -51,7 +51,7 @@ HOST_ENDINGS = {DONE: 'done', FAILED: 'FAILED', ROLLED_BACK: 'ROLLED BACK', SKIP
 # The status table a playbook shows at its end (state.render_table's first line): campaign_status prints it
 # anyway when the playbook ends, which the compact view keeps as the one copy.
 STATUS_TABLE_TITLE = re.compile(r'^Campaign \S+: (running|done|failed|incomplete) \(run ')
-MESSAGE_LIMIT = 1500
+MESSAGE_LIMIT = 4000
 HOST_WIDTH = 10
 
 
@@ -116,8 +116,7 @@ class CallbackModule(DefaultCallbackModule):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._t0 = time.monotonic()
-        self._header = None          # the play's name, printed before its first line
-        self._last_header = None
+        self._last_header = None     # the last play header printed
         self._host_phase = {}
         self._status = None          # the last campaign status a campaign_state(_info) result carried
         self._announced = set()      # batch indexes whose start was printed
@@ -128,9 +127,6 @@ class CallbackModule(DefaultCallbackModule):
         return self._display.verbosity < 1
 
     def _line(self, text, color=None, host=None, elapsed=True):
-        if self._header is not None:
-            self._display.display(self._header, color=C.COLOR_HIGHLIGHT)
-            self._header = None
         prefix = '[%s] ' % format_duration(time.monotonic() - self._t0) if elapsed else ''
         if host is not None:
             prefix += host.ljust(HOST_WIDTH) + ' '
@@ -147,9 +143,10 @@ class CallbackModule(DefaultCallbackModule):
         if not self._compact():
             return super().v2_playbook_on_play_start(play)
         self._play = play
-        header = '== %s' % (play.get_name().strip() or 'play')
+        header = 'PLAY [%s]' % play.get_name().strip()
         # ansible-core starts a play again for each of its serial batches: one header is enough
-        self._header = header if header != self._last_header else None
+        if header != self._last_header:
+            self._display.display(header, color=C.COLOR_HIGHLIGHT)
         self._last_header = header
         return None
 

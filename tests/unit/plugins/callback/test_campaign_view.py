@@ -131,7 +131,7 @@ def test_phase_changes_batches_host_endings_and_progress():
                  [(['compute1'], 'done'), (['compute2', 'compute3'], 'failed')])
     plugin.v2_runner_on_ok(state_result('compute2', end))
     assert text(plugin) == [
-        '== Escalator | upgrade batch by batch',
+        'PLAY [Escalator | upgrade batch by batch]',
         'campaign c1, run r1: 3 hosts in 2 batches',
         'batch 1/2 (canary): compute1',
         'compute1   maintenance',
@@ -304,7 +304,7 @@ def test_a_real_playbook_prints_the_compact_view_and_the_default_one_with_v(tmp_
     output = completed.stdout
     assert completed.returncode == 2, output + completed.stderr
     lines = [line[line.index('] ') + 2:] if line.startswith('[') else line for line in output.splitlines()]
-    expected = ['campaign cv-real, run run-real: 2 hosts in 2 batches', 'PLAN LINE 1', 'PLAN LINE 2', '== Work on the hosts',
+    expected = ['campaign cv-real, run run-real: 2 hosts in 2 batches', 'PLAN LINE 1', 'PLAN LINE 2', 'PLAY [Work on the hosts]',
                 'batch 1/2: compute1', 'compute1   maintenance', 'compute1   upgrade', 'compute1   verify',
                 'compute1   done',
                 'batch 1/2 done; hosts 1/2 done, 0 failed; batches 1/2 done',
@@ -315,7 +315,7 @@ def test_a_real_playbook_prints_the_compact_view_and_the_default_one_with_v(tmp_
     assert 'TASK [' not in output and 'ok: [' not in output
     assert 'PLAY RECAP' in output and 'CAMPAIGN STATUS cv-real' in output
     assert output.index('PLAY RECAP') < output.index('CAMPAIGN STATUS cv-real')
-    assert output.count('== Work on the hosts') == 1, output       # one header, although a play per serial batch
+    assert output.count('PLAY [Work on the hosts]') == 1, output       # one header, although a play per serial batch
     assert len(output.splitlines()) < 40, output
 
     (tmp_path / 'again').mkdir()
