@@ -30,6 +30,7 @@ DEFAULT_TIMEOUT = 2.0
 MAX_PUSH_FAILURES = 3
 EVACUATE_MODULES = ('compute_evacuate',)
 VNFM_MODULES = ('vnfm_notify',)
+GATE_MODULES = ('campaign_gate',)
 _LABEL_ESCAPES = str.maketrans({'\\': '\\\\', '"': '\\"', '\n': '\\n'})
 
 
@@ -78,6 +79,7 @@ class RunCounters:
         self.migrations = {}        # (method, result) -> count
         self.vnfm_replies = {}      # (state, outcome) -> count
         self.failures = {}          # error code -> count
+        self.expected_batch_s = None    # what the campaign gate expects a batch to take (its window check)
 
     @staticmethod
     def _bump(counts, key):
@@ -96,6 +98,10 @@ class RunCounters:
             for instance in data.get('instances') or []:
                 if isinstance(instance, dict) and instance.get('result') not in (None, 'planned'):
                     self._bump(self.migrations, (instance.get('method') or 'none', instance['result']))
+        if short in GATE_MODULES and status in ('ok', 'changed'):
+            expected = data.get('expected_batch_s')
+            if isinstance(expected, (int, float)) and not isinstance(expected, bool) and expected > 0:
+                self.expected_batch_s = float(expected)
         if short in VNFM_MODULES and status != 'skipped':
             for project in (data.get('projects') or {}).values():
                 if isinstance(project, dict) and project.get('outcome') not in (None, 'not_sent'):
@@ -171,15 +177,26 @@ def campaign_metrics(status, counters=None, now=None):
         families.append(Family('escalator_campaign_elapsed_seconds', 'gauge',
                                'Seconds since the campaign started (to its end once it ended).').add(elapsed))
         done = sum(1 for batch in batches if batch.get('state') in (DONE, SKIPPED))
-        if campaign.get('state') == 'running' and 0 < done < len(batches):
+        per_batch = (counters or RunCounters()).expected_batch_s
+        if campaign.get('state') == 'running' and per_batch and done < len(batches):
+            # the campaign gate's expectation of a batch (expected phase durations, or this cloud's history)
+            expected = elapsed + per_batch * (len(batches) - done)
+        elif campaign.get('state') == 'running' and 0 < done < len(batches):
+            expected = elapsed * len(batches) / done
+        else:
+            expected = None
+        if expected is not None:
             families.append(Family('escalator_campaign_expected_seconds', 'gauge',
-                                   'Expected length of the campaign, extrapolated from the batches done.').add(
-                                       elapsed * len(batches) / done))
+                                   'Expected length of the campaign: the campaign gate\'s expected batch duration for '
+                                   'the batches left, else extrapolated from the batches done.').add(expected))
     if finished is not None and campaign.get('state') != 'running':
         families.append(Family('escalator_campaign_finished_timestamp_seconds', 'gauge',
                                'When the campaign ended (Unix time).').add(finished))
 
     counters = counters or RunCounters()
+    if counters.expected_batch_s:
+        families.append(Family('escalator_batch_expected_seconds', 'gauge',
+                               'How long the campaign gate expects a batch to take.').add(counters.expected_batch_s))
     migrations = Family('escalator_migrations_total', 'counter',
                         'Instances the evacuations of this run dealt with, by method and result.')
     for (method, result), count in sorted(counters.migrations.items()):

@@ -96,10 +96,21 @@ def test_the_campaign_s_metrics_from_its_status_and_this_run_s_results():
     assert value('escalator_metrics_updated_timestamp_seconds') == now
 
 
+def test_the_expected_time_comes_from_the_campaign_gate_when_it_ran():
+    counters = metrics.RunCounters()
+    counters.observe('opnfv.escalator.campaign_gate', 'ok', dict(expected_batch_s=300, expected_phases={}))
+    now = state.parse_ts('2026-01-01T10:02:00.000Z').timestamp()
+    samples = parse(metrics.render(metrics.campaign_metrics(sample_status(), counters, now=now), 'c1'))
+    assert samples[('escalator_campaign_expected_seconds', frozenset({('campaign', 'c1')}))] == 120 + 300
+    assert samples[('escalator_batch_expected_seconds', frozenset({('campaign', 'c1')}))] == 300
+
+
 def test_every_metric_is_documented():
     with open(metrics.__file__.replace('plugins/module_utils/metrics.py', 'docs/metrics.md'), encoding='utf-8') as doc:
         documented = set(re.findall(r'`(escalator_[a-z_]+)`', doc.read()))
-    text = metrics.render(metrics.campaign_metrics(sample_status(), now=time.time()), 'c1')
+    counters = metrics.RunCounters()
+    counters.expected_batch_s = 60.0
+    text = metrics.render(metrics.campaign_metrics(sample_status(), counters, now=time.time()), 'c1')
     names = set(re.findall(r'^# TYPE (escalator_[a-z_]+) ', text, re.M))
     assert names and names <= documented, names - documented
 
