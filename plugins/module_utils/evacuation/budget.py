@@ -51,6 +51,7 @@ def check_batch(hosts, server_groups, host, opts, entries):
     if found:
         raise EscalatorError(
             'cannot evacuate %s: its batch (%s) breaks server group budgets: %s; nothing was moved. Was the plan '
-            'edited, or did instances move since it was made? Make a new plan (a new campaign id) and review it'
+            'edited (the campaign\'s plan.json), or did instances move since it was made? Restore the plan, or plan '
+            'a new campaign and review it'
             % (host, ', '.join(opts['batch_hosts']), '; '.join(found)),
             code=E_PLAN, host=host, instances=entries, budget_violations=found)
