@@ -62,9 +62,22 @@ options:
     type: int
     default: 604800
   expected_phase_seconds:
-    description: Expected seconds of a host's phases, overriding the documented defaults (maintenance 15,
-      notify 60, evacuate 300, backup 60, upgrade 600, verify 120, release 30).
+    description:
+      - Expected seconds of a host's phases, overriding both the history and the documented defaults
+        (maintenance 15, notify 60, evacuate 300, backup 60, upgrade 600, verify 120, release 30).
+      - Without it a phase's expectation is the median of what the campaigns of O(state_dir) observed (hosts
+        that ended done), once 3 hosts went through it; else the default.
     type: dict
+  hang_multiple:
+    description:
+      - A host whose phase runs longer than this many times its expectation hangs - an C(alert) event (kind
+        C(hang), error code C(E_HANG)) is raised at once, once per host and phase, and POSTed to O(alert_webhook).
+        The host is not failed. V(0) - no hang detection. Must be positive.
+    type: float
+    default: 3.0
+  alert_webhook:
+    description: Where hang alerts are POSTed (as M(opnfv.escalator.campaign_state)'s webhook_url).
+    type: str
   alertmanager:
     description: Prometheus Alertmanager to ask before each batch (API v2).
     type: dict
@@ -171,6 +184,17 @@ expected_batch_s:
   returned: always
   type: float
   sample: 1185.0
+expected_phases:
+  description: The expected seconds of each phase used.
+  returned: always
+  type: dict
+  sample: {"maintenance": 2.1, "notify": 2.3, "evacuate": 16.0, "backup": 10.4, "upgrade": 16.0, "verify": 9.5,
+           "release": 0}
+expected_source:
+  description: Where the expectations come from - C(defaults), C(history (N hosts)), C(setting), or a mix.
+  returned: always
+  type: str
+  sample: history (12 hosts)
 waited_s:
   description: Seconds the gate waited (windows, alerts).
   returned: always
@@ -194,7 +218,7 @@ silences_expired:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import alertmanager as am
-from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, silences
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, history, progress, silences
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import windows as wins
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.gate import PAUSE, Gate
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
@@ -226,22 +250,29 @@ def alert_settings(params):
                 silence=options['silence'], templates=templates, duration=options.get('silence_duration'))
 
 
-def run(module, now=None, start_watcher=silences.start_watcher):
+def run(module, now=None, start_watcher=silences.start_watcher, start_hang_watcher=progress.start_hang_watcher):
     params = module.params
     store = CampaignStore(params['campaign_id'], params['state_dir'])
     windows = wins.parse_windows(params['windows'])
     if params['window_max_wait'] < 0:
         raise EscalatorError('window_max_wait must be >= 0 seconds', code=E_INVALID_INPUT)
     durations.phase_seconds(params['expected_phase_seconds'])      # bad phases and values fail here
+    multiple = params['hang_multiple']
+    if multiple < 0:
+        raise EscalatorError('hang_multiple must be positive (a phase hangs after that many times its expected '
+                             'duration) or 0 to detect no hang, got %s' % multiple, code=E_INVALID_INPUT)
     alerts = alert_settings(params)
+    samples, _campaigns = history.from_state_dir(store.state_dir)
+    expected, sources = history.expected_phases(samples, params['expected_phase_seconds'])
     gate_args = dict(windows=windows, wait_for_window=params['wait_for_window'],
-                     window_max_wait=params['window_max_wait'], phase_seconds=params['expected_phase_seconds'],
+                     window_max_wait=params['window_max_wait'], phase_seconds=expected,
                      alerts=alerts if alerts and alerts['matchers'] else None, check_mode=module.check_mode)
     if now is not None:
         gate_args['now'] = now
     gate = Gate(store, **gate_args)
     result = gate.decide(params['batch'], params['hosts'])
-    result.update(changed=False, silences_created=[], silences_expired=[])
+    result.update(changed=False, silences_created=[], silences_expired=[], expected_phases=expected,
+                  expected_source=history.describe(sources))
     if alerts and alerts['silence'] and not module.check_mode:
         # earlier batches' hosts are back (or failed and rolled back): their silences go, paused or not
         result['silences_expired'] = silences.expire_all(alerts['client'], store.path, store.campaign_id)
@@ -251,6 +282,9 @@ def run(module, now=None, start_watcher=silences.start_watcher):
                                                          params['hosts'], alerts['templates'], gate.now(), duration)
             start_watcher(alerts['client'], store.path, store.campaign_id, duration)
         result['changed'] = bool(result['silences_created'] or result['silences_expired'])
+    if result['action'] != PAUSE and not module.check_mode:
+        webhook = dict(url=params['alert_webhook']) if params['alert_webhook'] else None
+        start_hang_watcher(store, expected, multiple, params['hosts'], webhook)
     if result['action'] == PAUSE:
         result['changed'] = True
         result['msg'] = 'campaign %s paused before batch %s: %s' % (store.campaign_id, params['batch'],
@@ -271,6 +305,8 @@ def main():
             wait_for_window=dict(type='bool', default=False),
             window_max_wait=dict(type='int', default=604800),
             expected_phase_seconds=dict(type='dict'),
+            hang_multiple=dict(type='float', default=3.0),
+            alert_webhook=dict(type='str', no_log=True),
             alertmanager=dict(type='dict', options=dict(
                 url=dict(type='str', required=True),
                 token=dict(type='str', no_log=True),

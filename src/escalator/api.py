@@ -172,9 +172,8 @@ def resolve_inventory(inventory, environ=None):
 
 
 def resolve_state_dir(state_dir=None, environ=None):
-    environ = os.environ if environ is None else environ
-    return os.path.abspath(os.path.expanduser(state_dir or environ.get('ESCALATOR_STATE_DIR')
-                                              or '~/.escalator/campaigns'))
+    """The collection's state-directory rule (module_utils/state/paths.py), as the playbooks and modules apply it."""
+    return locate.collection_module('state.paths').resolve_state_dir(state_dir, environ)
 
 
 def _check_extravars(extravars):
@@ -562,6 +561,7 @@ def read_status(campaign_id, state_dir=None):
         # nothing holds the run lock: the run that recorded 'running' was killed before it could close the campaign
         table += ('\nNo run of campaign %s is live on this controller: the last run was interrupted before it '
                   'closed the campaign. Run the same command again to resume it.' % campaign_id)
+    table = '\n'.join([table] + control.progress_lines(directory, status))
     return StatusReport(campaign_id, directory, store.path, status, table, state.summary(status))
 
 

@@ -88,3 +88,17 @@ def paused_outcome(campaign_id, state_dir, status):
     if not record:
         return None
     return ExitCode.PAUSED, 'paused before batch %s: %s' % (record.get('batch') or '?', record.get('reason'))
+
+
+def progress_lines(state_dir, status, now=None):
+    """Elapsed vs expected for the hosts in flight, and the ETA (expectations from the campaigns of
+    ``state_dir``, else the documented defaults): lines for under the status table ([] when done)."""
+    if not status or (status.get('campaign') or {}).get('state') == 'done':
+        return []
+    history = locate.collection_module('control.history')
+    progress = locate.collection_module('control.progress')
+    import datetime  # pylint: disable=import-outside-toplevel
+    samples, _campaigns = history.from_state_dir(state_dir)
+    expected, sources = history.expected_phases(samples)
+    return progress.lines(status, expected, history.describe(sources),
+                          now or datetime.datetime.now(datetime.timezone.utc))

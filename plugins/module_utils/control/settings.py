@@ -13,6 +13,7 @@ CONTROL_SPEC = {
     'escalator_wait_for_window': dict(type='bool'),
     'escalator_window_max_wait': dict(type='int', minimum=0),
     'escalator_expected_phase_seconds': dict(type='dict'),
+    'escalator_hang_multiple': dict(type='float'),
     'escalator_alertmanager': dict(type='dict'),
     # playbooks/pause-campaign.yml
     'escalator_pause_reason': dict(type='str'),

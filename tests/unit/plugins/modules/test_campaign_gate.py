@@ -37,6 +37,7 @@ def test_an_open_window_lets_the_batch_go(state_dir):
     (dict(windows=[{'days': 'mon', 'start': '25:00', 'end': '05:00'}]), 'not a time of day'),
     (dict(expected_phase_seconds={'upgrade': -5}), 'must be a number of seconds >= 0'),
     (dict(window_max_wait=-1), 'window_max_wait must be >= 0'),
+    (dict(hang_multiple=-2.0), 'hang_multiple must be positive'),
     (dict(alertmanager={'url': 'http://127.0.0.1:9093', 'matchers': ['severity=critical']}), 'not an Alertmanager'),
     (dict(alertmanager={'url': 'http://127.0.0.1:9093', 'wait': -1}), 'alertmanager.wait must be >= 0'),
 ])
