@@ -329,4 +329,3 @@ class Exporter:
         # an answer could quote the request; never let user info through
         message = re.sub(r'//[^/@\s]*@', '//', message)
         return 'cannot push the metrics to the Pushgateway %s: %s' % (self.gateway(), message)
-

@@ -132,7 +132,7 @@ def test_a_finished_campaign_has_an_end_and_no_expected_time(tmp_path):
 
 def test_label_values_are_escaped():
     family = metrics.Family('escalator_x', 'gauge', 'x').add(1, message='a "quoted"\\ \nline')
-    assert family.render({}) [-1] == 'escalator_x{message="a \\"quoted\\"\\\\ \\nline"} 1'
+    assert family.render({})[-1] == 'escalator_x{message="a \\"quoted\\"\\\\ \\nline"} 1'
 
 
 def test_credentials_become_a_header_and_are_never_shown():
