@@ -174,3 +174,49 @@ def test_silences_are_recorded_as_created_and_expired_once(serve, tmp_path):
 def test_an_already_expired_silence_is_not_an_error(serve):
     server = serve(lambda _h: (404, {}, b'silence not found'))
     assert am.Client(server.url, timeout=5).expire_silence('abc-1') is False
+
+
+def test_the_watcher_expires_the_silences_when_the_run_is_killed(serve, tmp_path):
+    """kill -9 of the run: the kernel drops its run lock, the detached watcher sees it and expires the silences."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    deleted = []
+
+    def answer(handler):
+        if handler.command == 'POST':
+            return 200, {}, b'{"silenceID": "sil-1"}'
+        if handler.command == 'DELETE':
+            deleted.append(handler.path)
+            return 200, {}, b''
+        return 200, {}, b'[]'
+    server = serve(answer)
+    client = am.Client(server.url, timeout=5)
+    campaign_dir = str(tmp_path / 'c1')
+    os.makedirs(campaign_dir)
+    run = subprocess.Popen([sys.executable, '-c', (
+        'import sys, time\n'
+        'from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard\n'
+        'handle = run_guard.take(sys.argv[1], run_id="run-1")\n'
+        'print("held" if handle else "busy", flush=True)\n'
+        'time.sleep(600)\n'), campaign_dir], stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        assert run.stdout.readline().strip() == 'held'
+        silences.create(client, campaign_dir, 'c1', ['compute1'], ['instance="{host}"'],
+                        datetime.datetime.now(datetime.timezone.utc), 600)
+        assert silences.start_watcher(client, campaign_dir, 'c1', 60, poll=0.2) is True
+        assert silences.start_watcher(client, campaign_dir, 'c1', 60, poll=0.2) is False   # one is enough
+        time.sleep(1.0)
+        assert deleted == []                # the run is alive: its silences stay
+        os.kill(run.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while not deleted and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        run.wait()
+    assert deleted == ['/api/v2/silence/sil-1']
+    assert silences.read_record(campaign_dir) == []
