@@ -25,8 +25,9 @@ from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import MIGRATABLE_STATUSES
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
 
@@ -57,10 +58,6 @@ def parse_time(value):
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=datetime.timezone.utc)
     return stamp.timestamp()
-
-
-def _iso(epoch):
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat()
 
 
 # -- precheck -----------------------------------------------------------------
@@ -181,7 +178,7 @@ def _service_problems(service, hypervisor, since, require_hypervisor):
         problems.append('nova-compute is forced down')
     beat = parse_time(service['updated_at'])
     if since is not None and (beat is None or beat <= since):
-        problems.append('its last heartbeat (%s) is not newer than %s' % (service['updated_at'], _iso(since)))
+        problems.append('its last heartbeat (%s) is not newer than %s' % (service['updated_at'], format_ts(since)))
     if require_hypervisor:
         if hypervisor is None:
             problems.append('no hypervisor is registered for it')

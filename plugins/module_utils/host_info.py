@@ -30,7 +30,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_AMBIGUOUS, E_HOST_NOT_FOUND, E_INVALID_INPUT, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception, sdk_call as _call
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception, sdk_call as _call
 
 COMPUTE_BINARY = 'nova-compute'
 

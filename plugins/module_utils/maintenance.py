@@ -20,7 +20,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_NOT_OURS, E_SERVICE_DOWN, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception
 
 DEFAULT_REASON = 'compute upgrade'
 MAX_REASON_LENGTH = 255          # Nova's limit on a service's disabled_reason

@@ -39,6 +39,7 @@ This file is the store's public interface: the modules, the callbacks, the CLI a
 from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import PATTERN as CAMPAIGN_ID_PATTERN
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError  # StateError's base
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.events import (
     encode_event, iter_events, make_event, read_events)
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
@@ -61,6 +62,6 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.state.vocabulary i
     FAILED, FAILURE_STATES, FINAL_STATES, HISTORY_LIMIT, HOST_STATES, INCOMPLETE, LOCK_FILE, LOCK_TIMEOUT,
     MESSAGE_LIMIT, OBJECT_TYPES, PENDING, PHASE_STATES, PHASES, PLAN_FILE, RESULTS, ROLLED_BACK, RUNNING,
     SEVERITIES, SKIPPED, STATUS_FILE, STATUS_FORMAT, TRANSITIONS, UPGRADING, VERIFYING, StateError)
-from ansible_collections.opnfv.escalator.plugins.module_utils.state.webhook import (
-    WEBHOOK_TIMEOUT, post_webhook, redact_url)
+from ansible_collections.opnfv.escalator.plugins.module_utils.http_client import redact_url
+from ansible_collections.opnfv.escalator.plugins.module_utils.state.webhook import WEBHOOK_TIMEOUT, post_webhook
 from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts, parse_ts, utcnow

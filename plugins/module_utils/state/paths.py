@@ -6,7 +6,6 @@ resolve it here; playbooks/vars/controller.yml hands ``escalator_state_dir`` thr
 from __future__ import annotations
 
 import os
-import re
 import secrets
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
@@ -16,7 +15,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import 
 
 DEFAULT_STATE_DIR = '~/.escalator/campaigns'
 STATE_DIR_ENV = 'ESCALATOR_STATE_DIR'
-RUN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$')
+RUN_ID_PATTERN = campaign_ids.RUN_ID_PATTERN
 
 
 def new_run_id(now=None):
@@ -33,8 +32,8 @@ def validate_campaign_id(campaign_id):
 
 def validate_run_id(run_id):
     if run_id is not None and (not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id)):
-        raise StateError('run_id %r is not valid: use up to 128 letters, digits, ".", "_", ":", "+" or "-"'
-                         % (run_id,), code=E_INVALID_INPUT, run_id=run_id)
+        raise StateError('run_id %r is not valid: use %s' % (run_id, campaign_ids.CHARACTERS),
+                         code=E_INVALID_INPUT, run_id=run_id)
     return run_id
 
 

@@ -12,11 +12,6 @@ from ansible_collections.opnfv.escalator.plugins.module_utils import http_client
 WEBHOOK_TIMEOUT = 10
 
 
-def redact_url(url):
-    """scheme://host[:port]/... : webhook paths and queries often carry a token."""
-    return http_client.redact_url(url)
-
-
 def post_webhook(url, payload, timeout=WEBHOOK_TIMEOUT, validate_certs=True, opener=None):
     """POST ``payload`` as JSON; return None on a 2xx answer, else a sentence saying what went wrong.
 
@@ -24,17 +19,17 @@ def post_webhook(url, payload, timeout=WEBHOOK_TIMEOUT, validate_certs=True, ope
     """
     scheme = urllib.parse.urlsplit(url).scheme if isinstance(url, str) else ''
     if scheme not in ('http', 'https'):
-        return 'webhook URL %s is not http(s)' % redact_url(str(url))
+        return 'webhook URL %s is not http(s)' % http_client.redact_url(str(url))
     body = json.dumps(payload, default=str).encode('utf-8')
     headers = {'Content-Type': 'application/json', 'User-Agent': 'escalator-campaign-state'}
     try:
         # the shared client follows no redirect (a 3xx is a failure naming the Location) and honours *_proxy
-        context = http_client.ssl_context(validate_certs) if scheme == 'https' else None
+        context = http_client.tls_for(url, validate_certs)
         http_client.request(url, 'POST', body, headers, timeout, context, opener=opener, max_answer=65536)
     except http_client.HTTPClientError as exc:
         if exc.status is not None:
-            return 'webhook %s answered %s' % (redact_url(url), exc.msg)
-        return 'webhook %s failed: %s' % (redact_url(url), exc.msg)
+            return 'webhook %s answered %s' % (http_client.redact_url(url), exc.msg)
+        return 'webhook %s failed: %s' % (http_client.redact_url(url), exc.msg)
     except (OSError, ValueError, ssl.SSLError) as exc:
-        return 'webhook %s failed: %s' % (redact_url(url), exc)
+        return 'webhook %s failed: %s' % (http_client.redact_url(url), exc)
     return None
