@@ -155,9 +155,9 @@ def _capacity(host, hosts, instances, down):
         return capacity, None
     room = ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'], i['disk_gb'])
                      for i in homeless)
-    return capacity, ('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; '
-                      'free capacity first or add hosts' % (len(instances), host, ', '.join(sorted(targets)) or 'none',
-                                                             room))
+    problem = ('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; free capacity '
+               'first or add hosts' % (len(instances), host, ', '.join(sorted(targets)) or 'none', room))
+    return capacity, problem
 
 
 def _other_services(conn):
