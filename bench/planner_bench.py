@@ -22,7 +22,7 @@ import sys
 import time
 
 from bench.common import REPO, BenchError, spread  # noqa: F401  (puts the collection on sys.path)
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check  # noqa: E402
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan  # noqa: E402
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign  # noqa: E402
 
 FLAVOURS = ((1, 2048, 20), (2, 4096, 40), (4, 8192, 80))
@@ -122,7 +122,7 @@ def measure(hosts, seed=1, per_host=20):
     plan_wall, plan_cpu = time.perf_counter() - w0, time.process_time() - c0
     rss1 = peak_rss_kib()
     w0 = time.perf_counter()
-    problems = plan_check.check_plan(cloud, groups, options, plan)
+    problems = check_plan(cloud, groups, options, plan)
     check_wall = time.perf_counter() - w0
     out = plan_figures(cloud, groups, options, plan, problems)
     out.update(seed=seed, generate_s=round(generate_s, 3), plan_wall_s=round(plan_wall, 3),

@@ -43,7 +43,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--campaign-id', required=True)
     parser.add_argument('--since', required=True)
-    parser.add_argument('--state-dir', default=os.environ.get('ESCALATOR_STATE_DIR', os.path.expanduser('~/.escalator/campaigns')))
+    parser.add_argument('--state-dir', help="default: $ESCALATOR_STATE_DIR, else the state store's default")
     parser.add_argument('--probe')
     parser.add_argument('--json')
     args = parser.parse_args()

@@ -34,6 +34,9 @@ description:
   - Results of M(opnfv.escalator.campaign_state) and M(opnfv.escalator.campaign_state_info) are not
     logged again (they record their own events).
   - The content of a C(no_log) result is never written - only its status.
+  - With O(metrics_pushgateway_url) or O(metrics_textfile), exports the campaign's metrics (hosts by state, batches,
+    phase durations, elapsed time, and this run's migrations, VNF manager replies and failures by error code; the
+    collection's C(docs/metrics.md)) whenever the campaign's state changes and at the end of the playbook.
 requirements:
   - Enable it in C(ansible.cfg) - C(callbacks_enabled = opnfv.escalator.campaign_status) under
     C([defaults]), or E(ANSIBLE_CALLBACKS_ENABLED=opnfv.escalator.campaign_status).
@@ -77,6 +80,43 @@ options:
     ini:
       - section: escalator
         key: webhook_url
+  metrics_pushgateway_url:
+    description:
+      - Push the campaign's metrics to this Prometheus Pushgateway (PUT to its group
+        C(job=escalator,campaign=<campaign id>)). Basic-auth credentials may be given as the URL's user info; they
+        are never shown.
+      - The variable C(escalator_metrics_pushgateway_url) (inventory, play or extra vars, as C(localhost) sees it)
+        takes precedence.
+    type: str
+    version_added: 0.1.0
+    env:
+      - name: ESCALATOR_METRICS_PUSHGATEWAY_URL
+    ini:
+      - section: escalator
+        key: metrics_pushgateway_url
+  metrics_textfile:
+    description:
+      - Write the campaign's metrics to this file (for node_exporter's textfile collector; the name must end in
+        C(.prom)), replaced atomically.
+      - The variable C(escalator_metrics_textfile) takes precedence.
+    type: path
+    version_added: 0.1.0
+    env:
+      - name: ESCALATOR_METRICS_TEXTFILE
+    ini:
+      - section: escalator
+        key: metrics_textfile
+  metrics_timeout:
+    description:
+      - Seconds a push to the Pushgateway may take in all; after 3 failed pushes the run pushes no more.
+    type: float
+    default: 2.0
+    version_added: 0.1.0
+    env:
+      - name: ESCALATOR_METRICS_TIMEOUT
+    ini:
+      - section: escalator
+        key: metrics_timeout
   print_table:
     description:
       - Print the status table at the end of the playbook.
@@ -94,7 +134,7 @@ import time
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.module_utils import metrics, run_guard
 from ansible_collections.opnfv.escalator.plugins.plugin_utils import in_process
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_UNREACHABLE, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
@@ -205,6 +245,8 @@ class CallbackModule(CallbackBase):
         self._seen = set()
         self._run_locks = {}
         self._phases = {}
+        self._metrics_vars = {}
+        self._exporter = None
         # this process forks a worker per task: openstacksdk imported here once is shared by every controller
         # module that runs in its worker (plugin_utils/in_process.py) instead of being imported per task
         in_process.preload()
@@ -263,6 +305,7 @@ class CallbackModule(CallbackBase):
             self._warn_once('campaign_status: cannot read the play variables escalator_campaign_id/'
                             'escalator_state_dir (%s); using the environment' % exc)
         self._play_settings = settings
+        self._read_metrics_vars(play)
 
     # -- task results -----------------------------------------------------
     def v2_runner_on_start(self, host, task):
@@ -296,6 +339,7 @@ class CallbackModule(CallbackBase):
                 # rolled back) or one rollback-compute.yml empties again is reset, a pending one just begins
                 store.update_host(host, state=PHASE_STATES[phase], phase=phase, run_id=run_id,
                                   reset=first and record['state'] != PENDING)
+            self._export_metrics(store)
         except EscalatorError as exc:
             self._warn_once('campaign_status: cannot record that %s starts %s in %s: %s'
                             % (host, phase, store.path, exc.msg))
@@ -310,10 +354,13 @@ class CallbackModule(CallbackBase):
         if module in OWN_MODULES or (isinstance(module, str) and module.endswith(OWN_MODULE_SUFFIXES)):
             # campaign_state_info reads an earlier run: follow its directory, not its run id
             self._learn(data, follow_run=not module.endswith('campaign_state_info'))
+            if not module.endswith('campaign_state_info'):
+                self._export_metrics(self._store()[0])
             return
         store, run_id = self._store()
         if store is None:
             return
+        self._observe_metrics(module, status, data, ignored)
         if isinstance(module, str) and (module in LOCK_MODULES or module.endswith('.campaign_lock')) \
                 and status in ('ok', 'changed'):
             self._learn_lock(data)
@@ -327,6 +374,7 @@ class CallbackModule(CallbackBase):
                                data=event_data, run_id=run_id)
             if status == 'unreachable':
                 self._unreachable(store, run_id, host, message, task.get_name())
+                self._export_metrics(store)
         except EscalatorError as exc:
             self._warn_once('campaign_status: cannot record in %s: %s' % (store.path, exc.msg))
         except OSError as exc:
@@ -412,6 +460,55 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_unreachable(self, result):
         self._record(result, 'unreachable')
 
+    # -- metrics (issue 16, docs/metrics.md; the work is in module_utils/metrics.py) -----------------------------
+    def _read_metrics_vars(self, play):
+        """escalator_metrics_* as localhost sees them: the inventory's group_vars too, which play vars lack."""
+        try:
+            variable_manager = play.get_variable_manager()
+            if variable_manager is None:
+                return
+            from ansible.template import Templar  # pylint: disable=import-outside-toplevel
+            inventory = getattr(variable_manager, '_inventory', None)
+            localhost = inventory.get_host('localhost') if inventory is not None else None
+            variables = variable_manager.get_vars(play=play, host=localhost)
+            templar = Templar(loader=play.get_loader(), variables=variables)
+            for key in ('metrics_pushgateway_url', 'metrics_textfile'):
+                value = variables.get('escalator_%s' % key)
+                value = templar.template(value) if value is not None else None
+                if value not in (None, ''):
+                    self._metrics_vars[key] = str(value)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._warn_once('campaign_status: cannot read escalator_metrics_pushgateway_url/escalator_metrics_textfile '
+                            '(%s); using the callback options' % type(exc).__name__)
+
+    def _metrics_exporter(self):
+        url = self._metrics_vars.get('metrics_pushgateway_url') or self._option('metrics_pushgateway_url')
+        textfile = self._metrics_vars.get('metrics_textfile') or self._option('metrics_textfile')
+        exporter = self._exporter
+        if exporter is None or (exporter.pushgateway_url, exporter.textfile) != (url or None, textfile or None):
+            fresh = metrics.Exporter(url, textfile, self._option('metrics_timeout'))
+            if exporter is not None:
+                fresh.counters = exporter.counters
+            self._exporter = exporter = fresh
+        return exporter
+
+    def _observe_metrics(self, module, status, data, ignored):
+        exporter = self._metrics_exporter()
+        if exporter.enabled:
+            exporter.counters.observe(module, status, data, ignored=ignored)
+
+    def _export_metrics(self, store, status=None):
+        """Export the metrics after a change of the campaign's state; problems are warnings, never failures."""
+        exporter = self._metrics_exporter()
+        if store is None or not exporter.enabled:
+            return
+        try:
+            status = status or store.read_status()
+        except (EscalatorError, OSError):
+            return
+        for problem in exporter.export(status, store.campaign_id):
+            self._warn_once('campaign_status: %s' % problem)
+
     # -- the end ----------------------------------------------------------
     def v2_playbook_on_stats(self, stats):
         store, run_id = self._store()
@@ -422,6 +519,7 @@ class CallbackModule(CallbackBase):
         except EscalatorError as exc:
             self._display.warning('campaign_status: %s' % exc.msg)
             return
+        self._export_metrics(store, status)
         if status is None or self._option('print_table') is False:
             return
         self._display.banner('CAMPAIGN STATUS %s' % store.campaign_id)

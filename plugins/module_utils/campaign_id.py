@@ -18,12 +18,16 @@ from __future__ import annotations
 import re
 
 MAX_LENGTH = 64
-PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$' % (MAX_LENGTH - 1))
-RULE = ('1 to %d letters, digits, ".", "_" or "-", starting with a letter or digit, for example '
-        '2026-11-kernel' % MAX_LENGTH)
+_ID = r'[A-Za-z0-9][A-Za-z0-9._-]{0,%d}' % (MAX_LENGTH - 1)
+PATTERN = re.compile(r'^%s$' % _ID)
+CHARACTERS = '1 to %d letters, digits, ".", "_" or "-", starting with a letter or digit' % MAX_LENGTH
+RULE = CHARACTERS + ', for example 2026-11-kernel'
+# A run id names a run in the state store and its backups on the hosts (a directory, like the campaign id's
+# state directory): the same rule; in Jinja, ``escalator_run_id is opnfv.escalator.campaign_id``.
+RUN_ID_PATTERN = PATTERN
 
 MARKER = 'escalator'
-_REASON_PATTERN = re.compile(r'^%s:([A-Za-z0-9][A-Za-z0-9._-]{0,%d}):(?:\s|$)' % (MARKER, MAX_LENGTH - 1))
+_REASON_PATTERN = re.compile(r'^%s:(%s):(?:\s|$)' % (MARKER, _ID))
 
 
 def is_valid(campaign_id):

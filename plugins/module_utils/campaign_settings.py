@@ -29,6 +29,7 @@ import difflib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
+from ansible_collections.opnfv.escalator.plugins.module_utils.control.settings import CONTROL_SPEC
 
 PREFIX = 'escalator_'
 
@@ -75,6 +76,8 @@ CAMPAIGN_SPEC = {
     'escalator_dry_run': dict(type='bool'),
     'escalator_awx_ephemeral_state': dict(type='bool'),
 }
+# campaign control (windows, pause, alerts): control/settings.py
+CAMPAIGN_SPEC.update(CONTROL_SPEC)
 
 # Set by the playbooks while they run; a user's value (an extra variable outranks set_fact) would take over the
 # campaign's own bookkeeping, for example escalator_done_hosts would skip hosts.
@@ -82,13 +85,12 @@ PLAYBOOK_OWNED = frozenset((
     'escalator_run', 'escalator_plan', 'escalator_done_hosts', 'escalator_serial', 'escalator_previous',
     'escalator_new_plan', 'escalator_host', 'escalator_so_far', 'escalator_upgrade_started',
     'escalator_rolled_back', 'escalator_maintenance', 'escalator_vnfm_reply', 'escalator_evacuation',
-    'escalator_final', 'escalator_confirmation', 'escalator_previous_state', 'escalator_plan_destinations',
-    'escalator_back_in_service', 'escalator_vnfm_complete', 'escalator_drain_reset', 'escalator_record_phases',
-    'escalator_lock', 'escalator_failed_this_run', 'escalator_rollback_hosts', 'escalator_rollback_plan', 'escalator_rollback_started',
+    'escalator_final', 'escalator_confirmation', 'escalator_back_in_service', 'escalator_vnfm_complete',
+    'escalator_record_phases', 'escalator_lock', 'escalator_failed_this_run', 'escalator_rollback_hosts',
+    'escalator_rollback_plan', 'escalator_rollback_started',
 ))
 # Set by the AWX launch play before the campaign's own plays (facts of localhost by then).
-AWX_OWNED = frozenset(('escalator_awx_clouds', 'escalator_awx_state', 'escalator_awx_clouds_yaml',
-                       'escalator_awx_state_dir'))
+AWX_OWNED = frozenset(('escalator_awx_clouds', 'escalator_awx_state'))
 
 _EXTRA_KEYS = ('minimum', 'maximum', 'nonempty', 'words')
 

@@ -25,8 +25,9 @@ from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import MIGRATABLE_STATUSES
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
 
@@ -57,10 +58,6 @@ def parse_time(value):
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=datetime.timezone.utc)
     return stamp.timestamp()
-
-
-def _iso(epoch):
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat()
 
 
 # -- precheck -----------------------------------------------------------------
@@ -123,45 +120,60 @@ def _precheck_one(data, by_name, other_services, host, down_hosts,  # pylint: di
     me = by_name[host]
     instances = me.get('instances', [])
     if check_instances:
-        for inst in instances:
-            if inst['status'] == 'ERROR':
-                problems.append('instance %s (%s) on %s is in ERROR: repair or delete it first, or leave the host '
-                                'out (escalator_unhealthy_instances: skip_host)' % (inst['name'], inst['id'], host))
-            elif inst['task_state'] or inst['status'] in BUSY_STATUSES:
-                problems.append('instance %s (%s) on %s is busy (status %s, task_state %s): wait until it '
-                                'finishes' % (inst['name'], inst['id'], host, inst['status'], inst['task_state']))
-            elif inst['status'] not in MOVABLE_STATUSES:
-                # the evacuation would stop on it mid-campaign, after the host was disabled and half emptied
-                problems.append('instance %s (%s) on %s is %s: Nova can move it neither live nor cold; resume or '
-                                'start it first, or leave the host out (escalator_unhealthy_instances: skip_host)'
-                                % (inst['name'], inst['id'], host, inst['status']))
+        problems.extend(_instance_problems(host, instances))
     capacity = None
     if check_capacity:
-        targets = {}
-        unknown = []
-        for entry in data['hosts']:
-            if entry['name'] == host or entry['name'] in down_hosts or entry['name'] in down:
-                continue
-            if entry['state'] != 'up' or entry['status'] != 'enabled':
-                continue
-            if entry.get('free') is None:
-                unknown.append(entry['name'])
-                continue
-            targets[entry['name']] = {d: entry['free'].get(d) or 0 for d in DIMS}
-        homeless = _fit(instances, targets)
-        capacity = dict(instances=len(instances), targets=sorted(targets), unknown=sorted(unknown),
-                        need={d: sum(i[d] for i in instances) for d in DIMS},
-                        free={d: sum(t[d] for t in targets.values()) for d in DIMS},
-                        homeless=[i['name'] for i in homeless])
-        if homeless:
-            room = ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'], i['disk_gb'])
-                             for i in homeless)
-            problems.append('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; '
-                            'free capacity first or add hosts'
-                            % (len(instances), host, ', '.join(sorted(targets)) or 'none', room))
+        capacity, problem = _capacity(host, data['hosts'], instances, set(down_hosts) | set(down))
+        if problem:
+            problems.append(problem)
     summary = {k: me.get(k) for k in ('name', 'zone', 'state', 'status', 'disabled_reason')}
     return dict(problems=problems, host=summary, instances=instances, capacity=capacity,
                 warnings=data.get('warnings', []))
+
+
+def _instance_problems(host, instances):
+    """The instances of ``host`` the evacuation could not move now: in ERROR, busy, or neither live nor cold."""
+    problems = []
+    for inst in instances:
+        if inst['status'] == 'ERROR':
+            problems.append('instance %s (%s) on %s is in ERROR: repair or delete it first, or leave the host '
+                            'out (escalator_unhealthy_instances: skip_host)' % (inst['name'], inst['id'], host))
+        elif inst['task_state'] or inst['status'] in BUSY_STATUSES:
+            problems.append('instance %s (%s) on %s is busy (status %s, task_state %s): wait until it '
+                            'finishes' % (inst['name'], inst['id'], host, inst['status'], inst['task_state']))
+        elif inst['status'] not in MOVABLE_STATUSES:
+            # the evacuation would stop on it mid-campaign, after the host was disabled and half emptied
+            problems.append('instance %s (%s) on %s is %s: Nova can move it neither live nor cold; resume or '
+                            'start it first, or leave the host out (escalator_unhealthy_instances: skip_host)'
+                            % (inst['name'], inst['id'], host, inst['status']))
+    return problems
+
+
+def _capacity(host, hosts, instances, down):
+    """(the capacity figures, a problem or None): do the instances of ``host`` fit on the other enabled hosts."""
+    targets = {}
+    unknown = []
+    for entry in hosts:
+        if entry['name'] == host or entry['name'] in down:
+            continue
+        if entry['state'] != 'up' or entry['status'] != 'enabled':
+            continue
+        if entry.get('free') is None:
+            unknown.append(entry['name'])
+            continue
+        targets[entry['name']] = {d: entry['free'].get(d) or 0 for d in DIMS}
+    homeless = _fit(instances, targets)
+    capacity = dict(instances=len(instances), targets=sorted(targets), unknown=sorted(unknown),
+                    need={d: sum(i[d] for i in instances) for d in DIMS},
+                    free={d: sum(t[d] for t in targets.values()) for d in DIMS},
+                    homeless=[i['name'] for i in homeless])
+    if not homeless:
+        return capacity, None
+    room = ', '.join('%s (%s vcpus, %s MB, %s GB)' % (i['name'], i['vcpus'], i['memory_mb'], i['disk_gb'])
+                     for i in homeless)
+    problem = ('the %d instance(s) of %s do not fit on the other enabled hosts (%s): no room for %s; free capacity '
+               'first or add hosts' % (len(instances), host, ', '.join(sorted(targets)) or 'none', room))
+    return capacity, problem
 
 
 def _other_services(conn):
@@ -180,7 +192,7 @@ def _snapshot(conn, host):
     hypervisor = None
     try:
         for candidate in conn.compute.hypervisors(details=True):
-            owner = host_info._get(candidate.service_details, 'host') or candidate.name  # pylint: disable=protected-access
+            owner = host_info.hypervisor_host(candidate)
             if owner == host:
                 hypervisor = host_info.hypervisor_dict(candidate)
                 break
@@ -197,7 +209,7 @@ def _service_problems(service, hypervisor, since, require_hypervisor):
         problems.append('nova-compute is forced down')
     beat = parse_time(service['updated_at'])
     if since is not None and (beat is None or beat <= since):
-        problems.append('its last heartbeat (%s) is not newer than %s' % (service['updated_at'], _iso(since)))
+        problems.append('its last heartbeat (%s) is not newer than %s' % (service['updated_at'], format_ts(since)))
     if require_hypervisor:
         if hypervisor is None:
             problems.append('no hypervisor is registered for it')

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_facts
 
 MANIFEST_FORMAT = 1
-RUN_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+RUN_ID = campaign_ids.RUN_ID_PATTERN
 
 
 class BackupError(host_facts.HostFactsError):

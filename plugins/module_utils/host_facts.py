@@ -18,7 +18,6 @@ it reads (``/run``, ``/var/lib/dpkg``, ``/proc``) so that unit tests work in a t
 
 from __future__ import annotations
 
-import datetime
 import fcntl
 import glob
 import grp
@@ -29,6 +28,8 @@ import pwd
 import re
 import stat
 import time
+
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 # dpkg's two locks (apt takes the first, dpkg the second): fcntl (POSIX) locks, which flock cannot see
 DPKG_LOCKS = ('var/lib/dpkg/lock-frontend', 'var/lib/dpkg/lock')
@@ -53,8 +54,7 @@ class HostFactsError(Exception):
 
 def now_stamp(clock=time.time):
     epoch = int(clock())
-    iso = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-    return dict(epoch=epoch, iso=iso)
+    return dict(epoch=epoch, iso=format_ts(epoch, seconds=True))
 
 
 def _tail(text, size=400):

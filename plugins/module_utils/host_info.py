@@ -30,7 +30,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_AMBIGUOUS, E_HOST_NOT_FOUND, E_INVALID_INPUT, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception, sdk_call as _call
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception, sdk_call as _call
 
 COMPUTE_BINARY = 'nova-compute'
 
@@ -88,6 +88,11 @@ def service_dict(service):
         forced_down=bool(service.is_forced_down),
         updated_at=service.updated_at,
     )
+
+
+def hypervisor_host(hypervisor):
+    """The compute host a hypervisor belongs to: its service's host, else its own name."""
+    return _get(hypervisor.service_details, 'host') or hypervisor.name
 
 
 def hypervisor_dict(hypervisor):
@@ -425,6 +430,23 @@ def _host_capacity(conn, name, hypervisors, providers, instances, warn):
     return dict(capacity=None, used=used, free=None, resources={}, capacity_source='unavailable')
 
 
+def _host_entry(service, aggregates, hypervisors, instances):
+    """What collect says of one host before its instances and capacity."""
+    return dict(
+        name=service.host,
+        zone=service.availability_zone,
+        aggregates=aggregates,
+        state=service.state,
+        status=service.status,
+        disabled_reason=service.disabled_reason,
+        forced_down=bool(service.is_forced_down),
+        escalator_campaign=parse_reason(service.disabled_reason),
+        service=service_dict(service),
+        hypervisor=hypervisor_dict(hypervisors[0]) if hypervisors else None,
+        instance_count=len(instances),
+    )
+
+
 def collect(conn, hosts=None, include_instances=True, include_server_groups=True, include_capacity=True,
             warn=None):
     """Everything the planner needs about ``hosts`` (all compute hosts when empty).
@@ -446,8 +468,7 @@ def collect(conn, hosts=None, include_instances=True, include_server_groups=True
 
     hypervisors = {}
     for hypervisor in _list('listing the hypervisors', conn.compute.hypervisors, details=True):
-        owner = _get(hypervisor.service_details, 'host') or hypervisor.name
-        hypervisors.setdefault(owner, []).append(hypervisor)
+        hypervisors.setdefault(hypervisor_host(hypervisor), []).append(hypervisor)
     aggregates = _aggregates(conn, _warn)
 
     servers, everywhere = _servers_by_host(conn, names) if names else ({}, None)
@@ -464,27 +485,13 @@ def collect(conn, hosts=None, include_instances=True, include_server_groups=True
 
     result_hosts = []
     for name in names:
-        service = services[name]
         instances = [instance_dict(server, member_index.get(server.id, []) if include_server_groups else None)
                      for server in servers.get(name, [])]
-        host_hypervisors = hypervisors.get(name, [])
-        entry = dict(
-            name=name,
-            zone=service.availability_zone,
-            aggregates=aggregates.get(name, []),
-            state=service.state,
-            status=service.status,
-            disabled_reason=service.disabled_reason,
-            forced_down=bool(service.is_forced_down),
-            escalator_campaign=parse_reason(service.disabled_reason),
-            service=service_dict(service),
-            hypervisor=hypervisor_dict(host_hypervisors[0]) if host_hypervisors else None,
-            instance_count=len(instances),
-        )
+        entry = _host_entry(services[name], aggregates.get(name, []), hypervisors.get(name, []), instances)
         if include_instances:
             entry['instances'] = instances
         if include_capacity:
-            entry.update(_host_capacity(conn, name, host_hypervisors, providers, instances, _warn))
+            entry.update(_host_capacity(conn, name, hypervisors.get(name, []), providers, instances, _warn))
             entry['instances_used'] = instances_usage(instances)
             _check_allocations(entry, _warn)
         result_hosts.append(entry)

@@ -74,6 +74,14 @@ def ssl_context(validate_certs=True, ca_cert=None, client_cert=None, client_key=
     return context
 
 
+def tls_for(url, validate_certs=True, ca_cert=None, client_cert=None, client_key=None):
+    """The TLS set-up for a request to ``url``: ``ssl_context(...)`` for https, None for plain http. Raises OSError
+    or ssl.SSLError when the CA bundle or the client certificate cannot be loaded."""
+    if urllib.parse.urlsplit(str(url)).scheme != 'https':
+        return None
+    return ssl_context(validate_certs, ca_cert, client_cert, client_key)
+
+
 def build_opener(context=None):
     """An opener that follows no redirect (and honours the usual *_proxy variables, like curl)."""
     handlers = [_NoRedirect()]

@@ -35,7 +35,8 @@ import time
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_INVALID_INPUT, E_LOCK, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception, status_code
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts, parse_ts
 
 DEFAULT_LOCK_NAME = 'escalator-campaign-lock'
 METADATA_KEYS = ('campaign_id', 'holder', 'started', 'run_id', 'controller', 'pid', 'pid_start')
@@ -45,11 +46,6 @@ SETTLE_INTERVAL = 1.0
 MAX_VALUE = 255           # Nova's limit for a metadata value
 
 
-def utc_stamp(now=None):
-    moment = now or datetime.datetime.now(datetime.timezone.utc)
-    return moment.strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
 def default_holder():
     """user@host of this controller."""
     try:
@@ -57,10 +53,6 @@ def default_holder():
     except Exception:  # pylint: disable=broad-except
         user = 'unknown'
     return '%s@%s' % (user, socket.getfqdn() or socket.gethostname())
-
-
-def _status_code(exc):
-    return getattr(exc, 'status_code', None) or getattr(getattr(exc, 'response', None), 'status_code', None)
 
 
 def describe(aggregate):
@@ -73,9 +65,8 @@ def describe(aggregate):
 
 
 def _age(started, now):
-    try:
-        moment = datetime.datetime.strptime(started, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
-    except (TypeError, ValueError):
+    moment = parse_ts(started) if isinstance(started, str) else None
+    if moment is None:
         return None
     seconds = int((now - moment).total_seconds())
     if seconds < 0:
@@ -115,7 +106,7 @@ def _get(conn, aggregate):
     try:
         return conn.compute.get_aggregate(aggregate.id)
     except Exception as exc:  # pylint: disable=broad-except
-        if _status_code(exc) == 404:
+        if status_code(exc) == 404:
             return None
         raise error_from_exception(exc, during='reading lock aggregate %s' % aggregate.name) from exc
 
@@ -256,7 +247,7 @@ def acquire(conn, campaign_id, run_id=None, holder=None, name=DEFAULT_LOCK_NAME,
     holder = holder or default_holder()
     moment = now or datetime.datetime.now(datetime.timezone.utc)
     controller = (process or {}).get('controller')
-    wanted = _metadata(campaign_id, run_id, holder, utc_stamp(moment), process)
+    wanted = _metadata(campaign_id, run_id, holder, format_ts(moment, seconds=True), process)
     existing = _find(conn, name)
     if existing is None and check_mode:
         return dict(changed=True, action='acquire', lock=dict(name=name, id=None, hosts=[], **wanted),
@@ -329,7 +320,7 @@ def _create(conn, name, metadata):
     try:
         aggregate = conn.compute.create_aggregate(name=name)
     except Exception as exc:  # pylint: disable=broad-except
-        if _status_code(exc) == 409:
+        if status_code(exc) == 409:
             return None
         raise error_from_exception(exc, during='creating lock aggregate %s' % name) from exc
     try:

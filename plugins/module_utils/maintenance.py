@@ -20,7 +20,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_API, E_INVALID_INPUT, E_NOT_OURS, E_SERVICE_DOWN, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception
 
 DEFAULT_REASON = 'compute upgrade'
 MAX_REASON_LENGTH = 255          # Nova's limit on a service's disabled_reason
@@ -148,6 +148,28 @@ def _undo(conn, service, previous, host):
     return None
 
 
+def _refuse_down(host, before, action):
+    """E_SERVICE_DOWN when nova-compute on ``host`` is down or forced down: Nova can move nothing off it."""
+    if before['state'] != 'up' or before['forced_down']:
+        raise EscalatorError(
+            'nova-compute on %s is %s%s (last heartbeat %s): Nova cannot move instances off it or back onto '
+            'it; bring the service up, or set allow_down=true to %s anyway' % (
+                host, before['state'], ', forced down' if before['forced_down'] else '', before['updated_at'],
+                'change its status' if action else 'accept it'),
+            code=E_SERVICE_DOWN, host=host, service=before)
+
+
+def _put_back(conn, service, previous, host, exc):
+    """After a failure that followed our change: the service as it was, and ``exc`` saying whether it is."""
+    undo_error = _undo(conn, service, previous, host)
+    exc.details['rolled_back'] = undo_error is None
+    if undo_error:
+        exc.msg = '%s; and putting %s back as it was (%s) FAILED too: %s' % (exc.msg, host, previous, undo_error)
+    else:
+        exc.msg = '%s; %s was put back as it was (%s)' % (exc.msg, host, previous['status'])
+    exc.args = (exc.msg,)
+
+
 def set_maintenance(conn, host, campaign_id, state=MAINTENANCE, reason=DEFAULT_REASON, force=False,
                     allow_down=False, list_instances=True, check_mode=False, warn=None):
     """Put ``host`` into maintenance for ``campaign_id`` (state ``maintenance``) or take it out
@@ -171,14 +193,8 @@ def set_maintenance(conn, host, campaign_id, state=MAINTENANCE, reason=DEFAULT_R
     previous = _snapshot(before)
 
     action, forced, warning = decide(before, state, campaign_id, new_reason, force)
-    down = before['state'] != 'up' or before['forced_down']
-    if down and not allow_down:
-        raise EscalatorError(
-            'nova-compute on %s is %s%s (last heartbeat %s): Nova cannot move instances off it or back onto '
-            'it; bring the service up, or set allow_down=true to %s anyway' % (
-                host, before['state'], ', forced down' if before['forced_down'] else '', before['updated_at'],
-                'change its status' if action else 'accept it'),
-            code=E_SERVICE_DOWN, host=host, service=before)
+    if not allow_down:
+        _refuse_down(host, before, action)
     if warning and warn:
         warn(warning)
 
@@ -204,14 +220,7 @@ def set_maintenance(conn, host, campaign_id, state=MAINTENANCE, reason=DEFAULT_R
             result['instances'] = host_info.list_instances(conn, host)
     except EscalatorError as exc:
         if action and not check_mode:
-            undo_error = _undo(conn, service, previous, host)
-            exc.details['rolled_back'] = undo_error is None
-            if undo_error:
-                exc.msg = '%s; and putting %s back as it was (%s) FAILED too: %s' % (
-                    exc.msg, host, previous, undo_error)
-            else:
-                exc.msg = '%s; %s was put back as it was (%s)' % (exc.msg, host, previous['status'])
-            exc.args = (exc.msg,)
+            _put_back(conn, service, previous, host, exc)
         raise
 
     result['service'] = after

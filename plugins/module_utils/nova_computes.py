@@ -30,7 +30,7 @@ import re
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import parse_reason
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.host_info import compute_services
-from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import sdk_call
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import sdk_call
 
 # Version of the snapshot's layout: a cache written by another layout is fetched anew.
 SNAPSHOT_VERSION = 1

@@ -31,7 +31,6 @@ Standard library only (the callback plugin, the modules and the CLI share it).
 
 from __future__ import annotations
 
-import datetime
 import errno
 import fcntl
 import json
@@ -40,6 +39,8 @@ import select
 import signal
 import socket
 import time
+
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 RUN_LOCK_FILE = '.run.lock'
 
@@ -70,7 +71,7 @@ def take(campaign_dir, run_id=None, owner=None):
     pid, pid_start = (owner['pid'], owner.get('start')) if owner else (me, start_time(me))
     handle.write(json.dumps(dict(
         pid=pid, pid_start=pid_start, host=socket.gethostname(), run_id=run_id,
-        started=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+        started=format_ts(seconds=True),
         guard_pid=me if owner else None, guard_start=start_time(me) if owner else None)) + '\n')
     handle.flush()
     return handle

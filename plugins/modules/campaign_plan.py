@@ -233,7 +233,8 @@ violations:
 import json
 import os
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check, state
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, state
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.plan_json import plan_to_json
@@ -277,7 +278,7 @@ def make_plan(conn, params, warn=None):
         plan = plan_campaign(data['hosts'], data['server_groups'], options)
     except PlanInputError as exc:
         raise EscalatorError('invalid planning input: %s' % exc, code=E_INVALID_INPUT) from exc
-    violations = plan_check.check_plan(data['hosts'], data['server_groups'], options, plan) if plan['feasible'] else []
+    violations = check_plan(data['hosts'], data['server_groups'], options, plan) if plan['feasible'] else []
     if violations:
         raise EscalatorError('the planner produced a plan that breaks %d rule(s); refusing it: %s'
                              % (len(violations), '; '.join(violations[:5])), code=E_PLAN, violations=violations,

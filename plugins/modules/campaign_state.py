@@ -318,7 +318,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
-    CampaignStore, render_table, summary,
+    HOST_STATES, INCOMPLETE, OBJECT_TYPES, PHASES, RESULTS, RUNNING, SEVERITIES, WEBHOOK_TIMEOUT, CampaignStore,
+    render_table, summary,
 )
 
 ACTIONS = ('start', 'host', 'batch', 'finish', 'event', 'alert')
@@ -421,22 +422,21 @@ def main():
             plan=dict(type='dict'),
             host=dict(type='str'),
             batch=dict(type='int'),
-            state=dict(type='str', choices=['pending', 'draining', 'upgrading', 'verifying', 'done', 'failed',
-                                            'rolled_back', 'skipped', 'running', 'incomplete']),
-            phase=dict(type='str', choices=['precheck', 'maintenance', 'notify', 'evacuate', 'backup', 'upgrade',
-                                            'verify', 'enable', 'notify_complete', 'rollback']),
-            result=dict(type='str', choices=['ok', 'changed', 'failed', 'skipped', 'started']),
+            # the state store's vocabulary (module_utils/state/vocabulary.py), in the order DOCUMENTATION lists it
+            state=dict(type='str', choices=list(HOST_STATES) + [RUNNING, INCOMPLETE]),
+            phase=dict(type='str', choices=list(PHASES)),
+            result=dict(type='str', choices=list(RESULTS)),
             error_code=dict(type='str'),
             msg=dict(type='str'),
             data=dict(type='dict'),
             reset=dict(type='bool', default=False),
-            object_type=dict(type='str', default='campaign', choices=['campaign', 'batch', 'host', 'instance', 'vnfm']),
+            object_type=dict(type='str', default='campaign', choices=list(OBJECT_TYPES)),
             object_id=dict(type='str'),
             event_action=dict(type='str'),
             kind=dict(type='str', default='other'),
-            severity=dict(type='str', default='warning', choices=['critical', 'warning', 'info']),
+            severity=dict(type='str', default='warning', choices=list(SEVERITIES)),
             webhook_url=dict(type='str', no_log=True),
-            webhook_timeout=dict(type='int', default=10),
+            webhook_timeout=dict(type='int', default=WEBHOOK_TIMEOUT),
             webhook_validate_certs=dict(type='bool', default=True),
         ),
         supports_check_mode=True,

@@ -17,8 +17,15 @@ description:
     (counting where the other members are and where the earlier planned moves go) and has the room in Placement.
     If any instance has none, or the policy forbids moving one, the module fails with E(E_NO_VALID_HOST) or
     E(E_POLICY) naming each instance and why, and B(nothing is moved).
-  - B(Moves.) Up to O(max_concurrent) migrations run at a time. Live migrations go to the O(destinations) in order,
-    then to the scheduler (unless O(strict_destinations)). A migration counts as done only when BOTH the server's
+  - B(The campaign plan.) Given the plan's O(moves) (each instance's destinations, as M(opnfv.escalator.campaign_plan)
+    stores them), the preflight keeps every planned destination that still holds on the cloud as it is now (the
+    checks above) and re-plans only the instances whose planned destinations all fail, or that the plan does not
+    know; RV(replanned) and RV(ignored_moves) say which and why, and so does a warning for each.
+  - B(The batch.) Given O(batch_hosts), the hosts that go into maintenance together with O(host), the preflight
+    refuses with E(E_PLAN), before anything moves, when they hold more members of a server group than its budget
+    (O(default_budget), O(budgets)) allows - a plan edited by hand, or instances that moved since the plan was made.
+  - B(Moves.) Up to O(max_concurrent) migrations run at a time. Live migrations go to the planned destinations in
+    order (the O(moves), else the O(destinations)), then to the scheduler (unless O(strict_destinations)). A migration counts as done only when BOTH the server's
     host changed AND its migration record says C(completed) (live) or C(confirmed) (cold; the module confirms the
     resize itself). A record that says C(completed) while the server still sits on O(host), and a server that goes
     to C(ERROR), are failures (E(E_MIGRATION_FAILED)), never ignored.
@@ -40,19 +47,55 @@ options:
       - Name of the compute host to empty (the nova-compute service's C(host) field).
     type: str
     required: true
+  moves:
+    description:
+      - The campaign plan's moves of the instances of O(host), as M(opnfv.escalator.campaign_plan) stores them in
+        C(plan.batches[].moves[]) - a list of C({instance, to}) with C(to) the destinations in order; the plan's
+        other keys (C(name), C(from), C(mode)...) are accepted and not used.
+      - Each instance goes to its first planned destination that still holds (up, enabled, not O(host), its server
+        groups counting the moves placed before it, room in Placement), the next ones and then the scheduler being
+        its fallbacks. An instance none of whose planned destinations holds, or that has no move (it came after
+        the plan was made), is re-planned as without a plan (the plan's other destinations for this host first)
+        and listed in RV(replanned). A move of an instance no longer on O(host) is listed in RV(ignored_moves).
+      - Without it the preflight places every instance itself, after O(destinations).
+    type: list
+    elements: dict
   destinations:
     description:
       - Preferred destination hosts, tried in this order (for example the hosts already upgraded in this campaign).
       - Those that cannot take an instance (down, disabled, full, group policy) are skipped for it. After them the
         scheduler chooses, unless O(strict_destinations).
+      - The fallback of campaigns that hand over no O(moves); with O(moves), the hosts where re-planned instances
+        go first (default the plan's destinations for O(host)).
     type: list
     elements: str
     default: []
   strict_destinations:
     description:
-      - Only ever move instances to O(destinations); never let the scheduler pick another host.
+      - Only ever move instances to O(destinations) and their planned destinations (O(moves)); never let the
+        scheduler pick another host.
     type: bool
     default: false
+  batch_hosts:
+    description:
+      - The hosts that go into maintenance together with O(host) (the plan's batch; O(host) may be listed).
+      - When given, the preflight counts the members of every server group with a budget on these hosts now and
+        refuses with E(E_PLAN), before anything moves, when a group has more there than its budget allows.
+    type: list
+    elements: str
+    default: []
+  default_budget:
+    description:
+      - Budget of the hard anti-affinity groups without an entry in O(budgets) - the plan's C(options.default_budget).
+        Required with a non-empty O(batch_hosts).
+      - As in the planner, a budget B(b >= 1) allows B(b) members on the batch's hosts, less the members on hosts
+        whose nova-compute is down; B(0) (VNFM switchover) allows one.
+    type: int
+  budgets:
+    description:
+      - Budgets by server group id or name (an id wins) - the plan's C(options.budgets). A group in it is checked
+        whatever its policy.
+    type: dict
   block_migration:
     description:
       - Block migration for live migrations. V(auto) lets Nova decide (block migration unless the disks are on
@@ -205,6 +248,16 @@ EXAMPLES = r'''
     on_timeout: force_complete
   register: evacuation
 
+- name: Follow the campaign plan's moves of compute-3, in its batch's budgets
+  opnfv.escalator.compute_evacuate:
+    cloud: production
+    host: compute-3
+    moves: "{{ plan.batches | map(attribute='moves') | flatten | selectattr('from', 'equalto', 'compute-3') }}"
+    batch_hosts: [compute-3, compute-7]
+    default_budget: "{{ plan.options.default_budget }}"
+    budgets: "{{ plan.options.budgets }}"
+  register: evacuation
+
 - name: Honour the VNFMs' answers and leave one instance to its VNFM
   opnfv.escalator.compute_evacuate:
     cloud: production
@@ -295,6 +348,16 @@ instances:
       type: list
       elements: str
       sample: [compute-1, scheduler]
+    plan:
+      description:
+        - With O(moves) - V(kept) (it follows its planned move) or V(replanned) (see RV(replanned)); null without
+          O(moves) or when it is not moved by Escalator (left alone, skipped, adopted, refused by the policy).
+      type: str
+      sample: kept
+    plan_note:
+      description: Why it was re-planned, or which of its planned destinations were dropped and why; null otherwise.
+      type: str
+      sample: "planned destination dropped: compute-5: nova-compute is down"
     attempts:
       description:
         - Every request made for this instance, with C(method), C(destination), C(outcome) (V(moved),
@@ -325,6 +388,26 @@ confirmed:
   returned: success
   type: list
   elements: str
+replanned:
+  description:
+    - The instances the preflight re-planned because none of their planned destinations holds now, or because the
+      plan has no move for them, with C(instance), C(name), C(planned) (the plan's destinations) and C(reason).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{instance: 0c2f7f4e-6a55-4d0f-9b0c-8f0e1f6a1c11, name: vnf-a-1, planned: [compute-5],
+            reason: "the planned destination no longer holds: compute-5: nova-compute is down"}]
+ignored_moves:
+  description: The plan's moves of instances no longer on O(host), with C(instance) and C(reason).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{instance: 6f1d9e8a-0c37-4b5e-9d1a-2f4b8a7c9e10, reason: "no longer on compute-3 (now on compute-1)"}]
+budget_violations:
+  description: The server groups the batch (O(batch_hosts)) holds more members of than their budget allows.
+  returned: when the preflight failed with E(E_PLAN)
+  type: list
+  elements: str
 duration:
   description: Seconds the whole task took.
   returned: always
@@ -337,7 +420,7 @@ stuck:
   elements: str
 error_code:
   description: Escalator's error code (E_NO_VALID_HOST, E_POLICY, E_MIGRATION_FAILED, E_MIGRATION_TIMEOUT,
-    E_HOST_NOT_EMPTY, E_SERVICE_DOWN, E_INVALID_INPUT, E_HOST_NOT_FOUND, E_FORBIDDEN, ...).
+    E_HOST_NOT_EMPTY, E_SERVICE_DOWN, E_PLAN, E_INVALID_INPUT, E_HOST_NOT_FOUND, E_FORBIDDEN, ...).
   returned: failure
   type: str
   sample: E_NO_VALID_HOST
@@ -346,10 +429,10 @@ error_code:
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.run import evacuate
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import OpenStackModule
 
-OPTIONS = ('destinations', 'strict_destinations', 'block_migration', 'max_concurrent', 'migration_timeout', 'timeout',
+OPTIONS = ('moves', 'destinations', 'strict_destinations', 'block_migration', 'max_concurrent', 'migration_timeout', 'timeout',
            'poll_interval', 'on_timeout', 'status_policy', 'live_failure', 'decisions', 'own_action_timeout',
            'own_action_fallback', 'leave_alone', 'require_disabled', 'verify_empty', 'keep_going', 'scheduler_retries',
-           'scheduler_retry_delay')
+           'scheduler_retry_delay', 'batch_hosts', 'default_budget', 'budgets')
 
 
 def _diff(host, result, check_mode):
@@ -375,6 +458,7 @@ def run(module, conn):
 def main():
     OpenStackModule(argument_spec=dict(
         host=dict(type='str', required=True),
+        moves=dict(type='list', elements='dict'),
         destinations=dict(type='list', elements='str', default=[]),
         strict_destinations=dict(type='bool', default=False),
         block_migration=dict(type='raw', default='auto'),
@@ -394,6 +478,9 @@ def main():
         keep_going=dict(type='bool', default=False),
         scheduler_retries=dict(type='int', default=8),
         scheduler_retry_delay=dict(type='int', default=15),
+        batch_hosts=dict(type='list', elements='str', default=[]),
+        default_budget=dict(type='int'),
+        budgets=dict(type='dict'),
     )).run(run)
 
 

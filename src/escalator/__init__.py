@@ -14,6 +14,7 @@ from escalator.api import (
     Result, StatusReport, list_campaigns, parse_extra_vars, plan, precheck, read_status, rollback, run_playbook,
     status, upgrade,
 )
+from escalator.control import pause
 from escalator.errors import EscalatorAPIError, ExitCode, InputError
 from escalator.events import (
     CampaignStatus, Event, EventParser, HostPhase, PlanReady, PlaybookStats, PlayStarted, TaskResult, TaskStarted,
@@ -23,6 +24,6 @@ __version__ = '0.1.0'
 __all__ = [
     'CampaignStatus', 'EscalatorAPIError', 'Event', 'EventParser', 'ExitCode', 'HostPhase', 'InputError',
     'PlanReady', 'PlaybookStats', 'PlayStarted', 'Result', 'StatusReport', 'TaskResult', 'TaskStarted',
-    'list_campaigns', 'parse_extra_vars', 'plan', 'precheck', 'read_status', 'rollback', 'run_playbook', 'status',
-    'upgrade',
+    'list_campaigns', 'parse_extra_vars', 'pause', 'plan', 'precheck', 'read_status', 'rollback', 'run_playbook',
+    'status', 'upgrade',
 ]

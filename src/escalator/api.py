@@ -34,7 +34,7 @@ import tempfile
 import time
 from typing import Any, Callable
 
-from escalator import locate
+from escalator import control, locate
 from escalator.errors import ExitCode, InputError, decide
 from escalator.events import EventParser
 
@@ -65,12 +65,14 @@ HINTS = {
     'E_PRECHECK': 'the precheck found problems: fix them and run again (nothing was changed)',
     'E_PLAN': 'no valid plan, or the plan changed since it was reviewed: run `escalator plan` again',
     'E_UNREACHABLE': 'a compute host cannot be reached over SSH: check it and run the same command again',
+    'E_PAUSED': control.PAUSED_HINT,
 }
 
 OUTCOMES = {
     ExitCode.OK: 'ok', ExitCode.FAILED: 'failed', ExitCode.USAGE: 'invalid_input', ExitCode.PRECHECK: 'blocked',
     ExitCode.LOCKED: 'locked', ExitCode.CLOUD: 'cloud_error', ExitCode.PLAN: 'plan_invalid',
     ExitCode.UNREACHABLE: 'unreachable', ExitCode.INTERRUPTED: 'interrupted', ExitCode.INTERNAL: 'internal_error',
+    ExitCode.PAUSED: 'paused',
 }
 
 
@@ -170,9 +172,8 @@ def resolve_inventory(inventory, environ=None):
 
 
 def resolve_state_dir(state_dir=None, environ=None):
-    environ = os.environ if environ is None else environ
-    return os.path.abspath(os.path.expanduser(state_dir or environ.get('ESCALATOR_STATE_DIR')
-                                              or '~/.escalator/campaigns'))
+    """The collection's state-directory rule (module_utils/state/paths.py), as the playbooks and modules apply it."""
+    return locate.collection_module('state.paths').resolve_state_dir(state_dir, environ)
 
 
 def _check_extravars(extravars):
@@ -474,6 +475,12 @@ def _result(action, campaign_id, runner, parser, interrupted, state_dir, private
     if status is None and parser.status is not None and parser.status.get('campaign', {}).get('id') == campaign_id:
         status = parser.status
     table = report.table if report and report.status else None
+    if exit_code == ExitCode.OK and action == 'upgrade':
+        # a run that ended well may have paused the campaign (the gate before a batch): its own exit code
+        paused = control.paused_outcome(campaign_id, state_dir, status)
+        if paused:
+            exit_code, message = paused
+            error_code = 'E_PAUSED'
     return Result(action=action, campaign_id=campaign_id, exit_code=exit_code, rc=rc, runner_status=runner_status,
                   error_code=error_code, message=message, failures=[f.to_dict() for f in failures], status=status,
                   table=table, plan=parser.plan, stats=parser.stats, artifacts=artifacts,
@@ -515,12 +522,15 @@ def precheck(campaign_id, inventory=None, extravars=None, **options):
     return run_playbook('precheck', campaign_id, inventory, extravars, **options)
 
 
-def upgrade(campaign_id, inventory=None, extravars=None, *, plan_fingerprint=None, **options):
+def upgrade(campaign_id, inventory=None, extravars=None, *, plan_fingerprint=None, wait_for_window=None, **options):
     """Run (or resume) the rolling upgrade campaign. ``plan_fingerprint`` (from :func:`plan`) makes it refuse
-    to start when the cloud changed since the plan was reviewed."""
+    to start when the cloud changed since the plan was reviewed; ``wait_for_window`` waits for the next
+    maintenance window instead of pausing (escalator_wait_for_window). A paused campaign exits ``PAUSED``."""
     extravars = dict(_check_extravars(extravars))
     if plan_fingerprint:
         extravars['escalator_plan_fingerprint'] = plan_fingerprint
+    if wait_for_window is not None:
+        extravars['escalator_wait_for_window'] = bool(wait_for_window)
     return run_playbook('upgrade', campaign_id, inventory, extravars, **options)
 
 
@@ -551,6 +561,7 @@ def read_status(campaign_id, state_dir=None):
         # nothing holds the run lock: the run that recorded 'running' was killed before it could close the campaign
         table += ('\nNo run of campaign %s is live on this controller: the last run was interrupted before it '
                   'closed the campaign. Run the same command again to resume it.' % campaign_id)
+    table = '\n'.join([table] + control.progress_lines(directory, status))
     return StatusReport(campaign_id, directory, store.path, status, table, state.summary(status))
 
 

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from escalator import api, locate
+from escalator import api, control_cli, locate
 from escalator.display import JsonLinesDisplay, LiveDisplay, NullDisplay, PlainDisplay
 from escalator.errors import EXIT_CODE_HELP, EscalatorAPIError, ExitCode
 
@@ -21,6 +21,7 @@ A campaign, step by step:
   escalator precheck -i INVENTORY -c 2026-11-kernel      # health of the cloud and the hosts
   escalator upgrade  -i INVENTORY -c 2026-11-kernel      # shows the plan, asks, then runs
   escalator status   -c 2026-11-kernel                   # the status table, at any time
+  escalator pause    -c 2026-11-kernel --reason '...'    # pause before the next batch (upgrade resumes)
   escalator unlock   -c 2026-11-kernel                   # abandon it: release the cloud's lock it holds
 Running `upgrade` again with the same campaign id resumes the campaign.
 
@@ -104,6 +105,9 @@ def build_parser():
     p.add_argument('-y', '--yes', action='store_true', help='do not ask for confirmation (needed without a terminal)')
     p.add_argument('--plan-fingerprint', help='refuse to start if the plan differs from the one reviewed '
                    '(`escalator plan` prints it)')
+    p.add_argument('--wait-for-window', action='store_true', default=None,
+                   help='outside the maintenance windows (escalator_windows), wait for the next one instead of '
+                   'pausing (exit 9)')
     _output(p)
 
     p = sub.add_parser('rollback', help='restore hosts from the campaign\'s backups', epilog=_epilog(),
@@ -136,6 +140,8 @@ def build_parser():
     p.add_argument('--state-dir', help='campaign state directory [default: $ESCALATOR_STATE_DIR or '
                    '~/.escalator/campaigns]')
     p.add_argument('--json', action='store_true', help='the result as JSON')
+
+    control_cli.add_pause_parser(sub, epilog=_epilog(), formatter_class=fmt)
 
     if locate.checkout_root():
         p = sub.add_parser('lab', help='the development lab (lab/lab of this checkout)', add_help=False,
@@ -233,7 +239,7 @@ def cmd_upgrade(args):
         if not _confirm(prompt):
             _err('not confirmed; nothing was changed')
             return int(ExitCode.USAGE)
-    return _finish(args, _run(args, 'upgrade', plan_fingerprint=fingerprint))
+    return _finish(args, _run(args, 'upgrade', plan_fingerprint=fingerprint, wait_for_window=args.wait_for_window))
 
 
 def cmd_rollback(args):
@@ -310,6 +316,8 @@ def main(argv=None):
         if args.command == 'unlock':
             api.validate_campaign_id(args.campaign_id)
             return cmd_unlock(args)
+        if args.command == 'pause':
+            return control_cli.cmd_pause(args)
         if args.command == 'lab':
             return cmd_lab(args)
         extra = dict(limit=args.limit) if getattr(args, 'limit', None) else {}

@@ -22,6 +22,7 @@ class ExitCode(enum.IntEnum):
     PLAN = 6          # no valid plan, or the cloud changed since the plan was reviewed (E_PLAN)
     UNREACHABLE = 7   # a compute host could not be reached over SSH (E_UNREACHABLE)
     INTERRUPTED = 8   # the run was cancelled (Ctrl-C); run the same command again to resume
+    PAUSED = 9        # the campaign paused (window, pause request, alerts); run the same command again to resume
     INTERNAL = 10     # anything else: ansible-playbook failed without an Escalator error (see the artifacts)
 
 
@@ -36,6 +37,8 @@ EXIT_CODE_HELP = (
     (ExitCode.PLAN, 'no valid plan, or the cloud changed since the plan was reviewed (E_PLAN)'),
     (ExitCode.UNREACHABLE, 'a compute host could not be reached over SSH (E_UNREACHABLE)'),
     (ExitCode.INTERRUPTED, 'interrupted; run the same command again to resume'),
+    (ExitCode.PAUSED, 'paused before a batch (maintenance window, escalator pause, firing alerts); the reason is '
+                      'shown; run the same command again to resume'),
     (ExitCode.INTERNAL, 'unexpected failure without an Escalator error code (see the artifacts)'),
 )
 

@@ -24,10 +24,11 @@ Every event has ``kind``, ``timestamp`` (ISO-8601 UTC, from the runner event) an
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import os
 from typing import Any, ClassVar
+
+from escalator import locate
 
 RESULTS = ('ok', 'changed', 'failed', 'unreachable', 'skipped')
 MESSAGE_LIMIT = 2000
@@ -53,7 +54,7 @@ def _timestamp(event):
     if isinstance(created, str) and created:
         text = created if created.endswith('Z') or '+' in created[10:] else created + 'Z'
         return text.replace('+00:00', 'Z')
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+    return locate.collection_module('timestamps').format_ts()     # the collection's one formatter
 
 
 def refine_error_code(error_code, message):

@@ -7,7 +7,7 @@ import pytest
 
 from bench import planner_bench
 from bench.common import BenchError
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 
 
@@ -61,7 +61,7 @@ def _tiny():
 
 def test_the_checker_catches_a_plan_that_breaks_anti_affinity():
     hosts, groups, options, plan = _tiny()
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
     broken = copy.deepcopy(plan)
     group = groups[0]
     where = {i['id']: h['name'] for h in hosts for i in h['instances']}
@@ -71,7 +71,7 @@ def test_the_checker_catches_a_plan_that_breaks_anti_affinity():
         for move in batch['moves']:
             if move['instance'] == member:
                 move['to'] = [where[other]] + move['to'][1:]
-    problems = plan_check.check_plan(hosts, groups, options, broken)
+    problems = check_plan(hosts, groups, options, broken)
     assert problems, 'a member sent next to its partner must be caught'
     assert planner_bench.plan_figures(hosts, groups, options, broken, problems)['check_problems'] == len(problems)
 
@@ -80,7 +80,7 @@ def test_the_checker_catches_a_host_planned_twice_and_the_bench_fails(monkeypatc
     hosts, groups, options, plan = _tiny()
     broken = copy.deepcopy(plan)
     broken['batches'][-1]['hosts'].append(broken['batches'][0]['hosts'][0])
-    problems = plan_check.check_plan(hosts, groups, options, broken)
+    problems = check_plan(hosts, groups, options, broken)
     assert any('is in batch' in p for p in problems), problems
 
     def child(hosts_count, seed, per_host=20):

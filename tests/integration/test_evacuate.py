@@ -171,3 +171,70 @@ def test_stopped_nova_compute_is_a_clear_error(seeded_lab, cloud, disabled):
         assert {sid: after[sid].status for sid in before} == before
     finally:
         seeded_lab.start_compute(host, wait=True)
+
+
+def test_a_plan_edited_by_hand_to_break_a_budget_is_refused_before_anything_moves(exclusive_lab, cloud, tmp_path):
+    """The campaign playbook's drain hands compute_evacuate the plan's moves, its batch and the plan's budgets: a
+    stored plan edited by hand to put two members of an anti-affinity group (budget 1) into one batch is refused
+    (E_PLAN) on the resume, before anything moves, and the hosts leave maintenance (issue 15). Nothing moves, so
+    no lab reset is needed: any placement keeps the members of a pair on two hosts."""
+    seeded_lab = exclusive_lab
+    campaign_id = 'itest-edited-plan'
+    env = dict(os.environ, PATH=os.path.join(REPO_ROOT, '.venv', 'bin') + os.pathsep + os.environ.get('PATH', ''),
+               ESCALATOR_STATE_DIR=str(tmp_path / 'campaigns'), ANSIBLE_FORCE_COLOR='0',
+               OS_CLIENT_CONFIG_FILE=seeded_lab.clouds_yaml, OS_CLOUD=seeded_lab.cloud_name)
+
+    def campaign(*extra):
+        command = [os.path.join(REPO_ROOT, '.venv', 'bin', 'ansible-playbook'), 'upgrade-compute.yml',
+                   '-e', 'escalator_campaign_id=%s' % campaign_id, '-e', 'escalator_confirm=false'] + list(extra)
+        done = subprocess.run(command, cwd=os.path.join(REPO_ROOT, 'playbooks'), env=env, capture_output=True,
+                              text=True, timeout=900, check=False)
+        return done.returncode, done.stdout + done.stderr
+
+    try:
+        started = time.monotonic()
+        rc, log = campaign('--tags', 'plan')          # plan, lock and record the campaign; no host is touched
+        assert rc == 0, log[-4000:]
+        print('planned in %.0fs' % (time.monotonic() - started))
+        path = tmp_path / 'campaigns' / campaign_id / 'plan.json'
+        plan = json.loads(path.read_text(encoding='utf-8'))
+        where = {sid: s.compute_host for sid, s in servers(cloud).items()}
+        batch_of = {host: batch['batch'] for batch in plan['batches'] for host in batch['hosts']}
+        pairs = [(group.name, where[a], where[b]) for group in cloud.compute.server_groups(all_projects=True)
+                 if group.policy == 'anti-affinity' for a in group.member_ids for b in group.member_ids
+                 if a < b and where.get(a) in batch_of and where.get(b) in batch_of and where[a] != where[b]]
+        assert pairs, 'the seed should put the members of an anti-affinity pair on two planned hosts'
+        name, first, second = pairs[0]
+        assert batch_of[first] != batch_of[second], 'the plan itself breaks the budget of %s' % name
+        # by hand: both hosts in one batch, run first
+        joined = [batch for batch in plan['batches'] if first in batch['hosts'] or second in batch['hosts']]
+        merged = dict(joined[0], hosts=sorted(h for batch in joined for h in batch['hosts']),
+                      moves=[move for batch in joined for move in batch['moves']])
+        plan['batches'] = [merged] + [batch for batch in plan['batches'] if batch not in joined]
+        for number, batch in enumerate(plan['batches'], 1):
+            batch['batch'] = number
+        path.write_text(json.dumps(plan), encoding='utf-8')
+        before = servers(cloud)
+        records = len(list(cloud.compute.migrations()))
+
+        started = time.monotonic()
+        rc, log = campaign('-e', 'escalator_precheck=false')
+        print('refused in %.0fs' % (time.monotonic() - started))
+        assert rc != 0, log[-6000:]
+        assert 'E_PLAN' in log and 'group %s (anti-affinity, budget 1) has 2 members on %s, %s' % (
+            name, min(first, second), max(first, second)) in log, log[-6000:]
+        after = servers(cloud)
+        assert {sid: (s.compute_host, s.status) for sid, s in after.items()} == \
+            {sid: (s.compute_host, s.status) for sid, s in before.items()}, 'an instance moved'
+        assert len(list(cloud.compute.migrations())) == records, 'a migration was started'
+        for host in (first, second):
+            assert service(cloud, host).status == 'enabled', 'the refused host %s stayed in maintenance' % host
+    finally:
+        for host in seeded_lab.hosts:
+            current = service(cloud, host)
+            if current.status == 'disabled' and campaign_id in (current.disabled_reason or ''):
+                cloud.compute.enable_service(current)
+        for aggregate in cloud.compute.aggregates():
+            if aggregate.name == 'escalator-campaign-lock' and \
+                    (aggregate.metadata or {}).get('campaign_id') == campaign_id:
+                cloud.compute.delete_aggregate(aggregate)

@@ -35,6 +35,7 @@ DECISION_ALIASES = {
 }
 
 DEFAULT_OPTIONS = dict(
+    moves=None,               # None: no plan given (the preflight places every instance itself)
     destinations=[],
     strict_destinations=False,
     block_migration='auto',
@@ -54,6 +55,9 @@ DEFAULT_OPTIONS = dict(
     keep_going=False,
     scheduler_retries=8,
     scheduler_retry_delay=15,
+    batch_hosts=[],
+    default_budget=None,
+    budgets={},
 )
 
 
@@ -149,6 +153,61 @@ def normalize_options(options=None):
         opts[key] = list(dict.fromkeys(value))
     for key in ('strict_destinations', 'require_disabled', 'verify_empty', 'keep_going'):
         opts[key] = bool(opts[key])
-    if opts['strict_destinations'] and not opts['destinations']:
-        raise invalid('strict_destinations needs a list of destinations')
+    opts['moves'] = _moves(opts['moves'])
+    if opts['strict_destinations'] and not opts['destinations'] and not opts['moves']:
+        raise invalid('strict_destinations needs a list of destinations, or the plan\'s moves')
+    _batch(opts)
     return opts
+
+
+def _moves(value):
+    """The plan's moves of the host as ``{instance id: [destinations in order]}`` (None: no plan). Each
+    move is a mapping with ``instance`` and ``to`` as campaign_plan stores it (``plan.batches[].moves[]``);
+    its other keys (name, from, mode...) are the plan's notes and are not needed here."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise invalid('moves must be a list of {instance, to} (the plan\'s moves of this host)')
+    moves = {}
+    for position, move in enumerate(value):
+        if not isinstance(move, dict) or not isinstance(move.get('instance'), str) or not move['instance']:
+            raise invalid('moves[%d]: a move is a mapping with an instance id and its destinations (to), not %r'
+                          % (position, move))
+        to = move.get('to')
+        if isinstance(to, str):
+            to = [to]
+        if not isinstance(to, (list, tuple)) or not all(isinstance(item, str) and item for item in to):
+            raise invalid('moves[%d] (%s): to must be a list of host names' % (position, move['instance']))
+        if move['instance'] in moves:
+            raise invalid('moves[%d]: instance %s has two moves' % (position, move['instance']))
+        moves[move['instance']] = list(dict.fromkeys(to))
+    return moves
+
+
+def _batch(opts):
+    """batch_hosts (the hosts in maintenance together with this one) and the budgets they are checked by."""
+    value = opts['batch_hosts']
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item for item in value):
+        raise invalid('batch_hosts must be a list of names')
+    opts['batch_hosts'] = list(dict.fromkeys(value))
+    budgets = opts['budgets']
+    if not isinstance(budgets, dict):
+        raise invalid('budgets must be a dictionary server group id or name -> budget')
+    opts['budgets'] = {str(key): _budget_value('budgets[%s]' % key, budget) for key, budget in budgets.items()}
+    if opts['default_budget'] is not None:
+        opts['default_budget'] = _budget_value('default_budget', opts['default_budget'])
+    elif opts['batch_hosts']:
+        raise invalid('batch_hosts needs default_budget (the plan\'s options.default_budget): the budget of '
+                      'anti-affinity groups without an entry in budgets')
+
+
+def _budget_value(name, value):
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise invalid('%s must be an integer >= 0, not %r' % (name, value)) from None
+    if value < 0:
+        raise invalid('%s must be >= 0, not %s' % (name, value))
+    return value

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The read-only preflight: what moves how and where. Nothing moves unless it finds a destination
 for every instance that must move (enabled, up nova-compute, not the source, group policies counting
-earlier planned moves, Placement capacity)."""
+earlier planned moves, Placement capacity), and unless the host's batch keeps every server group
+within its budget (budget.py). Given the campaign plan's moves, it keeps those that still hold and
+re-plans only the others, saying why (plan_moves.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +11,22 @@ from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_NO_VALID_HOST, E_POLICY, E_SERVICE_DOWN, EscalatorError,
 )
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import budget, plan_moves
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options import (
     ADOPT, COLD, COLD_STATUSES, FAIL, LEFT_ALONE, LIVE, LIVE_STATUSES, OWN_ACTION, SKIP, invalid, normalize_options,
 )
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.placement import Placement, need_of
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.report import report_entry
 
 
 def plan_evacuation(conn, host, options=None, opts=None, warn=None):
     """Read-only preflight. Returns ``{"service", "instances": [report entries], "plan": {id: task info},
-    "warnings": [...]}``; raises E_HOST_NOT_FOUND/E_INVALID_INPUT/E_SERVICE_DOWN/E_POLICY/E_NO_VALID_HOST.
+    "replanned": [...], "ignored_moves": [...], "warnings": [...]}``; raises E_HOST_NOT_FOUND,
+    E_INVALID_INPUT, E_SERVICE_DOWN, E_PLAN (the batch breaks a budget), E_POLICY, E_NO_VALID_HOST.
 
     Each movable instance gets ``candidates``: the destinations to try in order (``None`` = the
-    scheduler) and ``planned``, the host the simulation put it on.
+    scheduler) and ``planned``, the host the simulation put it on. With the plan's ``moves``, an
+    instance keeps its planned destinations that still hold and only the others are re-planned.
     """
     opts = opts or normalize_options(options)
     warnings = []
@@ -36,14 +42,20 @@ def plan_evacuation(conn, host, options=None, opts=None, warn=None):
     instances = hosts[host].get('instances') or []
     entries = [report_entry(instance, host) for instance in instances]
     result = dict(service=host_info.service_dict(service), instances=entries, plan={}, warnings=warnings,
-                  hosts=hosts)
+                  hosts=hosts, replanned=[], ignored_moves=[])
+    if opts['moves'] is not None:
+        result['ignored_moves'] = plan_moves.ignored_moves(opts['moves'], hosts, host, instances)
+        for move in result['ignored_moves']:
+            _warn("the plan's move of %s is left aside: it is %s" % (move['instance'], move['reason']))
+    budget.check_batch(hosts, info['server_groups'], host, opts, entries)
     if not instances:
         return result
     _check_source(service, host, opts, entries)
     _check_destinations(hosts, host, opts, entries)
-    placement = _Placement(hosts, host, info['server_groups'], opts, _warn)
+    preferred = opts['destinations'] or plan_moves.preferred_from_moves(opts['moves'] or {})
+    placement = Placement(hosts, host, info['server_groups'], opts, preferred, _warn)
     movable, policy_errors = _classify(instances, entries, opts)
-    stuck = _place(movable, placement, result['plan'], opts, _warn)
+    stuck = _place(movable, placement, result, opts, _warn)
     _refuse(host, entries, policy_errors, stuck)
     return result
 
@@ -121,118 +133,89 @@ def _classify(instances, entries, opts):
     return movable, policy_errors
 
 
-def _fits(need, free):
-    if free is None:
-        return True, None
-    for key, unit in (('vcpus', 'vCPU'), ('memory_mb', 'MB RAM'), ('disk_gb', 'GB disk')):
-        if need[key] > free.get(key, 0):
-            return False, 'not enough %s (free %s, needs %s)' % (unit, free.get(key, 0), need[key])
-    return True, None
-
-
-def _group_conflict(instance, host, groups, where):
-    for group_id in instance.get('server_groups') or []:
-        group = groups.get(group_id)
-        if not group:
-            continue
-        others = {where.get(member) for member in group['members'] if member != instance['id']} - {None}
-        if group['policy'] == 'anti-affinity' and host in others:
-            mates = [member for member in group['members'] if member != instance['id'] and where.get(member) == host]
-            return 'anti-affinity group %s: member %s is there' % (group['name'], ', '.join(mates))
-        if group['policy'] == 'affinity' and others and host not in others:
-            return 'affinity group %s: its other members are on %s' % (group['name'], ', '.join(sorted(others)))
-    return None
-
-
-class _Placement:
-    """The simulated cloud: the usable destinations in order of preference, their free capacity and
-    where each server group member sits, updated by every planned move."""
-
-    def __init__(self, hosts, source, server_groups, opts, warn):
-        usable = {}
-        self.unusable = {}
-        for name, entry in hosts.items():
-            if name == source:
-                continue
-            if entry['state'] != 'up':
-                self.unusable[name] = 'nova-compute is down'
-            elif entry['status'] != 'enabled':
-                self.unusable[name] = 'nova-compute is disabled'
-            elif opts['strict_destinations'] and name not in opts['destinations']:
-                self.unusable[name] = 'not in destinations (strict_destinations)'
-            else:
-                usable[name] = entry
-        for name in opts['destinations']:
-            if name in self.unusable:
-                warn('destination %s is not usable: %s' % (name, self.unusable[name]))
-        self.preferred = [name for name in opts['destinations'] if name in usable]
-        # The rest in the scheduler's default spirit: most free RAM first.
-        others = sorted((name for name in usable if name not in self.preferred),
-                        key=lambda name: (-((usable[name].get('free') or {}).get('memory_mb') or 0), name))
-        self.order = self.preferred + others
-        self.free = {name: (dict(usable[name]['free']) if usable[name].get('free') is not None else None)
-                     for name in usable}
-        self.groups = {group['id']: group for group in server_groups}
-        self.where = {}
-        for group in server_groups:
-            self.where.update(group.get('member_hosts') or {})
-
-    def feasible(self, instance, need):
-        """``(hosts that can take it, in order; {host: why not} for the others)``."""
-        reasons = dict(self.unusable)
-        feasible = []
-        for name in self.order:
-            conflict = _group_conflict(instance, name, self.groups, self.where)
-            fits, why = _fits(need, self.free[name])
-            if conflict or not fits:
-                reasons[name] = conflict or why
-            else:
-                feasible.append(name)
-        return feasible, reasons
-
-    def take(self, instance, target, need):
-        if self.free[target] is not None:
-            for key, value in need.items():
-                self.free[target][key] -= value
-        self.where[instance['id']] = target
-
-
 def _weight(item):
     """Most constrained first: group members, then the biggest."""
     instance = item[0]
     return (0 if instance.get('server_groups') else 1, -instance['memory_mb'], -instance['vcpus'], instance['name'])
 
 
-def _place(movable, placement, plan, opts, warn):
-    """Plan every movable instance into ``plan`` and its report entry; returns the entries that have no
-    destination (an own_action instance without one is only a warning: its VNFM moves it)."""
-    stuck = []
-    for instance, entry, method in sorted(movable, key=_weight):
-        item = dict(method=method, candidates=[], planned=None, need=dict(
-            vcpus=instance['vcpus'], memory_mb=instance['memory_mb'], disk_gb=instance['disk_gb']))
-        plan[instance['id']] = item
+def _place(movable, placement, result, opts, warn):
+    """Plan every movable instance into ``result["plan"]`` and its report entry; returns the entries that
+    have no destination (an own_action instance without one is only a warning: its VNFM moves it).
+    The plan's moves go first, as they were planned together; the instances they do not place follow."""
+    moves = opts['moves']
+    ordered = sorted(movable, key=_weight)
+    if moves is not None:
+        ordered = [item for item in ordered if item[0]['id'] in moves] + \
+            [item for item in ordered if item[0]['id'] not in moves]
+    placer = _Placer(placement, result, opts, warn)
+    for instance, entry, method in ordered:
+        placer.place(instance, entry, method)
+    return placer.stuck
+
+
+class _Placer:
+    """Places the instances one by one into the simulated cloud and the preflight's result."""
+
+    def __init__(self, placement, result, opts, warn):
+        self.placement = placement
+        self.result = result
+        self.opts = opts
+        self.warn = warn
+        self.stuck = []
+
+    def place(self, instance, entry, method):
+        item = dict(method=method, candidates=[], planned=None, need=need_of(instance))
+        self.result['plan'][instance['id']] = item
         if method == ADOPT:
-            continue
-        feasible, reasons = placement.feasible(instance, item['need'])
-        if not feasible:
-            entry['error'] = 'no destination: %s' % ('; '.join('%s: %s' % (name, reasons[name]) for name in sorted(reasons))
-                                                     or 'there is no other compute host')
-            if method == OWN_ACTION:
-                warn('%s (%s): its VNFM moves it itself; if it does not, Escalator could not move it: %s'
-                     % (instance['name'], instance['id'], entry['error']))
-                entry['error'] = None
-                continue
-            stuck.append(entry)
-            continue
-        target = feasible[0]
+            return
+        if self.opts['moves'] is not None and self._keep_move(instance, entry, item):
+            return
+        feasible, reasons = self.placement.feasible(instance, item['need'])
+        if feasible:
+            candidates = [name for name in feasible if name in self.placement.preferred]
+            if entry['plan'] == 'replanned' and feasible[0] not in candidates:
+                # a re-planned instance goes where the re-plan put it, counted with the plan's moves, rather
+                # than where the scheduler, blind to the moves still in flight, might send it
+                candidates.insert(0, feasible[0])
+            self._take(instance, entry, item, candidates, feasible[0])
+            return
+        entry['error'] = 'no destination: %s' % ('; '.join('%s: %s' % (name, reasons[name]) for name in sorted(reasons))
+                                                 or 'there is no other compute host')
+        if method == OWN_ACTION:
+            self.warn('%s (%s): its VNFM moves it itself; if it does not, Escalator could not move it: %s'
+                      % (instance['name'], instance['id'], entry['error']))
+            entry['error'] = None
+            return
+        self.stuck.append(entry)
+
+    def _take(self, instance, entry, item, candidates, target):
         item['planned'] = target
-        item['candidates'] = [name for name in feasible if name in placement.preferred]
-        if not opts['strict_destinations']:
+        item['candidates'] = list(candidates)
+        if not self.opts['strict_destinations']:
             item['candidates'].append(None)
         entry['candidates'] = [name or 'scheduler' for name in item['candidates']]
         entry['to'] = target
-        placement.take(instance, target, item['need'])
-    return stuck
+        self.placement.take(instance, target, item['need'])
+
+    def _keep_move(self, instance, entry, item):
+        """Place ``instance`` along its planned move when one of its destinations still holds (True);
+        otherwise record why it is re-planned (False: it is placed as without a plan)."""
+        to = self.opts['moves'].get(instance['id'])
+        valid, dropped = plan_moves.hold_move(self.placement, instance, item['need'], to or [])
+        if valid:
+            entry['plan'] = 'kept'
+            if dropped:
+                entry['plan_note'] = plan_moves.dropped_note(dropped)
+            self._take(instance, entry, item, valid, valid[0])
+            return True
+        reason = plan_moves.why_replanned(to, dropped, entry['from'])
+        entry['plan'] = 'replanned'
+        entry['plan_note'] = reason
+        self.result['replanned'].append(dict(instance=instance['id'], name=instance['name'], planned=list(to or []),
+                                             reason=reason))
+        self.warn('%s (%s) is re-planned: %s' % (instance['name'], instance['id'], reason))
+        return False
 
 
 def _refuse(host, entries, policy_errors, stuck):

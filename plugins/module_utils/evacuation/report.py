@@ -12,7 +12,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
 def report_entry(instance, source):
     return dict(id=instance['id'], name=instance['name'], project_id=instance['project_id'], **{'from': source},
                 to=None, method=None, status_before=instance['status'], status_after=instance['status'],
-                result=None, seconds=0.0, migration_id=None, error=None, candidates=[], attempts=[])
+                result=None, seconds=0.0, migration_id=None, error=None, candidates=[], attempts=[],
+                plan=None, plan_note=None)
 
 
 def summary(entries, host, remaining, started, clock, changed):

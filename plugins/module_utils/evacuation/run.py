@@ -45,7 +45,7 @@ def evacuate(conn, host, options=None, clock=time.monotonic, sleep=time.sleep, c
                 entry['result'] = 'planned'
         result = summary(entries, host, [entry['id'] for entry in entries], started, clock,
                          any(entry['result'] == 'planned' for entry in entries) or bool(leftovers))
-        result.update(confirmed=leftovers, warnings=warnings)
+        result.update(confirmed=leftovers, warnings=warnings, **_plan_report(preflight))
         return result
 
     engine = Evacuation(conn, host, opts, clock, sleep, preflight['plan'])
@@ -53,9 +53,14 @@ def evacuate(conn, host, options=None, clock=time.monotonic, sleep=time.sleep, c
     remaining_servers = host_info.list_servers(conn, host)
     result = summary(entries, host, [server.id for server in remaining_servers], started, clock,
                      engine.changed or bool(leftovers))
-    result.update(confirmed=leftovers, warnings=warnings)
+    result.update(confirmed=leftovers, warnings=warnings, **_plan_report(preflight))
     raise_if_incomplete(result, remaining_servers, opts['verify_empty'], engine.no_valid_host, engine.timed_out)
     return result
+
+
+def _plan_report(preflight):
+    """What became of the plan's moves: the instances re-planned and the moves left aside, with why."""
+    return dict(replanned=preflight['replanned'], ignored_moves=preflight['ignored_moves'])
 
 
 def confirm_leftovers(conn, host, check_mode=False, warn=None):

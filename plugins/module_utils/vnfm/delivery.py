@@ -17,7 +17,6 @@ MAX_BODY = 1024 * 1024             # what is read of a VNFM's answer
 MAX_SENDERS = 16                   # notifications sent at once
 
 SendError = http_client.HTTPClientError
-ssl_context = http_client.ssl_context
 
 
 def auth_headers(endpoint):
@@ -36,10 +35,8 @@ def auth_headers(endpoint):
 def tls_context(endpoint, url):
     """The TLS set-up of ``endpoint`` for ``url`` (None for plain http); raises OSError or ssl.SSLError
     when its CA bundle or client certificate cannot be loaded."""
-    if not url.startswith('https'):
-        return None
-    return ssl_context(endpoint.get('validate_certs', True), endpoint.get('ca_cert'), endpoint.get('client_cert'),
-                       endpoint.get('client_key'))
+    return http_client.tls_for(url, endpoint.get('validate_certs', True), endpoint.get('ca_cert'),
+                               endpoint.get('client_cert'), endpoint.get('client_key'))
 
 
 def http_request(url, method='POST', body=None, headers=None, timeout=10, context=None):

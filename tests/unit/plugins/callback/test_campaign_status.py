@@ -377,8 +377,8 @@ def test_task_event_fields():
 
 def collections_root():
     """The directory holding ansible_collections/opnfv/escalator (this checkout, or ansible-test's copy)."""
-    path = os.path.abspath(state.__file__)
-    for _level in range(5):                      # plugins/module_utils/state.py -> collection -> opnfv -> root
+    path = os.path.abspath(run_guard.__file__)
+    for _level in range(5):                      # plugins/module_utils/run_guard.py -> collection -> opnfv -> root
         path = os.path.dirname(path)
     return os.path.dirname(path)
 

@@ -15,7 +15,7 @@ from ansible.template import Templar, trust_as_template
 from ansible_collections.opnfv.escalator.plugins.callback import campaign_status
 from ansible_collections.opnfv.escalator.plugins.module_utils import state
 
-COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(state.__file__))))
+COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(campaign_status.__file__))))
 PLAYBOOKS = os.path.join(COLLECTION, 'playbooks')
 CAMPAIGN_PLAYBOOKS = ('upgrade_compute.yml', 'rollback-compute.yml', 'plan.yml', 'precheck.yml',
                       'awx-upgrade-compute.yml')

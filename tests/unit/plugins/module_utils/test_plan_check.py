@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 
 
@@ -50,13 +50,13 @@ def fixture_good():
     hosts, groups, options = small_cloud()
     plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
     return hosts, groups, options, plan
 
 
 def violations(good, plan):
     hosts, groups, options = good[:3]
-    return plan_check.check_plan(hosts, groups, options, plan)
+    return check_plan(hosts, groups, options, plan)
 
 
 def assert_caught(good, plan, *fragments):
@@ -139,11 +139,11 @@ def test_capacity_exceeded():
     hosts = [host("e"), host("c1", [inst("a%d" % i, vcpus=4) for i in range(3)]),
              host("c2", [inst("b%d" % i, vcpus=4) for i in range(3)])]
     plan = plan_campaign(hosts, [], {})
-    assert plan_check.check_plan(hosts, [], {}, plan) == []
+    assert check_plan(hosts, [], {}, plan) == []
     assert [b["hosts"] for b in plan["batches"]] == [["e"], ["c1"], ["c2"]]
     for move in plan["batches"][2]["moves"]:
         move["to"] = ["e"]
-    found = plan_check.check_plan(hosts, [], {}, plan)
+    found = check_plan(hosts, [], {}, plan)
     assert any("host e is over capacity" in v for v in found), found
 
 
@@ -183,7 +183,7 @@ def test_batch_too_big_and_zone_limit(good):
         merged["hosts"].extend(batch["hosts"])
         merged["moves"].extend(batch["moves"])
     del plan["batches"][2:]
-    found = plan_check.check_plan(hosts, groups, options, plan)
+    found = check_plan(hosts, groups, options, plan)
     assert any("(max_batch_size 3)" in v for v in found), found
     assert any("az_max_down 2" in v for v in found), found
 
@@ -207,10 +207,10 @@ def test_stale_inputs_fail_the_fingerprint(good):
     hosts, groups, options, plan = good
     hosts = copy.deepcopy(hosts)
     hosts[4]["instances"].append(inst("late"))
-    found = plan_check.check_plan(hosts, groups, options, plan)
+    found = check_plan(hosts, groups, options, plan)
     assert any("fingerprint" in v for v in found)
     assert any("instances left on hosts in maintenance: late" in v for v in found)
-    found = plan_check.check_plan(good[0], groups, dict(options, max_batch_size=2), plan)
+    found = check_plan(good[0], groups, dict(options, max_batch_size=2), plan)
     assert any("fingerprint" in v for v in found)
 
 
@@ -257,17 +257,17 @@ def test_infeasible_plan_must_not_have_batches(good):
 
 
 def test_not_a_plan():
-    assert plan_check.check_plan([], [], {}, "nope") == ["the plan is not a mapping"]
+    assert check_plan([], [], {}, "nope") == ["the plan is not a mapping"]
 
 
 def test_parked_instance_must_say_when_it_moves_again():
     hosts = [host("c1", [inst("a")]), host("c2", [inst("b"), inst("c")])]
     plan = plan_campaign(hosts, [], {})
-    assert plan_check.check_plan(hosts, [], {}, plan) == []
+    assert check_plan(hosts, [], {}, plan) == []
     move = plan["batches"][0]["moves"][0]
     assert move["moves_again_in_batch"] == 2
     move["moves_again_in_batch"] = 5
-    found = plan_check.check_plan(hosts, [], {}, plan)
+    found = check_plan(hosts, [], {}, plan)
     assert any("should say it moves again in batch 2" in v for v in found), found
 
 
@@ -276,12 +276,12 @@ def test_our_disabled_host_is_not_a_destination_before_its_upgrade():
              host("c2", [inst("b")])]
     options = {"canary_hosts": 1}
     plan = plan_campaign(hosts, [], options)
-    assert plan_check.check_plan(hosts, [], options, plan) == []
+    assert check_plan(hosts, [], options, plan) == []
     bad = copy.deepcopy(plan)
     bad["batches"].reverse()
     for pos, batch in enumerate(bad["batches"], 1):
         batch["batch"] = pos
-    found = plan_check.check_plan(hosts, [], options, bad)
+    found = check_plan(hosts, [], options, bad)
     assert found
 
 
@@ -289,12 +289,12 @@ def test_fallback_without_room_is_caught():
     hosts = [host("c1", [inst("a", vcpus=8)], vcpus=8), host("c2", vcpus=8), host("c3", [inst("b", vcpus=8)], vcpus=8)]
     options = {"destinations_per_move": 2}
     plan = plan_campaign(hosts, [], options)
-    assert plan_check.check_plan(hosts, [], options, plan) == []
+    assert check_plan(hosts, [], options, plan) == []
     for batch in plan["batches"]:
         for move in batch["moves"]:
             if move["instance"] == "a":
                 move["to"] = move["to"][:1] + ["c3"]
-    found = plan_check.check_plan(hosts, [], options, plan)
+    found = check_plan(hosts, [], options, plan)
     assert any("fallback c3 of instance a has no room" in v for v in found), found
 
 
@@ -312,14 +312,14 @@ def test_destinations_outside_the_campaign(options):
     hosts, groups = _subset_cloud()
     plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
     moves = {m["instance"]: m for m in plan["batches"][0]["moves"]}
     assert moves["a"]["to"][0] in ("compute3", "compute4")
 
     for dest, why in (("compute5", "down"), ("compute6", "disabled")):
         bad = copy.deepcopy(plan)
         bad["batches"][0]["moves"][0]["to"] = [dest]
-        found = plan_check.check_plan(hosts, groups, options, bad)
+        found = check_plan(hosts, groups, options, bad)
         assert any("sent to skipped host %s" % dest in v and why in v for v in found), found
 
     # the anti-affinity partner's host is outside and up, but holds a member
@@ -327,23 +327,23 @@ def test_destinations_outside_the_campaign(options):
     for move in bad["batches"][0]["moves"]:
         if move["instance"] == "a":
             move["to"] = ["compute2"]
-    found = plan_check.check_plan(hosts, groups, options, bad)
+    found = check_plan(hosts, groups, options, bad)
     assert any("joins another member of anti-affinity group g on compute2" in v for v in found), found
 
     # the marker must say when the planned destination is outside the campaign
     bad = copy.deepcopy(plan)
     del bad["batches"][0]["moves"][0]["outside_campaign"]
-    found = plan_check.check_plan(hosts, groups, options, bad)
+    found = check_plan(hosts, groups, options, bad)
     assert any("outside the campaign" in v for v in found), found
     bad = copy.deepcopy(plan)
     bad["batches"][0]["moves"][0]["moves_again_in_batch"] = 2
-    assert plan_check.check_plan(hosts, groups, options, bad)
+    assert check_plan(hosts, groups, options, bad)
 
     # the skipped report says which outside hosts receive instances
     bad = copy.deepcopy(plan)
     for entry in bad["skipped"]:
         entry["destination"] = not entry["destination"]
-    found = plan_check.check_plan(hosts, groups, options, bad)
+    found = check_plan(hosts, groups, options, bad)
     assert len([v for v in found if "destination" in v]) == 5, found
 
 
@@ -352,9 +352,9 @@ def test_an_excluded_host_that_is_down_is_not_a_destination():
     options = {"exclude_hosts": ["compute5"], "include_hosts": ["compute1", "compute5"]}
     plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
     plan["batches"][0]["moves"][0]["to"] = ["compute5"]
-    found = plan_check.check_plan(hosts, groups, options, plan)
+    found = check_plan(hosts, groups, options, plan)
     assert any("sent to skipped host compute5 (excluded, and down)" in v for v in found), found
 
 
@@ -368,12 +368,12 @@ def test_a_member_on_an_excluded_down_host_uses_up_the_budget():
     options = {"exclude_hosts": ["compute5"], "budgets": {"g3": 2}, "max_batch_size": 2, "canary_hosts": 0}
     plan = plan_campaign(hosts, groups, options)
     assert plan["feasible"], plan["reasons"]
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
     assert plan["summary"]["lower_bound"]["by_budget"] == 2
     merged = copy.deepcopy(plan)
     merged["batches"] = [dict(merged["batches"][0], moves=[m for b in plan["batches"] for m in b["moves"]],
                               hosts=sorted(h for b in plan["batches"] for h in b["hosts"]))]
-    found = plan_check.check_plan(hosts, groups, options, merged)
+    found = check_plan(hosts, groups, options, merged)
     assert any("group g3 loses 2 members (budget 2 allows 1)" in v for v in found), found
 
 
@@ -472,12 +472,12 @@ def test_random_mutations_are_caught(seed):
         hosts, groups = _random_cloud(rnd, rnd.randint(3, 9))
         options = {"max_batch_size": rnd.choice((1, 2, 3, "auto")), "az_max_down": rnd.choice((None, 1, 2))}
         plan = plan_campaign(hosts, groups, options)
-        assert plan_check.check_plan(hosts, groups, options, plan) == []
+        assert check_plan(hosts, groups, options, plan) == []
         if plan["feasible"]:
             break
     count = 0
     for name, broken in _mutations(plan, rnd):
-        assert plan_check.check_plan(hosts, groups, options, broken), name
+        assert check_plan(hosts, groups, options, broken), name
         count += 1
     assert count >= 3
 

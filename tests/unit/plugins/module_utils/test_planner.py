@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.fingerprint import expected_fingerprint
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.fingerprint import fingerprint
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
@@ -44,7 +45,7 @@ def plan_ok(hosts, groups=(), options=None):
     """Plan, assert feasible, and prove it with the independent checker."""
     plan = plan_campaign(hosts, list(groups), options)
     assert plan["feasible"], plan["reasons"]
-    assert plan_check.check_plan(hosts, list(groups), options, plan) == []
+    assert check_plan(hosts, list(groups), options, plan) == []
     return plan
 
 
@@ -221,7 +222,7 @@ def test_budget_zero_no_spare_host_message():
     assert plan["feasible"] is False
     assert plan["batches"] == []
     assert "group vnf-a (anti-affinity, budget 0): 4 members on 4 hosts, no spare host" in plan["reasons"]
-    assert plan_check.check_plan(hosts, groups, {"budgets": {"vnf-a": 0}}, plan) == []
+    assert check_plan(hosts, groups, {"budgets": {"vnf-a": 0}}, plan) == []
 
 
 def test_member_on_down_host_uses_up_the_budget():
@@ -451,7 +452,7 @@ def test_hosts_outside_the_campaign_that_are_down_or_disabled_are_never_destinat
     hosts.pop(4)
     plan = plan_campaign(hosts, groups, options)
     assert not plan["feasible"] and plan["batches"] == []
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
 
 
 def test_outside_hosts_count_for_capacity_and_affinity():
@@ -562,7 +563,7 @@ def test_fingerprint_stable_and_sensitive():
     regrouped = copy.deepcopy(groups)
     regrouped[0]["policy"] = "soft-anti-affinity"
     assert fingerprint(hosts, regrouped, {}) != fp
-    assert plan_check.expected_fingerprint(hosts, groups, {}) == fp
+    assert expected_fingerprint(hosts, groups, {}) == fp
 
 
 def test_plan_is_deterministic_and_independent_of_input_order():
@@ -738,7 +739,7 @@ def test_random_plans_pass_the_checker(seed):
         options["exclude_hosts"] = rnd.sample(names, rnd.randint(0, len(names)))
     plan = plan_campaign(hosts, groups, options)
     json.loads(plan_to_json(plan))
-    assert plan_check.check_plan(hosts, groups, options, plan) == []
+    assert check_plan(hosts, groups, options, plan) == []
     if plan["feasible"]:
         assert plan["reasons"] == []
         summary = plan["summary"]

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.options import batch_size_cap, normalize_options
@@ -185,17 +185,17 @@ def test_the_table_says_what_bound_each_batch():
 def test_the_checker_holds_auto_plans_to_their_cap_and_claims():
     hosts, groups = pair_cloud(16)
     plan = plan_ok(hosts, groups)
-    assert plan_check.check_plan(hosts, groups, {}, plan) == []
+    assert check_plan(hosts, groups, {}, plan) == []
     # the same plan is too coarse for a smaller cap: the checker reads the cap from the options itself
-    found = plan_check.check_plan(hosts, groups, {"max_batch_percent": 12}, plan)
+    found = check_plan(hosts, groups, {"max_batch_percent": 12}, plan)
     assert any("(max_batch_size auto: at most 2)" in v for v in found), found
     broken = {**plan, "batches": [dict(b) for b in plan["batches"]]}
     broken["batches"][1] = dict(broken["batches"][1], size_bound=[])
-    assert any("does not say what bound its size" in v for v in plan_check.check_plan(hosts, groups, {}, broken))
+    assert any("does not say what bound its size" in v for v in check_plan(hosts, groups, {}, broken))
     short = next(b for b in broken["batches"][1:] if len(b["hosts"]) < 4)
     short["size_bound"] = [{"by": "cap", "detail": "cap: 4 hosts"}]
-    assert any("says its size limit bound it" in v for v in plan_check.check_plan(hosts, groups, {}, broken))
+    assert any("says its size limit bound it" in v for v in check_plan(hosts, groups, {}, broken))
     short["size_bound"] = [{"by": "az_max_down", "detail": "az_max_down"}]
-    assert any("says az_max_down bound it" in v for v in plan_check.check_plan(hosts, groups, {}, broken))
+    assert any("says az_max_down bound it" in v for v in check_plan(hosts, groups, {}, broken))
     short["size_bound"] = [{"by": "budget", "detail": "budget", "groups": ["nope"]}]
-    assert any("unknown server groups nope" in v for v in plan_check.check_plan(hosts, groups, {}, broken))
+    assert any("unknown server groups nope" in v for v in check_plan(hosts, groups, {}, broken))

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import state
-from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore, StateError
+from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore, StateError, machine
 
 PLAN = {
     'format': 'escalator-plan/1',
@@ -277,7 +277,7 @@ def test_check_mode_returns_the_change_and_writes_nothing(started):
 
 
 def test_history_is_bounded(started, monkeypatch):
-    monkeypatch.setattr(state, 'HISTORY_LIMIT', 5)
+    monkeypatch.setattr(machine, 'HISTORY_LIMIT', 5)     # the state machine's own reading of the limit
     for number in range(8):
         started.update_host('compute1', state='draining', message='try %d' % number)
     history = started.read_status()['hosts']['compute1']['history']

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.http_client import ssl_context
 from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.delivery import (
-    SendError, auth_headers, http_request, ssl_context,
+    SendError, auth_headers, http_request,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.listener import CallbackListener
 from ansible_collections.opnfv.escalator.plugins.module_utils.vnfm.payloads import (

@@ -5,7 +5,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, plan_check
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.modules import campaign_plan
 
 
@@ -52,15 +53,15 @@ def test_plan_is_checked_by_the_independent_checker(monkeypatch, cloud, capsys):
     data = host_info.collect(cloud)
     options = campaign_plan.planner_options(dict(campaign_id='c1', max_batch_size='auto', max_batch_percent=25,
                                                  canary_hosts=1))
-    assert plan_check.check_plan(data['hosts'], data['server_groups'], options, result['plan']) == []
+    assert check_plan(data['hosts'], data['server_groups'], options, result['plan']) == []
     broken = json.loads(json.dumps(result['plan']))
     broken['batches'][0]['hosts'] = broken['batches'][0]['hosts'] + broken['batches'][1]['hosts']
-    assert plan_check.check_plan(data['hosts'], data['server_groups'], options, broken)
+    assert check_plan(data['hosts'], data['server_groups'], options, broken)
 
 
 def test_a_plan_that_breaks_a_rule_is_refused(monkeypatch, cloud, capsys):
     build(cloud)
-    monkeypatch.setattr(plan_check, 'check_plan', lambda *args: ['batch 1: 2 hosts, max_batch_size 1'])
+    monkeypatch.setattr(campaign_plan, 'check_plan', lambda *args: ['batch 1: 2 hosts, max_batch_size 1'])
     result = run_module(monkeypatch, cloud, capsys)
     assert result['failed'] is True
     assert result['error_code'] == 'E_PLAN'

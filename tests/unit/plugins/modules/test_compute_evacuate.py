@@ -119,7 +119,8 @@ def test_every_option_reaches_the_engine(monkeypatch, cloud, capsys):
                 max_concurrent=4, migration_timeout=90, timeout=900, poll_interval=0.5, on_timeout='fail',
                 status_policy=dict(SUSPENDED='skip'), live_failure='cold', decisions={'x': 'OWN_ACTION'},
                 own_action_timeout=30, own_action_fallback='fail', leave_alone=['y'], require_disabled=False,
-                verify_empty=False, keep_going=True, wait=False)
+                verify_empty=False, keep_going=True, wait=False, moves=[dict(instance='z', to=['compute2'])],
+                batch_hosts=[SRC, 'compute3'], default_budget=0, budgets={'vnf-a': 2})
     monkeypatch.setattr(compute_evacuate, 'evacuate', fake)
     warned = []
     monkeypatch.setattr('ansible.module_utils.basic.AnsibleModule.warn', lambda self, warning: warned.append(warning))
@@ -162,3 +163,41 @@ def test_unknown_host(monkeypatch, cloud, capsys):
     build(cloud)
     result = run_module(monkeypatch, cloud, capsys, host='compute9')
     assert result['error_code'] == 'E_HOST_NOT_FOUND' and 'compute1' in result['msg']
+
+
+def test_the_plans_moves_are_kept_or_replanned_and_said(monkeypatch, cloud, capsys):
+    active, web, off = build(cloud)
+    cloud.hosts['compute4'].state = 'down'
+    moves = [dict(instance=active.id, name='vnf-a-1', to=['compute3'], mode='live', **{'from': SRC}),
+             dict(instance=web.id, name='web', to=['compute4', 'compute3'], mode='live', **{'from': SRC}),
+             dict(instance=off.id, name='db', to=['compute4'], mode='cold', moves_again_in_batch=3, **{'from': SRC}),
+             dict(instance='gone', name='old', to=['compute3'], mode='live', **{'from': SRC})]
+    warned = []
+    monkeypatch.setattr('ansible.module_utils.basic.AnsibleModule.warn', lambda self, warning: warned.append(warning))
+    result = run_module(monkeypatch, cloud, capsys, moves=moves, batch_hosts=[SRC], default_budget=1, budgets={})
+    assert result['_rc'] == 0, result['msg']
+    by_id = {item['id']: item for item in result['instances']}
+    assert (by_id[active.id]['plan'], by_id[web.id]['plan'], by_id[off.id]['plan']) == ('kept', 'kept', 'replanned')
+    assert by_id[web.id]['plan_note'] == 'planned destination dropped: compute4: nova-compute is down'
+    assert result['replanned'] == [dict(instance=off.id, name='db', planned=['compute4'],
+                                        reason='the planned destination no longer holds: compute4: nova-compute is down')]
+    assert result['ignored_moves'] == [dict(instance='gone', reason='no longer on compute1 (not on any compute host: '
+                                                                    'deleted, or moved by someone else)')]
+    assert any('db (%s) is re-planned' % off.id in warning for warning in warned), warned
+    assert active.host == web.host == off.host == 'compute3'
+
+
+def test_a_batch_over_a_group_budget_is_refused_with_the_report(monkeypatch, cloud, capsys):
+    active, _web, _off = build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, moves=[dict(instance=active.id, to=['compute3'])],
+                        batch_hosts=[SRC, 'compute2'], default_budget=1)
+    assert result['_rc'] == 1 and result['error_code'] == 'E_PLAN'
+    assert result['budget_violations'] == ['group vnf-a (anti-affinity, budget 1) has 2 members on compute1, '
+                                           'compute2, which go into maintenance together; it may lose 1 at a time']
+    assert len(result['instances']) == 3 and result['moved'] == [] and not cloud.migrations
+
+
+def test_batch_hosts_need_a_default_budget(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, batch_hosts=[SRC])
+    assert result['_rc'] == 1 and result['error_code'] == 'E_INVALID_INPUT' and 'default_budget' in result['msg']
