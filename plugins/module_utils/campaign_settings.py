@@ -85,7 +85,7 @@ PLAYBOOK_OWNED = frozenset((
     'escalator_run', 'escalator_plan', 'escalator_done_hosts', 'escalator_serial', 'escalator_previous',
     'escalator_new_plan', 'escalator_host', 'escalator_so_far', 'escalator_upgrade_started',
     'escalator_rolled_back', 'escalator_maintenance', 'escalator_vnfm_reply', 'escalator_evacuation',
-    'escalator_final', 'escalator_confirmation', 'escalator_back_in_service', 'escalator_vnfm_complete',
+    'escalator_final', 'escalator_confirmation', 'escalator_released', 'escalator_vnfm_complete',
     'escalator_record_phases', 'escalator_lock', 'escalator_failed_this_run', 'escalator_rollback_hosts',
     'escalator_rollback_plan', 'escalator_rollback_started',
 ))
