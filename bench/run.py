@@ -27,10 +27,10 @@ def parse_args(argv=None):
     parser.add_argument('--only', action='append', default=[],
                         help='sections to run: planner, evacuation, campaign (comma-separated or repeated; default all; '
                              'with --quick: planner and evacuation)')
-    parser.add_argument('--repeat', type=int, default=2, help='campaign repetitions per method (default 2)')
-    parser.add_argument('--hosts', default='4,8,16',
-                        help='lab sizes for the campaigns, comma-separated (default 4,8,16; `lab up --hosts N` before '
-                             'each, the lab is put back to its size at the end)')
+    parser.add_argument('--repeat', type=int, default=1, help='campaign repetitions per method and lab size (default 1)')
+    parser.add_argument('--hosts', default=None,
+                        help='lab sizes for the campaigns, comma-separated (default 4,8,16; with --quick the lab as it '
+                             'is; `lab up --hosts N` before each, the lab is put back to its size at the end)')
     parser.add_argument('--methods', default='escalator,baseline',
                         help='campaign methods, comma-separated (default escalator,baseline; one alone is for a quick look)')
     parser.add_argument('--planner-repeat', type=int, default=3, help='seeds per planner size (default 3)')
@@ -60,7 +60,7 @@ def parse_args(argv=None):
     args.planner_sizes = ints(args.planner_sizes, (20, 50) if args.quick else (100, 1000, 5000))
     args.evacuation_sizes = ints(args.evacuation_sizes, (1,) if args.quick else (1, 4, 16))
     args.concurrency = ints(args.concurrency, (1,) if args.quick else (1, 2, 4))
-    args.hosts = ints(args.hosts, ())
+    args.hosts = ints(args.hosts, () if args.quick else (4, 8, 16))
     if any(n < 2 for n in args.hosts):
         parser.error('--hosts takes lab sizes of at least 2')
     if args.quick:
