@@ -4,14 +4,15 @@
 run 1  a pause request (escalator pause) while the canary is in flight: the canary is finished, nothing new
        starts, the run exits PAUSED (9) naming who asked and why, the cloud lock is released, and the canary's
        Alertmanager silence is gone;
-run 2  the same command, with a test alert firing in a real Alertmanager (Debian prometheus-alertmanager on a
+run 2  the same command outside the maintenance windows: paused again before the next batch (exit 9, kind window);
+run 3  the same command in the window, with a test alert firing in a real Alertmanager (Debian prometheus-alertmanager on a
        loopback port): the gate holds the next batch until the alert is resolved, then the campaign finishes;
        every silence it created for maintained hosts is expired at the end. The upgrade phase is expected to
        take 3 s with escalator_hang_multiple 1.5: the host's real upgrade (tens of seconds) is flagged as a
        hang (an alert event at once), and the campaign goes on (the policy only alerts).
 
-Maintenance windows are tested with an injected clock (tests/unit/plugins/module_utils/test_control_windows.py);
-here an always-open window only checks that escalator_windows passes the settings check and the gate.
+Maintenance windows are tested in depth with an injected clock (tests/unit/plugins/module_utils/
+test_control_windows.py); here a closed window pauses a run and an always-open one lets the next run go.
 Two hosts are upgraded (a canary, then one more); the other two are left out (destinations).
 """
 import datetime
@@ -168,7 +169,20 @@ def test_pause_request_then_a_firing_alert_holds_the_next_batch(seeded_lab, tmp_
               30, 'the canary silence to expire')
         assert [s['matchers'][0]['value'] for s in am.silences(marker)] == ['%s(:[0-9]+)?' % canary[0]]
 
-        # -- run 2: the same command while a matching alert fires; resolved once the gate waits -----------------
+        # -- run 2: the same command outside the maintenance window: paused again before any host ---------------
+        later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=12)
+        closed = [{'days': 'daily', 'start': later.strftime('%H:%M'),
+                   'end': (later + datetime.timedelta(minutes=1)).strftime('%H:%M'), 'timezone': 'UTC'}]
+        outside = escalator.upgrade(CAMPAIGN, INVENTORY, dict(settings, escalator_windows=closed), **options)
+        assert outside.exit_code == ExitCode.PAUSED, (outside.exit_code, outside.message, outside.artifacts)
+        assert outside.message.startswith('paused before batch 2: outside the maintenance windows (daily %s-'
+                                          % later.strftime('%H:%M')), outside.message
+        assert 'next window for it opens' not in outside.message    # one minute is never enough for a batch
+        assert _status(state_dir)['hosts'][second_host]['state'] == 'pending'
+        finish = [e for e in _events(state_dir) if e['action'] == 'finish'][-1]
+        assert finish['data']['paused']['kind'] == 'window', finish
+
+        # -- run 3: the same command in the window while a matching alert fires; resolved once the gate waits ----
         am.fire({'alertname': 'EscalatorLabTest', 'escalator_test': CAMPAIGN, 'instance': 'noc:9100'})
         outcome = {}
         settings = dict(settings, escalator_expected_phase_seconds={'upgrade': 3}, escalator_hang_multiple=1.5)
