@@ -62,6 +62,11 @@ def cloud_secrets(value, secret=False):
     return found
 
 
+def sdk_list(during, func, *args, **kwargs):
+    """Run one SDK listing to the end (the SDK pages lazily, so errors surface while iterating)."""
+    return sdk_call(during, lambda: list(func(*args, **kwargs)))
+
+
 def status_code(exc):
     """The HTTP status of an SDK or keystoneauth exception (``status_code``, else its response's), or None."""
     return getattr(exc, 'status_code', None) or getattr(getattr(exc, 'response', None), 'status_code', None)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What is on the compute hosts: services, hypervisors, instances, server groups, capacity.
+"""What is on the compute hosts: services, hypervisors, instances, server groups, and their capacity (computed
+in host_capacity.py).
 
 The gathering functions here are shared by compute_host_info, compute_maintenance,
 compute_evacuate and the campaign planner. They take an openstacksdk connection
@@ -24,13 +25,14 @@ plus ``server_groups``: [{"id", "name", "project_id", "policy", "members", "memb
 
 from __future__ import annotations
 
-import warnings
-
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import parse_reason
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_HOST_AMBIGUOUS, E_HOST_NOT_FOUND, E_INVALID_INPUT, EscalatorError,
 )
-from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception, sdk_call as _call
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception, sdk_list as _list
+from ansible_collections.opnfv.escalator.plugins.module_utils.host_capacity import (
+    check_allocations, host_capacity, instances_usage, placement_providers, to_int as _int,
+)
 
 COMPUTE_BINARY = 'nova-compute'
 
@@ -41,14 +43,6 @@ PER_HOST_LISTING_MAX = 3
 # Missing server group members (on hosts outside the selection) are fetched one by
 # one up to this many; beyond it, one listing of all servers is cheaper.
 MEMBER_FETCH_MAX = 50
-
-# Placement resource classes -> the planner's keys.
-RESOURCE_KEYS = (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb'), ('DISK_GB', 'disk_gb'))
-PLANNER_KEYS = tuple(key for rc, key in RESOURCE_KEYS)
-
-# Hypervisor statistics (only returned by Nova below microversion 2.88) -> the planner's keys.
-HYPERVISOR_TOTALS = (('vcpus', 'vcpus'), ('memory_size', 'memory_mb'), ('local_disk_size', 'disk_gb'))
-HYPERVISOR_USED = (('vcpus_used', 'vcpus'), ('memory_used', 'memory_mb'), ('local_disk_used', 'disk_gb'))
 
 
 # -- small conversions ------------------------------------------------------
@@ -62,13 +56,6 @@ def _get(obj, key, default=None):
     else:
         value = getattr(obj, key, default)
     return default if value is None else value
-
-
-def _int(value):
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _ceil_gb(megabytes):
@@ -138,11 +125,6 @@ def instance_dict(server, server_groups=None):
     if server_groups is not None:
         result['server_groups'] = list(server_groups)
     return result
-
-
-def _list(during, func, *args, **kwargs):
-    """Run one SDK listing to the end (the SDK pages lazily, so errors surface while iterating)."""
-    return _call(during, lambda: list(func(*args, **kwargs)))
 
 
 # -- services ---------------------------------------------------------------
@@ -263,77 +245,6 @@ def groups_by_member(server_groups):
     return index
 
 
-# -- capacity ---------------------------------------------------------------
-
-def _placement_providers(conn):
-    providers = _list('listing the Placement resource providers', conn.placement.resource_providers)
-    by_id = {provider.id: provider for provider in providers}
-    by_name = {provider.name: provider for provider in providers}
-    return by_id, by_name
-
-
-def _find_provider(providers, host, hypervisor):
-    """A host's compute node provider: its UUID is the hypervisor's id (Nova >= 2.53), its name
-    the hypervisor host name."""
-    by_id, by_name = providers
-    for key, index in ((hypervisor and hypervisor.id, by_id), (hypervisor and hypervisor.name, by_name),
-                       (host, by_name)):
-        if key and key in index:
-            return index[key]
-    return None
-
-
-def placement_capacity(conn, provider):
-    """Capacity of one resource provider from its inventories and usages.
-
-    Returns ``(capacity, used, free, resources)``: the first three keyed vcpus /
-    memory_mb / disk_gb, ``resources`` keyed by resource class with total,
-    reserved, allocation_ratio, max_unit, capacity, used, free.
-    """
-    inventories = _list('reading the Placement inventories of %s' % provider.name,
-                        conn.placement.resource_provider_inventories, provider)
-    usages = _call('reading the Placement usages of %s' % provider.name,
-                   conn.placement.fetch_resource_provider_usages, provider).usages or {}
-    resources = {}
-    for inventory in inventories:
-        total, reserved = _int(inventory.total), _int(inventory.reserved)
-        ratio = float(inventory.allocation_ratio if inventory.allocation_ratio is not None else 1.0)
-        capacity = int((total - reserved) * ratio)
-        used = _int(usages.get(inventory.resource_class))
-        resources[inventory.resource_class] = dict(
-            total=total, reserved=reserved, allocation_ratio=ratio, max_unit=inventory.max_unit,
-            capacity=capacity, used=used, free=capacity - used)
-    capacity = {key: resources.get(rc, {}).get('capacity', 0) for rc, key in RESOURCE_KEYS}
-    used = {key: _int(usages.get(rc)) for rc, key in RESOURCE_KEYS}
-    free = {key: capacity[key] - used[key] for key in capacity}
-    return capacity, used, free, resources
-
-
-def hypervisor_capacity(hypervisors):
-    """Capacity from the hypervisors' statistics (Nova < 2.88), or ``None`` when Nova hides them.
-
-    Allocation ratios are unknown here: the raw totals are used (ratio 1.0), which
-    is conservative for over-committed CPU.
-    """
-    if not hypervisors:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # the SDK flags these attributes as deprecated
-        totals = [{key: getattr(hv, attr, None) for attr, key in HYPERVISOR_TOTALS} for hv in hypervisors]
-        useds = [{key: getattr(hv, attr, None) for attr, key in HYPERVISOR_USED} for hv in hypervisors]
-    if any(value is None for total in totals for value in total.values()):
-        return None
-    capacity = {key: sum(_int(total[key]) for total in totals) for key in PLANNER_KEYS}
-    used = {key: sum(_int(item[key]) for item in useds) for key in PLANNER_KEYS}
-    free = {key: capacity[key] - used[key] for key in capacity}
-    return capacity, used, free
-
-
-def instances_usage(instances):
-    """What the instances' flavors add up to (vcpus / memory_mb / disk_gb)."""
-    return {key: sum(instance[key] for instance in instances) for key in PLANNER_KEYS}
-
-
 # -- everything about some hosts --------------------------------------------
 
 def _aggregates(conn, warn):
@@ -392,44 +303,6 @@ def _member_hosts(conn, groups, known_hosts, complete, warn):
                  % (group['name'], group['id'], ', '.join(gone)))
 
 
-def _check_allocations(entry, warn):
-    """Warn when Placement's usage of a host is not what its instances add up to."""
-    if entry['capacity_source'] != 'placement' or entry['used'] == entry['instances_used']:
-        return
-    warn('%s: Placement counts %s used, its instances add up to %s: a migration to or from it in progress, '
-         'or allocations left behind by a deleted server or a failed migration (nova-manage placement audit '
-         'finds them); capacity planning uses Placement\'s figure' % (
-             entry['name'], _sizes(entry['used']), _sizes(entry['instances_used'])))
-
-
-def _sizes(values):
-    return ', '.join('%s %s' % (key, values[key]) for key in PLANNER_KEYS)
-
-
-def _host_capacity(conn, name, hypervisors, providers, instances, warn):
-    """capacity, used, free, resources, source for one host, trying Placement first."""
-    if providers is not None:
-        provider = _find_provider(providers, name, hypervisors[0] if hypervisors else None)
-        if provider is None:
-            warn('%s: no Placement resource provider found for this host, using the hypervisor '
-                 'statistics' % name)
-        else:
-            try:
-                capacity, used, free, resources = placement_capacity(conn, provider)
-                return dict(capacity=capacity, used=used, free=free, resources=resources,
-                            capacity_source='placement')
-            except EscalatorError as exc:
-                warn('%s: Placement did not answer (%s), using the hypervisor statistics' % (name, exc.msg))
-    stats = hypervisor_capacity(hypervisors)
-    if stats is not None:
-        capacity, used, free = stats
-        return dict(capacity=capacity, used=used, free=free, resources={}, capacity_source='hypervisor')
-    warn('%s: capacity unknown (Placement unreachable and Nova no longer reports hypervisor '
-         'statistics); "used" is the sum of the instances\' flavors' % name)
-    used = instances_usage(instances) if instances is not None else None
-    return dict(capacity=None, used=used, free=None, resources={}, capacity_source='unavailable')
-
-
 def _host_entry(service, aggregates, hypervisors, instances):
     """What collect says of one host before its instances and capacity."""
     return dict(
@@ -479,7 +352,7 @@ def collect(conn, hosts=None, include_instances=True, include_server_groups=True
     providers = None
     if include_capacity and names:
         try:
-            providers = _placement_providers(conn)
+            providers = placement_providers(conn)
         except EscalatorError as exc:
             _warn('Placement is not reachable (%s): capacity comes from the hypervisor statistics' % exc.msg)
 
@@ -491,9 +364,9 @@ def collect(conn, hosts=None, include_instances=True, include_server_groups=True
         if include_instances:
             entry['instances'] = instances
         if include_capacity:
-            entry.update(_host_capacity(conn, name, hypervisors.get(name, []), providers, instances, _warn))
+            entry.update(host_capacity(conn, name, hypervisors.get(name, []), providers, instances, _warn))
             entry['instances_used'] = instances_usage(instances)
-            _check_allocations(entry, _warn)
+            check_allocations(entry, _warn)
         result_hosts.append(entry)
 
     if include_server_groups:

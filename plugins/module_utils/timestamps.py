@@ -38,3 +38,11 @@ def parse_ts(text):
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.timezone.utc)
     return value
+
+
+def seconds_between(start, end):
+    """Seconds from timestamp *start* to timestamp *end* (never negative), or None when either is missing."""
+    first, last = parse_ts(start), parse_ts(end)
+    if first is None or last is None:
+        return None
+    return max(0.0, (last - first).total_seconds())

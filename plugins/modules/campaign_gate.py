@@ -54,9 +54,8 @@ options:
     type: list
     elements: raw
   wait_for_window:
-    description: Wait for the next window where the batch fits instead of pausing.
+    description: Wait for the next window where the batch fits instead of pausing (omitted or V(false) - pause).
     type: bool
-    default: false
   window_max_wait:
     description: The longest wait for a window, in seconds; pause when the batch fits only later.
     type: int
@@ -264,7 +263,7 @@ def run(module, now=None, start_watcher=silences.start_watcher, start_hang_watch
     alerts = alert_settings(params)
     samples, _campaigns = history.from_state_dir(store.state_dir)
     expected, sources = history.expected_phases(samples, params['expected_phase_seconds'])
-    gate_args = dict(windows=windows, wait_for_window=params['wait_for_window'],
+    gate_args = dict(windows=windows, wait_for_window=bool(params['wait_for_window']),
                      window_max_wait=params['window_max_wait'], phase_seconds=expected,
                      alerts=alerts if alerts and alerts['matchers'] else None, check_mode=module.check_mode)
     if now is not None:
@@ -302,7 +301,7 @@ def main():
             batch=dict(type='int'),
             hosts=dict(type='list', elements='str', required=True),
             windows=dict(type='list', elements='raw'),
-            wait_for_window=dict(type='bool', default=False),
+            wait_for_window=dict(type='bool'),
             window_max_wait=dict(type='int', default=604800),
             expected_phase_seconds=dict(type='dict'),
             hang_multiple=dict(type='float', default=3.0),

@@ -65,10 +65,12 @@ def pause(campaign_id, reason=None, requested_by=None, state_dir=None):
                                   now_text=state.format_ts(state.utcnow()))
     except _escalator_error() as exc:
         return PauseResult(campaign_id, ExitCode.USAGE, exc.msg)
-    return PauseResult(campaign_id, ExitCode.OK, 'campaign %s will pause before its next batch (asked by %s%s); '
-                       'the hosts in flight are finished first' % (
-                           campaign_id, request['requested_by'],
-                           ': %s' % request['reason'] if request.get('reason') else ''), request)
+    message = 'campaign %s will pause before its next batch (asked by %s%s); the hosts in flight are finished ' \
+        'first' % (campaign_id, request['requested_by'], ': %s' % request['reason'] if request.get('reason') else '')
+    if locate.collection_module('run_guard').holder(store.path) is None:
+        # a killed run left the campaign 'running': the request waits for the next run, which pauses at once
+        message += '. No run of it is live on this controller now: its next run will pause before its first batch'
+    return PauseResult(campaign_id, ExitCode.OK, message, request)
 
 
 def paused(campaign_id, state_dir=None):

@@ -28,6 +28,7 @@ def running(tmp_path, monkeypatch):
 def test_pause_writes_a_request_the_gate_consumes(running):
     result = escalator.pause('c-night', reason='NOC incident 4711', requested_by='alice@noc')
     assert result.ok and 'alice@noc: NOC incident 4711' in result.message
+    assert 'No run of it is live' in result.message      # nothing holds the run lock in this test
     request = json.load(open(os.path.join(running.path, 'pause-request.json')))
     assert request['requested_by'] == 'alice@noc' and request['run'] == 'run-1'
     assert [e['action'] for e in running.read_events()][-1] == 'pause_request'

@@ -33,13 +33,13 @@ def over_budget(hosts, server_groups, batch, default_budget, budgets):
         member_hosts = group.get('member_hosts') or {}
         down = sum(1 for name in member_hosts.values() if name in hosts and hosts[name]['state'] != 'up')
         limit = 1 if budget == 0 else budget - down
-        on_batch = sorted((name, member) for member, name in member_hosts.items() if name in batch)
+        on_batch = [name for name in member_hosts.values() if name in batch]
         if len(on_batch) > limit:
             found.append('group %s (%s, budget %s%s) has %d members on %s, which go into maintenance together; '
                          'it may lose %d at a time' % (
                              group.get('name') or group['id'], group['policy'], budget,
                              ', %d member(s) already on down hosts' % down if down and budget else '',
-                             len(on_batch), ', '.join(sorted({name for name, _ in on_batch})), max(limit, 0)))
+                             len(on_batch), ', '.join(sorted(set(on_batch))), max(limit, 0)))
     return found
 
 

@@ -21,19 +21,6 @@ def _canon_resources(values):
     return {k: _canon_number(values[k]) for k in RESOURCES if values.get(k) is not None}
 
 
-def _canon_instance(inst):
-    return {
-        "id": inst["id"],
-        "name": inst.get("name"),
-        "project_id": inst.get("project_id"),
-        "status": inst.get("status"),
-        "vcpus": _canon_number(inst.get("vcpus") or 0),
-        "memory_mb": _canon_number(inst.get("memory_mb") or 0),
-        "disk_gb": _canon_number(inst.get("disk_gb") or 0),
-        "server_groups": sorted(inst.get("server_groups") or []),
-    }
-
-
 def _canon_host(host):
     return {
         "name": host["name"],
@@ -44,7 +31,16 @@ def _canon_host(host):
         "disabled_reason": host.get("disabled_reason"),
         "capacity": _canon_resources(host.get("capacity")),
         "used": _canon_resources(host.get("used")),
-        "instances": [_canon_instance(inst) for inst in sorted(host.get("instances") or [], key=lambda i: i["id"])],
+        "instances": [{     # a comprehension, not a call per instance
+            "id": inst["id"],
+            "name": inst.get("name"),
+            "project_id": inst.get("project_id"),
+            "status": inst.get("status"),
+            "vcpus": _canon_number(inst.get("vcpus") or 0),
+            "memory_mb": _canon_number(inst.get("memory_mb") or 0),
+            "disk_gb": _canon_number(inst.get("disk_gb") or 0),
+            "server_groups": sorted(inst.get("server_groups") or []),
+        } for inst in sorted(host.get("instances") or [], key=lambda i: i["id"])],
     }
 
 

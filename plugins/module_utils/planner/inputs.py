@@ -46,8 +46,15 @@ def validate_inputs(hosts, server_groups):
             raise PlanInputError("host %s is listed twice" % host["name"])
         seen_hosts.add(host["name"])
         _validate_host(host)
-        for inst in host.get("instances") or []:
-            _validate_instance(host["name"], inst, seen_instances)
+        for inst in host.get("instances") or []:     # inline, not a call: this runs once per instance
+            if not isinstance(inst, dict) or not isinstance(inst.get("id"), str) or not inst["id"]:
+                raise PlanInputError("host %s: every instance needs a string id: %r" % (host["name"], inst))
+            if inst["id"] in seen_instances:
+                raise PlanInputError("instance %s is listed twice" % inst["id"])
+            seen_instances.add(inst["id"])
+            for key in RESOURCES:
+                if number(inst.get(key) or 0, "instance %s: %s" % (inst["id"], key)) < 0:
+                    raise PlanInputError("instance %s: %s must be >= 0" % (inst["id"], key))
     _validate_groups(server_groups)
 
 
@@ -66,17 +73,6 @@ def _validate_host(host):
             if values.get(key) is not None:
                 if number(values[key], "host %s: %s.%s" % (name, section, key)) < 0:
                     raise PlanInputError("host %s: %s.%s must be >= 0" % (name, section, key))
-
-
-def _validate_instance(host_name, inst, seen_instances):
-    if not isinstance(inst, dict) or not isinstance(inst.get("id"), str) or not inst["id"]:
-        raise PlanInputError("host %s: every instance needs a string id: %r" % (host_name, inst))
-    if inst["id"] in seen_instances:
-        raise PlanInputError("instance %s is listed twice" % inst["id"])
-    seen_instances.add(inst["id"])
-    for key in RESOURCES:
-        if number(inst.get(key) or 0, "instance %s: %s" % (inst["id"], key)) < 0:
-            raise PlanInputError("instance %s: %s must be >= 0" % (inst["id"], key))
 
 
 def _validate_groups(server_groups):

@@ -62,16 +62,20 @@ class PlanOutput:
             notes.append("VNFM switchover before maintenance for group %s" % ", ".join(switch))
         return notes
 
-    def _move_out(self, move):
+    def _moves_out(self, moves):
+        """The plan's moves of a batch (one loop, no call per move: a plan has one move per instance)."""
         names = self.names
-        out = {"instance": self.inst_id[move.instance], "name": self.inst_name[move.instance],
-               "from": names[move.source], "to": [names[t] for t in move.to], "mode": move.mode}
-        if move.parked:
-            out["moves_again_in_batch"] = self.upgraded_in[move.dest]
-        if self.outside[move.dest]:
-            out["outside_campaign"] = True
-        if move.group is not None:
-            out["with_group"] = self.g_id[move.group]
+        out = []
+        for move in moves:
+            entry = {"instance": self.inst_id[move.instance], "name": self.inst_name[move.instance],
+                     "from": names[move.source], "to": [names[t] for t in move.to], "mode": move.mode}
+            if move.parked:
+                entry["moves_again_in_batch"] = self.upgraded_in[move.dest]
+            if self.outside[move.dest]:
+                entry["outside_campaign"] = True
+            if move.group is not None:
+                entry["with_group"] = self.g_id[move.group]
+            out.append(entry)
         return out
 
     def _batch_out(self, number, batch):
@@ -85,7 +89,7 @@ class PlanOutput:
             "canary": batch.canary,
             "hosts": sorted(self.names[h] for h in batch.hosts),
             "zones": dict(sorted(zones.items())),
-            "moves": [self._move_out(m) for m in batch.moves],
+            "moves": self._moves_out(batch.moves),
             "budget_use": budget_use,
             "size_bound": batch.size_bound,
             "notes": self._batch_notes(batch),

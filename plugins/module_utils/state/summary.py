@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.vocabulary import ACTIVE_STATES, DONE, FAILURE_STATES, HOST_STATES, SKIPPED
-from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts, parse_ts
-
-
-def _seconds(start, end):
-    start, end = parse_ts(start), parse_ts(end)
-    if start is None or end is None:
-        return None
-    return max(0.0, (end - start).total_seconds())
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts, seconds_between
 
 
 def format_duration(seconds):
@@ -29,7 +22,7 @@ def host_duration(record, now=None):
     end = record.get('finished')
     if not end:
         end = format_ts(now) if now is not None else record.get('updated')
-    return _seconds(record['started'], end)
+    return seconds_between(record['started'], end)
 
 
 def campaign_duration(status, now=None):
@@ -37,7 +30,7 @@ def campaign_duration(status, now=None):
     end = campaign.get('finished')
     if not end:
         end = format_ts(now) if now is not None else campaign.get('updated')
-    return _seconds(campaign.get('started'), end)
+    return seconds_between(campaign.get('started'), end)
 
 
 def summary(status, now=None):

@@ -13,7 +13,6 @@ import pytest
 
 from ansible_collections.opnfv.escalator.plugins.callback import campaign_status
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
-from ansible_collections.opnfv.escalator.plugins.module_utils import state
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
 
 

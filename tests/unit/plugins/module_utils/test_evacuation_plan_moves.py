@@ -81,8 +81,8 @@ def test_moves_that_no_longer_hold_are_replanned_and_said():
     result = evacuate(cloud, moves=moves)
 
     assert entry(result, kept)['plan'] == 'kept' and kept.host == 'cmp2'
-    assert entry(result, kept)['plan_note'] == 'planned destination dropped: cmp3: nova-compute is disabled ' \
-                                              '(in maintenance: escalator:c1: upgrade)'
+    assert entry(result, kept)['plan_note'] == ('planned destination dropped: cmp3: nova-compute is disabled '
+                                                '(in maintenance: escalator:c1: upgrade)')
     reasons = {item['instance']: item['reason'] for item in result['replanned']}
     assert set(reasons) == {to_maintenance.id, to_partner.id, to_full.id, newcomer.id}
     assert reasons[to_maintenance.id] == 'the planned destination no longer holds: cmp3: nova-compute is disabled ' \
@@ -164,7 +164,7 @@ def budget_cloud():
         {'batch': 3, 'canary': False, 'hosts': ['cmp2'], 'moves': [move(second, 'cmp4', source='cmp2')],
          'budget_use': [{'group': group, 'name': 'vnf-a', 'members': 1, 'budget': 1}]},
     ]}
-    return cloud, group, first, second, plan
+    return cloud, first, second, plan
 
 
 def drain_args(plan, host):
@@ -175,7 +175,7 @@ def drain_args(plan, host):
 
 
 def test_a_plan_edited_by_hand_to_break_a_budget_is_refused_before_anything_moves():
-    cloud, _, first, second, plan = budget_cloud()
+    cloud, first, second, plan = budget_cloud()
     # by hand: cmp2 joins batch 2, so both members of vnf-a go into maintenance at once
     plan['batches'][1]['hosts'].append('cmp2')
     plan['batches'][1]['moves'] += plan['batches'][2].pop('moves')
@@ -193,19 +193,18 @@ def test_a_plan_edited_by_hand_to_break_a_budget_is_refused_before_anything_move
 
 
 def test_the_plan_as_made_passes_the_batch_guard():
-    cloud, _, first, _, plan = budget_cloud()
+    cloud, first, _second, plan = budget_cloud()
     cloud.hosts['cmp2'].status = 'enabled'
     result = evacuate(cloud, **drain_args(plan, SRC))
     assert first.host == 'cmp4' and entry(result, first)['plan'] == 'kept'
 
 
 def test_an_empty_host_of_a_bad_batch_is_refused_too():
-    cloud, _, _, _, plan = budget_cloud()
+    cloud = budget_cloud()[0]
     cloud.hosts['cmp3'].status = 'disabled'
     with pytest.raises(EscalatorError) as info:
         evacuate(cloud, 'cmp3', batch_hosts=[SRC, 'cmp2', 'cmp3'], default_budget=1, moves=[])
     assert info.value.code == 'E_PLAN'
-    del plan
 
 
 @pytest.mark.parametrize('budgets, default_budget, down, refused', [

@@ -8,6 +8,7 @@ import pytest
 from openstack.compute.v2 import server as _server
 from openstack.compute.v2 import server_group as _server_group
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_capacity
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_info as hi
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_CONNECT, E_FORBIDDEN, E_HOST_AMBIGUOUS, E_HOST_NOT_FOUND, E_INVALID_INPUT, EscalatorError,
@@ -400,7 +401,7 @@ class TestCapacityFallback:
 
     def test_placement_capacity_direct(self, telco):
         provider = next(iter(telco.placement.resource_providers(name='compute1')))
-        capacity, used, free, resources = hi.placement_capacity(telco, provider)
+        capacity, used, free, resources = host_capacity.placement_capacity(telco, provider)
         assert capacity['vcpus'] == 56 and used['vcpus'] == 4 and free['vcpus'] == 52
         assert set(resources) == {'VCPU', 'MEMORY_MB', 'DISK_GB'}
 
@@ -408,7 +409,7 @@ class TestCapacityFallback:
         telco.placement_fault = 'unreachable'
         provider = next(iter(telco.compute.hypervisors()))
         with pytest.raises(EscalatorError) as err:
-            hi.placement_capacity(telco, provider)
+            host_capacity.placement_capacity(telco, provider)
         assert err.value.code == E_CONNECT
 
 

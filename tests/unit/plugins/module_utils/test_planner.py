@@ -569,8 +569,7 @@ def test_fingerprint_stable_and_sensitive():
 def test_plan_is_deterministic_and_independent_of_input_order():
     hosts, groups = random_cloud(random.Random(7), 12)
     one = plan_to_json(plan_campaign(hosts, groups, {"max_batch_size": 3}))
-    two = plan_to_json(plan_campaign(copy.deepcopy(hosts), copy.deepcopy(groups),
-                                                     {"max_batch_size": 3}))
+    two = plan_to_json(plan_campaign(copy.deepcopy(hosts), copy.deepcopy(groups), {"max_batch_size": 3}))
     assert one == two
     rev_hosts = list(reversed(copy.deepcopy(hosts)))
     for h in rev_hosts:

@@ -16,7 +16,7 @@ COLLECTIONS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os
 PREFIX = 'ansible_collections.opnfv.escalator.plugins.module_utils.'
 # The engines: plain Python on an openstacksdk connection (or plain data), usable without Ansible (the Python API,
 # the report script, the callbacks). Only openstack.py, the module base, imports AnsibleModule.
-ENGINES = ('connection', 'maintenance', 'host_info', 'compute_checks', 'lock', 'nova_computes', 'run_guard',
+ENGINES = ('connection', 'maintenance', 'host_info', 'host_capacity', 'compute_checks', 'lock', 'nova_computes', 'run_guard',
            'planner.engine', 'plan_check.rules', 'state', 'campaign_settings', 'timestamps', 'http_client',
            'host_facts', 'host_backup', 'vnfm.delivery')
 MAX_LINES = 500
