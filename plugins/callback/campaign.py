@@ -284,7 +284,6 @@ class CallbackModule(DefaultCallbackModule):
             old = (before_hosts.get(name) or {}).get('state')
             if record.get('state') == old or record.get('state') not in HOST_ENDINGS:
                 continue
-            self._host_phase.pop(name, None)
             self._line(self._ending(record), host=name,
                        color=C.COLOR_OK if record['state'] in (DONE, SKIPPED) else C.COLOR_ERROR)
         before_batches = {b.get('index'): b.get('state') for b in previous.get('batches') or []}

@@ -232,9 +232,10 @@ def alert_settings(params):
     if not options:
         return None
     for key in ('wait', 'poll'):
-        if options[key] < (0 if key == 'wait' else 1):
-            raise EscalatorError('alertmanager.%s must be >= %d, got %d' % (key, 0 if key == 'wait' else 1,
-                                                                           options[key]), code=E_INVALID_INPUT)
+        least = 0 if key == 'wait' else 1
+        if options[key] < least:
+            raise EscalatorError('alertmanager.%s must be >= %d, got %d' % (key, least, options[key]),
+                                 code=E_INVALID_INPUT)
     client = am.Client(options['url'], token=options.get('token'), username=options.get('username'),
                        password=options.get('password'), timeout=options['timeout'],
                        validate_certs=options['validate_certs'], ca_cert=options.get('ca_cert'))
@@ -286,8 +287,8 @@ def run(module, now=None, start_watcher=silences.start_watcher, start_hang_watch
         start_hang_watcher(store, expected, multiple, params['hosts'], webhook)
     if result['action'] == PAUSE:
         result['changed'] = True
-        result['msg'] = 'campaign %s paused before batch %s: %s' % (store.campaign_id, params['batch'],
-                                                                     result['reason'])
+        result['msg'] = 'campaign %s paused before batch %s: %s' % (
+            store.campaign_id, params['batch'], result['reason'])
     else:
         result['msg'] = 'batch %s goes' % params['batch']
     return result

@@ -26,9 +26,10 @@ description:
     (O(default_budget), O(budgets)) allows - a plan edited by hand, or instances that moved since the plan was made.
   - B(Moves.) Up to O(max_concurrent) migrations run at a time. Live migrations go to the planned destinations in
     order (the O(moves), else the O(destinations)), then to the scheduler (unless O(strict_destinations)). A
-    migration counts as done only when BOTH the server's host changed AND its migration record says C(completed) (live) or C(confirmed) (cold; the module confirms the
-    resize itself). A record that says C(completed) while the server still sits on O(host), and a server that goes
-    to C(ERROR), are failures (E(E_MIGRATION_FAILED)), never ignored.
+    migration counts as done only when BOTH the server's host changed AND its migration record says C(completed)
+    (live) or C(confirmed) (cold; the module confirms the resize itself). A record that says C(completed) while
+    the server still sits on O(host), and a server that goes to C(ERROR), are failures (E(E_MIGRATION_FAILED)),
+    never ignored.
   - B(Failures.) On Nova's C(No valid host) or any failed instance, no new migration starts (unless O(keep_going));
     the running ones are watched to their end, so every server stays on a host, in its old status, or is listed
     with what happened to it. Failed results carry the same per-instance report as successful ones.

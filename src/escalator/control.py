@@ -42,7 +42,7 @@ class PauseResult:
 
 
 def _store(campaign_id, state_dir):
-    from escalator import api   # pylint: disable=import-outside-toplevel - api imports this module
+    from escalator import api   # pylint: disable=import-outside-toplevel  # api imports this module
     api.validate_campaign_id(campaign_id)
     state = locate.collection_module('state')
     try:

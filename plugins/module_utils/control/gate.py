@@ -83,9 +83,9 @@ class Gate:
                                        '(or pass --wait-for-window)', started, window=window)
                 target = wins.next_fit(self.windows, now, expected)
                 if target is None:
-                    return self._pause(base, 'window', 'no maintenance window within a week is long enough for the '
-                                       'next batch (%s; windows: %s)' % (durations.minutes_text(expected),
-                                                                        wins.describe(self.windows)), started)
+                    too_short = 'no maintenance window within a week is long enough for the next batch (%s; ' \
+                        'windows: %s)' % (durations.minutes_text(expected), wins.describe(self.windows))
+                    return self._pause(base, 'window', too_short, started)
                 waited = self.clock() - started
                 if waited + (target - now).total_seconds() > self.window_max_wait:
                     return self._pause(base, 'window', '%s; the batch fits from %s, later than '

@@ -76,9 +76,8 @@ def request(store, reason=None, requested_by=None, now_text=None):
                     requested_at=now_text, run=status['campaign']['run'])
     with store.locked():
         _write_atomic(request_path(store.path), document)
-    store.record_event('campaign', None, 'pause_request', 'ok',
-                       message='pause requested by %s%s' % (document['requested_by'],
-                                                             ': %s' % reason if reason else ''),
+    message = 'pause requested by %s%s' % (document['requested_by'], ': %s' % reason if reason else '')
+    store.record_event('campaign', None, 'pause_request', 'ok', message=message,
                        data=dict(requested_by=document['requested_by'], reason=reason))
     return document
 

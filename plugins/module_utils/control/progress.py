@@ -128,7 +128,8 @@ def _watch(store, expected, multiple, hosts, webhook, poll, proc):  # pragma: no
         try:
             busy = check_hangs(store, expected, multiple, hosts, alerted,
                                datetime.datetime.now(datetime.timezone.utc), webhook)
-        except Exception:  # pylint: disable=broad-except - a watcher must not die of a torn read
+        # a watcher must not die of a torn read
+        except Exception:  # pylint: disable=broad-except
             busy = True
         seen_active = seen_active or busy
         if seen_active and not busy:

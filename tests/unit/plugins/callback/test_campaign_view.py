@@ -122,6 +122,7 @@ def test_phase_changes_batches_host_endings_and_progress():
     done = status({'compute1': ('done', 1), 'compute2': ('pending', 2), 'compute3': ('pending', 2)},
                   [(['compute1'], 'done'), (['compute2', 'compute3'], 'pending')])
     plugin.v2_runner_on_ok(state_result('compute1', done))
+    plugin.v2_runner_on_start(Host('compute1'), Task('alert if the VNFMs were not told', tags=['release']))
     plugin.v2_runner_on_start(Host('compute2'), Task('enter', tags=['maintenance']))
     plugin.v2_runner_on_start(Host('compute3'), Task('enter', tags=['maintenance']))
     plugin.v2_runner_on_failed(Result('compute2', Task('Upgrade the host', tags=['upgrade']),
