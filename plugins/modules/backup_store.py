@@ -9,11 +9,11 @@ module: backup_store
 short_description: Complete the controller's copy of a compute host's backup and apply its retention
 version_added: 0.1.0
 description:
-  - Runs on the controller (C(delegate_to: localhost)), after C(config.tar.gz) of the run was fetched into
+  - "Runs on the controller (C(delegate_to: localhost)), after C(config.tar.gz) of the run was fetched into
     C(<controller_dir>/<campaign_id>/<run_id>/<host>/). Checks the archive against the O(manifest)'s sha256 and
     writes C(manifest.json) there, last and atomically, from the manifest M(opnfv.escalator.compute_backup)
     returned - its presence marks a complete copy, as on the host. A complete copy with the same archive is left
-    as it is.
+    as it is."
   - Retention (O(keep)) - per host, the newest runs under O(controller_dir) (all campaigns, by manifest time)
     stay and the current one always does; only directories holding a manifest are deleted, never through a
     symbolic link. V(0) keeps everything.
