@@ -30,6 +30,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.settings import CONTROL_SPEC
+from ansible_collections.opnfv.escalator.plugins.module_utils.metrics_settings import METRICS_SPEC
 
 PREFIX = 'escalator_'
 
@@ -78,6 +79,8 @@ CAMPAIGN_SPEC = {
 }
 # campaign control (windows, pause, alerts): control/settings.py
 CAMPAIGN_SPEC.update(CONTROL_SPEC)
+# the campaign's metrics (Pushgateway, textfile): metrics_settings.py
+CAMPAIGN_SPEC.update(METRICS_SPEC)
 
 # Set by the playbooks while they run; a user's value (an extra variable outranks set_fact) would take over the
 # campaign's own bookkeeping, for example escalator_done_hosts would skip hosts.

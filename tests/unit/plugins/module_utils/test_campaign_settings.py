@@ -130,3 +130,11 @@ def test_every_setting_of_the_example_inventory_passes(role_specs):
     settings = {name: value for name, value in example.items() if name.startswith(cs.PREFIX)}
     assert settings['escalator_max_batch_size'] == 'auto' and settings['escalator_max_batch_percent'] == 25
     assert cs.check(settings, inventory(**LAB), role_specs) == []
+
+
+def test_the_metrics_settings_are_known(role_specs):
+    """escalator_metrics_* (docs/metrics.md) are read by the status callback; the settings check must not refuse
+    them as unknown (it did before metrics_settings joined the spec)."""
+    settings = dict(escalator_campaign_id='c1', escalator_metrics_pushgateway_url='http://127.0.0.1:9091',
+                    escalator_metrics_textfile='/var/lib/node_exporter/escalator.prom')
+    assert cs.check(settings, inventory(**LAB), role_specs) == []
