@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from ansible_collections.opnfv.escalator.tests.unit import pushgateway
+
 pytestmark = pytest.mark.lab
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -137,8 +139,18 @@ def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tm
     campaign = Campaign(lab, tmp_path, 'e2e-full')
     campaign.start_helpers()
     since = _now()
+    gateway_run = pushgateway.running(tmp_path)
+    gateway = gateway_run.__enter__()       # pylint: disable=unnecessary-dunder-call
     try:
-        rc, log = campaign.run('-e', 'escalator_max_batch_size=2')
+        try:
+            # the callback's option (ESCALATOR_METRICS_PUSHGATEWAY_URL); the variable escalator_metrics_pushgateway_url
+            # would do the same, once the settings check knows it
+            campaign.env['ESCALATOR_METRICS_PUSHGATEWAY_URL'] = gateway.url_with_credentials
+            rc, log = campaign.run('-e', 'escalator_max_batch_size=2')
+            del campaign.env['ESCALATOR_METRICS_PUSHGATEWAY_URL']
+            pushed = gateway.groups().get('e2e-full', {})
+        finally:
+            gateway_run.__exit__(None, None, None)
         moves = migrations_per_instance(conn, since)
         versions, status = {host: agent_version(lab, host) for host in lab.hosts}, campaign.status()
         busiest = max(lab.hosts, key=lambda host: len(lab.servers_on(host)))
@@ -152,6 +164,19 @@ def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tm
     assert rc == 0, log[-6000:]
     assert versions == {host: '2.0' for host in lab.hosts}
     assert status['campaign']['state'] == 'done'
+    check_the_compact_view(log, lab.hosts)
+
+    def metric(name, **labels):
+        return [value for sample_labels, value in pushed.get(name, [])
+                if all(sample_labels.get(k) == v for k, v in labels.items())]
+    assert metric('escalator_campaign_state', state='done') == [1], pushed
+    assert metric('escalator_hosts', state='done') == [len(lab.hosts)]
+    assert metric('escalator_batches_done') == metric('escalator_batches') == [len(status['batches'])]
+    assert metric('escalator_phase_duration_seconds_count', phase='evacuate') == [len(lab.hosts)]
+    assert sum(metric('escalator_migrations_total', result='moved')) == sum(moves.values())
+    assert sum(metric('escalator_vnfm_replies_total', outcome='acked')) > 0
+    assert metric('escalator_campaign_elapsed_seconds')[0] > 0
+    assert pushgateway.PASSWORD not in log
     assert {host['state'] for host in status['hosts'].values()} == {'done'}
     assert bare.returncode != 0 and 'Name the hosts to roll back' in bare.stdout, bare.stdout[-3000:]
     assert rollback.returncode == 0, rollback.stdout[-6000:]
@@ -184,6 +209,25 @@ def planned_batches(lab, campaign, **options):
 def events(campaign):
     with open(os.path.join(campaign.state_dir, campaign.id, 'events.jsonl'), encoding='utf-8') as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def check_the_compact_view(log, hosts):
+    """What scripts/campaign prints by default (the opnfv.escalator.campaign stdout callback of playbooks/ansible.cfg):
+    no task banners, each host's phases in order and its end, the batches, the status table at the end."""
+    lines = [line.split('] ', 1)[1] if line.startswith('[') and '] ' in line else line
+             for line in log.split('PLAY RECAP')[0].splitlines()]           # not the recap, not the status table
+    assert 'TASK [' not in log and 'ok: [' not in log, log[:3000]
+    for host in hosts:
+        mine = [line.split()[1] for line in lines if line.split()[:1] == [host] and len(line.split()) > 1]
+        assert mine[:2] == ['precheck', 'maintenance'] and mine[-1] == 'done', (host, mine)
+        assert len(mine) == len(set(mine)), (host, mine)                        # each phase once
+        assert [p for p in ('evacuate', 'backup', 'upgrade', 'verify', 'release') if p in mine] == \
+            ['evacuate', 'backup', 'upgrade', 'verify', 'release'], (host, mine)
+    assert any(line.startswith('batch 1/') and '(canary)' in line for line in lines), log[-3000:]
+    assert any(line.startswith('batch ') and 'done; hosts %d/%d done, 0 failed' % (len(hosts), len(hosts)) in line
+               for line in lines), log[-3000:]
+    assert log.index('PLAY RECAP') < log.index('CAMPAIGN STATUS')
+    assert len(lines) < 150, '%d lines: not compact' % len(lines)
 
 
 # The lab's VNFM entries with the default policy: a VNFM that cannot be reached fails the step.

@@ -178,11 +178,10 @@ def test_a_plan_edited_by_hand_to_break_a_budget_is_refused_before_anything_move
     stored plan edited by hand to put two members of an anti-affinity group (budget 1) into one batch is refused
     (E_PLAN) on the resume, before anything moves, and the hosts leave maintenance (issue 15). Nothing moves, so
     no lab reset is needed: any placement keeps the members of a pair on two hosts."""
-    seeded_lab = exclusive_lab
     campaign_id = 'itest-edited-plan'
     env = dict(os.environ, PATH=os.path.join(REPO_ROOT, '.venv', 'bin') + os.pathsep + os.environ.get('PATH', ''),
                ESCALATOR_STATE_DIR=str(tmp_path / 'campaigns'), ANSIBLE_FORCE_COLOR='0',
-               OS_CLIENT_CONFIG_FILE=seeded_lab.clouds_yaml, OS_CLOUD=seeded_lab.cloud_name)
+               OS_CLIENT_CONFIG_FILE=exclusive_lab.clouds_yaml, OS_CLOUD=exclusive_lab.cloud_name)
 
     def campaign(*extra):
         command = [os.path.join(REPO_ROOT, '.venv', 'bin', 'ansible-playbook'), 'upgrade-compute.yml',
@@ -230,8 +229,7 @@ def test_a_plan_edited_by_hand_to_break_a_budget_is_refused_before_anything_move
         for host in (first, second):
             assert service(cloud, host).status == 'enabled', 'the refused host %s stayed in maintenance' % host
     finally:
-        for host in seeded_lab.hosts:
-            current = service(cloud, host)
+        for current in cloud.compute.services(binary='nova-compute'):
             if current.status == 'disabled' and campaign_id in (current.disabled_reason or ''):
                 cloud.compute.enable_service(current)
         for aggregate in cloud.compute.aggregates():
