@@ -90,7 +90,7 @@ PLAYBOOK_OWNED = frozenset((
     'escalator_rolled_back', 'escalator_maintenance', 'escalator_vnfm_reply', 'escalator_evacuation',
     'escalator_final', 'escalator_confirmation', 'escalator_released', 'escalator_vnfm_complete',
     'escalator_record_phases', 'escalator_lock', 'escalator_failed_this_run', 'escalator_rollback_hosts',
-    'escalator_rollback_plan', 'escalator_rollback_started',
+    'escalator_rollback_plan', 'escalator_rollback_started', 'escalator_drain_plan',
 ))
 # Set by the AWX launch play before the campaign's own plays (facts of localhost by then).
 AWX_OWNED = frozenset(('escalator_awx_clouds', 'escalator_awx_state'))
