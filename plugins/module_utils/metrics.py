@@ -315,7 +315,7 @@ class Exporter:
         headers = {'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'User-Agent': 'escalator-metrics'}
         if authorization:
             headers['Authorization'] = authorization
-        context = http_client.ssl_context(True) if scheme == 'https' else None
+        context = http_client.tls_for(url)
 
         def call():
             http_client.request(group_url(url, campaign_id), 'PUT', text.encode('utf-8'), headers, self.timeout,

@@ -85,7 +85,7 @@ class Client:
         elif username:
             pair = ('%s:%s' % (username, password or '')).encode('utf-8')
             self.headers['Authorization'] = 'Basic %s' % base64.b64encode(pair).decode('ascii')
-        context = http_client.ssl_context(validate_certs, ca_cert) if parts.scheme == 'https' else None
+        context = http_client.tls_for(url, validate_certs, ca_cert)
         self.opener = opener or http_client.build_opener(context)
 
     def _call(self, method, path, body=None, query=None):

@@ -24,7 +24,7 @@ import select
 import tempfile
 import time
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard, timestamps
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.alertmanager import (
     AlertmanagerError, parse_matcher,
 )
@@ -84,7 +84,7 @@ def host_matchers(templates, host):
 
 
 def _stamp(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.000Z')
+    return timestamps.format_ts(moment)
 
 
 def create(client, campaign_dir, campaign_id, hosts, templates, now, duration_s):

@@ -4,6 +4,7 @@ mean, the reason of a failed move, and the SDK error helpers it decides by."""
 
 from __future__ import annotations
 
+from ansible_collections.opnfv.escalator.plugins.module_utils.connection import status_code
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception, sdk_call
 
 # Nova's migration record statuses, as the engine reads them.
@@ -14,11 +15,6 @@ FAILED_STATES = ('error', 'failed')
 CANCELLED_STATES = ('cancelled',)
 IN_PROGRESS = ('accepted', 'queued', 'preparing', 'running', 'post-migrating', 'pre-migrating', 'migrating',
                'confirming')
-
-
-def status_code(exc):
-    """The HTTP status of an SDK exception, or None (no answer)."""
-    return getattr(exc, 'status_code', None)
 
 
 def error_message(exc):
