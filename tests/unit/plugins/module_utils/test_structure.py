@@ -21,7 +21,7 @@ ENGINES = ('connection', 'maintenance', 'host_info', 'host_capacity', 'compute_c
            'host_facts', 'host_backup', 'vnfm.delivery')
 MAX_LINES = 500
 # over MAX_LINES, owned by another change of issue 15 at the time: a debt, remove once split
-TOO_LONG_NOT_YET = {'host_facts'}
+TOO_LONG_NOT_YET = set()
 
 
 def sources(root=MODULE_UTILS):
