@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import host_backup, host_facts
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_backup, host_files
 
 MANIFEST = 'manifest.json'
 ARCHIVE = 'config.tar.gz'
@@ -93,7 +93,7 @@ def store(controller_dir, campaign_id, run_id, host, manifest, keep, check_mode=
         expected = manifest['archive'].get('sha256')
         # in check mode nothing was fetched (and compute_backup gave no checksum): say what would be written
         if not check_mode and (not os.path.isfile(archive) or os.path.islink(archive)
-                               or (expected and host_facts.sha256_file(archive) != expected)):
+                               or (expected and host_files.sha256_file(archive) != expected)):
             raise StoreError('the archive %s on the controller is missing or does not match the manifest\'s checksum '
                              '(%s): fetch it again' % (archive, expected), code='E_BACKUP')
         changed = True

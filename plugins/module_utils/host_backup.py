@@ -19,7 +19,7 @@ import os
 import shutil
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
-from ansible_collections.opnfv.escalator.plugins.module_utils import host_facts
+from ansible_collections.opnfv.escalator.plugins.module_utils import host_facts, host_files
 
 MANIFEST_FORMAT = 1
 RUN_ID = campaign_ids.RUN_ID_PATTERN
@@ -77,7 +77,7 @@ def archive(host, directory, paths):
         raise BackupError('tar could not archive the configuration (exit %d): %s' % (rc, (stderr or '').strip()[-600:]),
                           cmd=argv, rc=rc)
     os.replace(part, final)
-    return dict(name='config.tar.gz', sha256=host_facts.sha256_file(final), size=os.path.getsize(final))
+    return dict(name='config.tar.gz', sha256=host_files.sha256_file(final), size=os.path.getsize(final))
 
 
 def write_json(path, data, mode=0o600):
@@ -104,7 +104,7 @@ def retention(root, current, keep, check_mode=False):
     0 keeps everything. A current run without its manifest yet (check mode) is the newest."""
     if keep <= 0:
         return []
-    runs = [run['dir'] for run in host_facts.backup_runs(root)]
+    runs = [run['dir'] for run in host_files.backup_runs(root)]
     doomed = [directory for directory in (runs[keep:] if current in runs else runs[keep - 1:])
               if directory != current]
     if not check_mode:
@@ -118,9 +118,9 @@ def take(host, root, campaign_id, run_id, inventory_host, nova_host, paths, serv
     """Take the backup of this run unless a complete one exists; apply the retention. Returns
     {changed, dir, existed, manifest, removed}."""
     directory = run_dir(root, campaign_id, run_id)
-    existed = check_existing(host_facts.backup(directory))
+    existed = check_existing(host_files.backup(directory))
     if existed:
-        manifest = host_facts.backup(directory)['manifest']
+        manifest = host_files.backup(directory)['manifest']
     else:
         units = host_facts.services(host, list(services) + list(optional_services))
         missing = [name for name in services if not units[name]['exists']]
@@ -129,7 +129,7 @@ def take(host, root, campaign_id, run_id, inventory_host, nova_host, paths, serv
                 'escalator_services lists %s, which the host does not have: fix the list (units that only some hosts '
                 'have belong in escalator_optional_services)' % ', '.join(missing), code='E_INVALID_INPUT')
         _manager, fmt = host.package_manager()
-        described = host_facts.describe_paths(paths)
+        described = host_files.describe_paths(paths)
         stamp = host_facts.now_stamp(host.clock)
         manifest = dict(
             format=MANIFEST_FORMAT, campaign_id=campaign_id, run_id=run_id, host=inventory_host, nova_host=nova_host,

@@ -25,9 +25,7 @@ import os
 import re
 import time
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.host_files import (  # noqa: F401 (host_facts' API)
-    backup, backup_runs, describe_entry, describe_paths, sha256_file,
-)
+from ansible_collections.opnfv.escalator.plugins.module_utils.host_files import backup, backup_runs, describe_paths
 from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 # dpkg's two locks (apt takes the first, dpkg the second): fcntl (POSIX) locks, which flock cannot see

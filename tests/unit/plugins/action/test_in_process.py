@@ -60,9 +60,10 @@ def run(tmp_path, in_process):
     work.mkdir()
     (work / 'playbook.yml').write_text(PLAYBOOK)
     (work / "cfg").mkdir()
-    (work / "cfg" / "clouds.yaml").write_text('clouds:\n  probe:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n'
-                                      '      username: u\n      password: not-shown-anywhere\n      project_name: p\n'
-                                      '      user_domain_name: Default\n      project_domain_name: Default\n')
+    clouds = ('clouds:\n  probe:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n'
+              '      username: u\n      password: not-shown-anywhere\n      project_name: p\n'
+              '      user_domain_name: Default\n      project_domain_name: Default\n')
+    (work / "cfg" / "clouds.yaml").write_text(clouds)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_HOME=str(work / 'ansible-home'),
                ANSIBLE_NOCOLOR='1', ANSIBLE_DEPRECATION_WARNINGS='False', ESCALATOR_IN_PROCESS='1' if in_process else '0')
     env.pop('ANSIBLE_CONFIG', None)
