@@ -18,9 +18,9 @@ import getpass
 import json
 import os
 import socket
-import tempfile
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, E_STATE, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
 
 REQUEST_FILE = 'pause-request.json'
 REASON_LIMIT = 500
@@ -40,19 +40,8 @@ def default_requester():
 
 
 def _write_atomic(path, document):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.pause.', suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            json.dump(document, handle, indent=2)
-            handle.write('\n')
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """``document`` as JSON at ``path``, atomically, readable by its owner only."""
+    write_file_atomic(path, json.dumps(document, indent=2) + '\n', mode=0o600)
 
 
 def request(store, reason=None, requested_by=None, now_text=None):

@@ -21,10 +21,10 @@ import json
 import os
 import re
 import select
-import tempfile
 import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard, timestamps
+from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.alertmanager import (
     AlertmanagerError, parse_matcher,
 )
@@ -59,18 +59,8 @@ def _write_record(campaign_dir, entries):
 
 
 def _write_json(path, document):
-    fd, tmp = tempfile.mkstemp(prefix='.silences.', suffix='.tmp', dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            json.dump(document, handle, indent=2)
-            handle.write('\n')
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """``document`` as JSON at ``path``, atomically, readable by its owner only."""
+    write_file_atomic(path, json.dumps(document, indent=2) + '\n', mode=0o600)
 
 
 def host_matchers(templates, host):
