@@ -336,7 +336,7 @@ class CallbackModule(CallbackBase):
             with store.locked():
                 record = store.read_status()['hosts'][host]
                 # a host's first phase in a run starts a new attempt: a resumed host (caught half-way, failed,
-                # rolled back) or one rollback-compute.yml empties again is reset, a pending one just begins
+                # rolled back) or one rollback_compute.yml empties again is reset, a pending one just begins
                 store.update_host(host, state=PHASE_STATES[phase], phase=phase, run_id=run_id,
                                   reset=first and record['state'] != PENDING)
             self._export_metrics(store)
@@ -401,7 +401,7 @@ class CallbackModule(CallbackBase):
             self._hold_run_lock(path.rstrip('/'), learned['campaign_id'])
 
     def _learn_lock(self, data):
-        """The run that takes the campaign lock is this run: follow its id (rollback-compute.yml records under
+        """The run that takes the campaign lock is this run: follow its id (rollback_compute.yml records under
         the id it took the lock with, and starts no campaign run whose id campaign_state would report)."""
         lock = data.get('lock') if isinstance(data, dict) else None
         campaign_id = self._settings()[0]

@@ -73,7 +73,7 @@ CAMPAIGN_SPEC = {
     'escalator_evacuate_live_failure': dict(type='str', choices=['cold', 'fail']),
     'escalator_evacuate_scheduler_retries': dict(type='int', minimum=0),
     'escalator_evacuate_scheduler_retry_delay': dict(type='int', minimum=0),
-    # AWX launch (playbooks/awx-upgrade-compute.yml)
+    # AWX launch (playbooks/awx_upgrade_compute.yml)
     'escalator_dry_run': dict(type='bool'),
     'escalator_awx_ephemeral_state': dict(type='bool'),
 }

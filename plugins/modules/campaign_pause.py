@@ -12,7 +12,7 @@ description:
     The gate before the campaign's next batch (M(opnfv.escalator.campaign_gate)) sees it - the hosts in flight are
     finished first - and ends the campaign paused, with the reason and who asked. Running the campaign's command
     again resumes it.
-  - For an AWX job or a pipeline that cannot run the C(escalator) command (C(playbooks/pause-campaign.yml)).
+  - For an AWX job or a pipeline that cannot run the C(escalator) command (C(playbooks/pause_campaign.yml)).
   - Refused (C(E_STATE)) when the campaign does not exist or is not running.
   - The state directory must be the one the running campaign uses (on AWX, the same persistent volume).
 author:

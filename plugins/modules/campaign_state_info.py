@@ -40,13 +40,6 @@ options:
       - Return the last N events of the campaign in RV(events) (V(0) for none, V(-1) for all).
     type: int
     default: 0
-  halfway:
-    description:
-      - What RV(resume) advises for a host caught half-way (V(draining), V(upgrading), V(verifying)) -
-        V(continue) from the phase it reached (every phase is idempotent), or V(rollback).
-    type: str
-    choices: [continue, rollback]
-    default: continue
 seealso:
   - module: opnfv.escalator.campaign_state
 '''
@@ -177,7 +170,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
 )
 
 
-def read(campaign_id, state_dir=None, events=0, halfway='continue'):
+def read(campaign_id, state_dir=None, events=0):
     """Everything the module returns about one campaign (plain data)."""
     store = CampaignStore(campaign_id, state_dir)
     status = store.read_status()
@@ -191,7 +184,7 @@ def read(campaign_id, state_dir=None, events=0, halfway='continue'):
     result['table'] = render_table(status)
     result['summary'] = summary(status)
     result['hosts_to_skip'] = hosts_to_skip(status)
-    result['resume'] = resume_plan(status, halfway)
+    result['resume'] = resume_plan(status)
     result['resumable'] = result['plan'] is not None and status['campaign']['state'] != DONE
     if events:
         result['events'] = store.read_events(limit=None if events < 0 else events)
@@ -204,7 +197,6 @@ def main():
             campaign_id=dict(type='str'),
             state_dir=dict(type='path'),
             events=dict(type='int', default=0),
-            halfway=dict(type='str', default='continue', choices=['continue', 'rollback']),
         ),
         supports_check_mode=True,
     )
@@ -214,7 +206,7 @@ def main():
             result = dict(changed=False, campaigns=list_campaigns(params['state_dir']),
                           state_dir=resolve_state_dir(params['state_dir']))
         else:
-            result = read(params['campaign_id'], params['state_dir'], params['events'], params['halfway'])
+            result = read(params['campaign_id'], params['state_dir'], params['events'])
     except EscalatorError as exc:
         module.fail_json(**exc.to_result())
     module.exit_json(**result)

@@ -43,7 +43,7 @@ PLAYBOOKS = {
     'plan': 'plan.yml',
     'precheck': 'precheck.yml',
     'upgrade': 'upgrade_compute.yml',
-    'rollback': 'rollback-compute.yml',
+    'rollback': 'rollback_compute.yml',
 }
 CALLBACK = 'opnfv.escalator.campaign_status'
 SECRET_NAME = re.compile(r'PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|API_KEY|PRIVATE_KEY', re.IGNORECASE)

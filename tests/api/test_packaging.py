@@ -7,6 +7,7 @@ used checkout holds planted in it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,7 @@ def test_the_collection_tarball_holds_what_a_user_installs_and_nothing_generated
     assert not [m for m in members if '__pycache__' in m or m.endswith(('.pyc', '.tar.gz', '.prom'))
                 or '.pytest_cache' in m or '.egg-info' in m or os.path.basename(m) == 'clouds.yaml']
     assert [name for name in REQUIRED if name not in members] == []
+    assert not [m for m in members if m.startswith('playbooks/') and '-' in m], 'collection playbook names are identifiers'
     assert b'lab-s3cret' not in contents and b'PRIVATE KEY' not in contents
 
 
@@ -93,3 +95,18 @@ def test_the_python_package_builds_a_wheel_and_an_sdist_of_src_escalator_only(tm
                                                     'MANIFEST.in', 'docs/api.md', 'src', 'docs', 'src/escalator',
                                                     'src/escalator.egg-info'))]
     assert unexpected == [] and 'docs/api.md' in members and 'src/escalator/api.py' in members, unexpected
+
+
+def test_one_naming_rule_for_playbooks():
+    """Collection playbooks are called as opnfv.escalator.NAME, so NAME is an identifier (issue 15). The one hyphenated
+    file is the checkout's `ansible-playbook upgrade-compute.yml` of the design card: an import and nothing else,
+    left out of the built collection (galaxy.yml build_ignore)."""
+    playbooks = os.path.join(REPO, 'playbooks')
+    names = sorted(n for n in os.listdir(playbooks) if n.endswith(('.yml', '.yaml')))
+    assert [n for n in names if not re.fullmatch(r'[a-z][a-z0-9_]*\.yml', n) and n != 'upgrade-compute.yml'] == []
+    with open(os.path.join(playbooks, 'upgrade-compute.yml'), encoding='utf-8') as handle:
+        body = [line for line in handle.read().splitlines() if line.strip() and not line.startswith(('#', '---'))]
+    assert body == ['- name: Escalator | rolling upgrade of the compute hosts',
+                    '  ansible.builtin.import_playbook: upgrade_compute.yml'], body
+    with open(os.path.join(REPO, 'galaxy.yml'), encoding='utf-8') as handle:
+        assert '  - playbooks/upgrade-compute.yml\n' in handle.read()

@@ -42,7 +42,7 @@ def env(tmp_path, monkeypatch):
     """A clean environment: ESCALATOR_HOME and the state dir in tmp_path, a localhost inventory, a project."""
     project = tmp_path / 'project'
     project.mkdir()
-    for name in ('plan.yml', 'precheck.yml', 'upgrade_compute.yml', 'rollback-compute.yml'):
+    for name in ('plan.yml', 'precheck.yml', 'upgrade_compute.yml', 'rollback_compute.yml'):
         (project / name).write_text(PLAYBOOK)
     inventory = tmp_path / 'hosts.ini'
     inventory.write_text('localhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""playbooks/awx-upgrade-compute.yml, the playbook the AWX job template launches: lint, and its launch checks
+"""playbooks/awx_upgrade_compute.yml, the playbook the AWX job template launches: lint, and its launch checks
 run for real (no cloud needed: they stop the job before anything talks to OpenStack, or the job gets as far
 as authenticating against a closed local port)."""
 import pytest
 
 from ansible_collections.opnfv.escalator.tests.awx.helpers import ansible_env, path, run, tool
 
-PLAYBOOK = 'awx-upgrade-compute.yml'
+PLAYBOOK = 'awx_upgrade_compute.yml'
 UNREACHABLE_CLOUD = 'clouds:\n  devstack:\n    auth: {auth_url: "http://127.0.0.1:9/v3", username: u, password: p, project_name: x}\n'
 SLICE_OF_THE_TEMPLATE = ('{"awx_job_launch_type": "workflow", "awx_workflow_job_name": "Escalator | upgrade compute hosts",'
                          ' "awx_job_template_name": "Escalator | upgrade compute hosts"}')

@@ -118,7 +118,7 @@ def test_context_holds_the_collection_with_what_the_ee_needs(context):
     assert (info['namespace'], info['name'], info['version']) == (galaxy['namespace'], galaxy['name'], galaxy['version'])
     # what introspection reads, what AWX launches, what the job templates run
     needed = {'meta/execution-environment.yml', 'requirements.txt', 'bindep.txt', 'meta/runtime.yml',
-              'playbooks/awx-upgrade-compute.yml', 'playbooks/upgrade_compute.yml', 'plugins/callback/campaign_status.py'}
+              'playbooks/awx_upgrade_compute.yml', 'playbooks/upgrade_compute.yml', 'plugins/callback/campaign_status.py'}
     assert needed <= names, 'galaxy.yml build_ignore drops %s' % sorted(needed - names)
     assert not any(n.endswith('.tar.gz') for n in names), 'a collection tarball inside the collection tarball'
 

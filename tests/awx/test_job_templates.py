@@ -17,8 +17,8 @@ from ansible_collections.opnfv.escalator.tests.awx.helpers import (
 AWX_OPENSTACK_CLOUD = 'devstack'
 SURVEY_TYPES = {'text', 'textarea', 'password', 'integer', 'float', 'multiplechoice', 'multiselect'}
 BOOL_STRINGS = {'true', 'false', 'yes', 'no'}
-# playbooks that touch neither the cloud nor a host (pause-campaign.yml writes into the state directory)
-NO_CLOUD_PLAYBOOKS = ('playbooks/pause-campaign.yml',)
+# playbooks that touch neither the cloud nor a host (pause_campaign.yml writes into the state directory)
+NO_CLOUD_PLAYBOOKS = ('playbooks/pause_campaign.yml',)
 JINJA_USE = re.compile(r'\{\{(.*?)\}\}', re.S)
 
 
@@ -99,7 +99,7 @@ def documented_variables(template):
 
 def test_templates_exist(controller):
     assert templates(controller), 'no job template'
-    assert any(t['playbook'] == 'playbooks/awx-upgrade-compute.yml' for t in templates(controller))
+    assert any(t['playbook'] == 'playbooks/awx_upgrade_compute.yml' for t in templates(controller))
 
 
 @pytest.mark.parametrize('name', template_ids())
@@ -136,7 +136,7 @@ def test_inventory_source_is_in_the_project(controller):
     for source in controller['controller_inventory_sources']:
         assert source['source'] == 'scm'
         inventory = load_yaml(source['source_path'])
-        assert 'compute' in inventory['all']['children'], 'precheck.yml and rollback-compute.yml target group compute'
+        assert 'compute' in inventory['all']['children'], 'precheck.yml and rollback_compute.yml target group compute'
 
 
 @pytest.mark.parametrize('name', template_ids())
@@ -239,7 +239,7 @@ def test_campaign_id_question_allows_what_the_playbook_accepts(controller):
 
 
 def test_upgrade_template_asks_for_the_four_campaign_knobs(controller):
-    template = next(t for t in templates(controller) if t['playbook'] == 'playbooks/awx-upgrade-compute.yml')
+    template = next(t for t in templates(controller) if t['playbook'] == 'playbooks/awx_upgrade_compute.yml')
     variables = {q['variable'] for q in survey(template)}
     assert {'escalator_campaign_id', 'escalator_max_batch_size', 'escalator_canary_hosts',
             'escalator_max_failed_hosts', 'escalator_dry_run'} <= variables

@@ -125,12 +125,12 @@ def make_a_spare_host(lab, conn):
 
 
 def rollback_command(campaign, *extra):
-    return [os.path.join(VENV_BIN, 'ansible-playbook'), 'rollback-compute.yml',
+    return [os.path.join(VENV_BIN, 'ansible-playbook'), 'rollback_compute.yml',
             '-e', 'escalator_campaign_id=%s' % campaign.id] + list(extra)
 
 
 def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tmp_path):
-    """A whole campaign; then (combined, issue 11 item 2) rollback-compute.yml on a host that holds instances:
+    """A whole campaign; then (combined, issue 11 item 2) rollback_compute.yml on a host that holds instances:
     refused without named hosts; with one, the host is emptied first (VNF managers told, budgets kept) and only
     then restored; its instances are all ACTIVE after, elsewhere, and no VNF sees an outage."""
     lab, conn = seeded_lab, seeded_lab.conn

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Pause requests, and how a paused campaign is recognised.
 
-``escalator pause -c ID`` (or ``request()`` from a pipeline, or the pause-campaign playbook from an AWX job)
+``escalator pause -c ID`` (or ``request()`` from a pipeline, or the pause_campaign playbook from an AWX job)
 writes ``pause-request.json`` into the campaign's state directory.  The gate before the next batch sees it,
 consumes it and ends the campaign ``incomplete`` with the message ``paused: ...`` and a ``finish`` event whose
 ``data.paused`` says why, who asked and when (docs/campaign-control.md).  The hosts of the batch in flight

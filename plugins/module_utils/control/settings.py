@@ -15,6 +15,6 @@ CONTROL_SPEC = {
     'escalator_expected_phase_seconds': dict(type='dict'),
     'escalator_hang_multiple': dict(type='float'),
     'escalator_alertmanager': dict(type='dict'),
-    # playbooks/pause-campaign.yml
+    # playbooks/pause_campaign.yml
     'escalator_pause_reason': dict(type='str'),
 }

@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.vocabulary import (
-    ACTIVE_STATES, CHANGING_PHASES, DRAINING, FAILED, FINAL_STATES, PENDING, PHASES, UPGRADING, VERIFYING,
-    StateError)
+    ACTIVE_STATES, CHANGING_PHASES, DRAINING, FAILED, FINAL_STATES, PENDING, PHASES, UPGRADING, VERIFYING)
 
 
 def hosts_to_skip(status):
@@ -17,14 +15,14 @@ def hosts_to_skip(status):
     return sorted(name for name, record in status['hosts'].items() if record['state'] in FINAL_STATES)
 
 
-def host_resume_point(status, host, halfway='continue'):
+def host_resume_point(status, host):
     """Where a host stopped, and what a resumed run does with it.
 
     ``resume`` is one of:
       ``skip``      done or skipped: leave it alone;
       ``start``     not begun (pending, or unknown to the campaign): run every phase;
       ``continue``  caught half-way (draining, upgrading, verifying): run again from ``from_phase`` (every phase
-                    is idempotent), or ``rollback`` instead when ``halfway='rollback'``;
+                    is idempotent);
       ``rollback``  failed after the host was disturbed, or a rollback was under way: roll it back from
                     ``from_phase`` (re-enable only what this campaign disabled);
       ``retry``     failed before anything was changed, or already rolled back: may be tried again from the
@@ -32,8 +30,6 @@ def host_resume_point(status, host, halfway='continue'):
     ``host_changed`` says whether the host reached a phase that changes the host itself (upgrade and later),
     so that a rollback has to restore its software, not only its maintenance.
     """
-    if halfway not in ('continue', 'rollback'):
-        raise StateError("halfway must be 'continue' or 'rollback'", code=E_INVALID_INPUT)
     record = status['hosts'].get(host)
     if record is None:
         return dict(host=host, state=None, phase=None, batch=None, resume='start', from_phase=PHASES[0],
@@ -50,9 +46,6 @@ def host_resume_point(status, host, halfway='continue'):
         start = phase or {DRAINING: 'maintenance', UPGRADING: 'backup', VERIFYING: 'verify'}[state]
         if phase == 'rollback':
             point.update(resume='rollback', from_phase='rollback', reason='a rollback was under way')
-        elif halfway == 'rollback':
-            point.update(resume='rollback', from_phase='rollback',
-                         reason='caught half-way (%s at %s); rolling back as asked' % (state, start))
         else:
             point.update(resume='continue', from_phase=start,
                          reason='caught half-way: %s at %s, continue from there' % (state, start))
@@ -69,12 +62,12 @@ def host_resume_point(status, host, halfway='continue'):
     return point
 
 
-def resume_plan(status, halfway='continue'):
+def resume_plan(status):
     """Every host's resume point, grouped: {skip: [...], start: [...], continue: {host: phase}, rollback: [...],
     retry: [...], hosts: {host: point}}."""
     grouped = {'skip': [], 'start': [], 'continue': {}, 'rollback': [], 'retry': [], 'hosts': {}}
     for name in sorted(status['hosts']):
-        point = host_resume_point(status, name, halfway)
+        point = host_resume_point(status, name)
         grouped['hosts'][name] = point
         if point['resume'] == 'continue':
             grouped['continue'][name] = point['from_phase']

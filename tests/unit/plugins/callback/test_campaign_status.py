@@ -296,7 +296,7 @@ def test_a_host_s_phases_are_recorded_from_its_task_tags(callback, store):
 
 
 def test_the_first_phase_of_a_run_starts_a_new_attempt(callback, store):
-    """A resumed host (failed, caught half-way) or one rollback-compute.yml empties after it was done is reset,
+    """A resumed host (failed, caught half-way) or one rollback_compute.yml empties after it was done is reset,
     as the playbooks' reset: true did; a pending host just begins."""
     store.update_host('compute1', state='failed', error_code='E_MIGRATION', message='stuck', run_id='run-0')
     for step in ('draining', 'upgrading', 'verifying', 'done'):
@@ -328,7 +328,7 @@ def test_no_phase_is_recorded_in_check_mode_for_unknown_hosts_or_a_campaign_neve
 
 
 def test_the_run_that_took_the_campaign_lock_records_the_phases(callback, store):
-    """rollback-compute.yml starts no campaign run: its records carry the run id it took the lock with."""
+    """rollback_compute.yml starts no campaign run: its records carry the run id it took the lock with."""
     lock = Task('Take the lock', 'opnfv.escalator.campaign_lock')
 
     def taken(campaign_id, run_id, **more):

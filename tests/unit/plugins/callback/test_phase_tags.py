@@ -17,8 +17,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils import state
 
 COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(campaign_status.__file__))))
 PLAYBOOKS = os.path.join(COLLECTION, 'playbooks')
-CAMPAIGN_PLAYBOOKS = ('upgrade_compute.yml', 'rollback-compute.yml', 'plan.yml', 'precheck.yml',
-                      'awx-upgrade-compute.yml')
+CAMPAIGN_PLAYBOOKS = ('upgrade_compute.yml', 'rollback_compute.yml', 'plan.yml', 'precheck.yml',
+                      'awx_upgrade_compute.yml')
 STATE_MODULES = ('opnfv.escalator.campaign_state', 'opnfv.escalator.campaign_state_info',
                  'opnfv.escalator.campaign_lock')
 HOST_PHASES = ['maintenance', 'notify', 'evacuate', 'backup', 'upgrade', 'verify', 'release', 'rollback']
@@ -79,7 +79,7 @@ def test_every_task_of_a_host_s_upgrade_carries_its_phase_tag():
 
 
 def test_rollback_empties_a_host_with_the_same_tagged_tasks():
-    rollback = play('rollback-compute.yml', 'Escalator | roll the hosts back, one at a time, each emptied first')
+    rollback = play('rollback_compute.yml', 'Escalator | roll the hosts back, one at a time, each emptied first')
     block = [(task['name'], tags, section) for task, tags, section in walk(rollback['tasks'])]
     assert [tags for _name, tags, section in block if section == 'block'][:3] == [
         ['maintenance'], ['notify'], ['evacuate']]
@@ -87,7 +87,7 @@ def test_rollback_empties_a_host_with_the_same_tagged_tasks():
     assert restore == [['rollback']]
 
 
-@pytest.mark.parametrize('playbook', ['upgrade_compute.yml', 'rollback-compute.yml', 'tasks/drain.yml'])
+@pytest.mark.parametrize('playbook', ['upgrade_compute.yml', 'rollback_compute.yml', 'tasks/drain.yml'])
 def test_no_task_only_records_a_phase(playbook):
     """The callback records the phases; the campaign_state tasks left carry data of their own (the done record's
     VNFM answer, a failure's error code, the rollback, alerts, the start, the finish, the precheck refusal)."""
@@ -135,7 +135,7 @@ def test_a_tag_selection_runs_a_host_s_phases_all_or_none(run_tags, skip_tags, s
     (('rollback',), (), False),
 ])
 def test_rollback_compute_runs_whole(run_tags, skip_tags, whole):
-    check = play('rollback-compute.yml', 'Escalator | lock the cloud and plan how to empty the hosts to roll back')
+    check = play('rollback_compute.yml', 'Escalator | lock the cloud and plan how to empty the hosts to roll back')
     guard = next(t for t in check['tasks'] if 'runs whole' in t['name'])
     condition = guard['ansible.builtin.assert']['that'][1]
     assert render('{{ %s }}' % condition, dict(ansible_run_tags=run_tags, ansible_skip_tags=skip_tags)) is whole

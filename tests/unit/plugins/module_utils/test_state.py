@@ -348,7 +348,6 @@ def test_resume_points(started):
     assert state.hosts_to_skip(status) == ['compute1', 'compute9']
     point = state.host_resume_point(status, 'compute2')
     assert (point['resume'], point['from_phase'], point['host_changed']) == ('continue', 'evacuate', False)
-    assert state.host_resume_point(status, 'compute2', halfway='rollback')['resume'] == 'rollback'
     assert state.host_resume_point(status, 'compute3')['resume'] == 'start'
     failed = state.host_resume_point(status, 'compute7')
     assert (failed['resume'], failed['host_changed'], failed['error_code']) == ('rollback', True, 'E_UPGRADE')
