@@ -40,6 +40,7 @@ import signal
 import socket
 import time
 
+from ansible_collections.opnfv.escalator.plugins.module_utils.detach import detach
 from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 RUN_LOCK_FILE = '.run.lock'
@@ -274,25 +275,10 @@ def start_guard(campaign_dir, owner, run_id=None, proc='/proc', poll=GUARD_POLL,
     Returns True when the guard took it, False when another process holds it (the guard does not stay)."""
     os.makedirs(campaign_dir, exist_ok=True)
     read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:   # pragma: no cover - runs in the forked processes (tested through their effects)
-        try:
-            os.close(read_fd)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            # nothing of the module stays open in the guard: Ansible waits for the end of the module's output
-            os.closerange(3, write_fd)
-            os.closerange(write_fd + 1, 65536)
-            os.chdir('/')
-            _guard(campaign_dir, write_fd, owner, run_id, proc, poll)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    os.waitpid(child, 0)
+    try:
+        detach(lambda: _guard(campaign_dir, write_fd, owner, run_id, proc, poll), keep_fd=write_fd)
+    finally:
+        os.close(write_fd)
     answer = b''
     try:
         deadline = time.monotonic() + timeout

@@ -24,6 +24,7 @@ import select
 import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard, timestamps
+from ansible_collections.opnfv.escalator.plugins.module_utils.detach import detach
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.alertmanager import (
     AlertmanagerError, parse_matcher,
@@ -141,30 +142,19 @@ def start_watcher(client, campaign_dir, campaign_id, lifetime_s, poll=WATCH_POLL
     if _watcher_alive(campaign_dir, proc):
         return False
     read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:   # pragma: no cover - runs in the forked processes (tested through their effects)
-        try:
-            os.close(read_fd)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            # nothing of the module stays open in the watcher: Ansible waits for the end of the module's output
-            os.closerange(3, write_fd)
-            os.closerange(write_fd + 1, 65536)
-            os.chdir('/')
-            with contextlib.suppress(OSError):
-                _write_json(os.path.join(campaign_dir, WATCHER_FILE),
-                            dict(pid=os.getpid(), start=run_guard.start_time(os.getpid(), proc)))
-            os.write(write_fd, b'1')
-            os.close(write_fd)
-            _watch(client, campaign_dir, campaign_id, poll, time.monotonic() + lifetime_s, proc)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    os.waitpid(child, 0)
+
+    def watcher():   # pragma: no cover - runs in the detached process (tested through its effects)
+        with contextlib.suppress(OSError):
+            _write_json(os.path.join(campaign_dir, WATCHER_FILE),
+                        dict(pid=os.getpid(), start=run_guard.start_time(os.getpid(), proc)))
+        os.write(write_fd, b'1')
+        os.close(write_fd)
+        _watch(client, campaign_dir, campaign_id, poll, time.monotonic() + lifetime_s, proc)
+
+    try:
+        detach(watcher, keep_fd=write_fd)
+    finally:
+        os.close(write_fd)
     try:
         # the watcher has recorded itself once it answers (a second gate then leaves it alone)
         select.select([read_fd], [], [], 5.0)
