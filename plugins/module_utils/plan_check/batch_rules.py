@@ -5,6 +5,7 @@ hosts), their destinations and modes, affinity, capacity after the moves, anti-a
 from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.cloud import need
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.policies import action
 
 _LIVE = ("ACTIVE", "PAUSED")
 
@@ -22,6 +23,8 @@ def check_batch(cloud, opts, pos, batch, upgraded, batch_of, moved):
         if iid not in cloud.inst or cloud.where.get(iid) not in replay.in_batch or iid in handled:
             continue
         handled.add(iid)
+        if iid in cloud.notify:
+            continue      # check_move_list said it: its VNFM moves it
         dests = replay.check_move(iid, move, homes)
         if dests:
             valid_moves.append((iid, dests))
@@ -55,13 +58,24 @@ class _BatchReplay:
                                 % (self.pos, grp["name"], count, grp["budget"], grp["limit"]))
 
     def check_move_list(self):
-        """The moves are exactly the instances on the batch's hosts."""
-        pos = self.pos
+        """The moves are exactly the instances on the batch's hosts but the notify ones (escalator:action=notify:
+        their VNFM moves them), which the batch's ``notify`` lists instead."""
+        pos, notify = self.pos, self.cloud.notify
         listed = [m.get("instance") for m in self.batch.get("moves") or []]
-        if sorted(listed) == self.present:
+        for iid in sorted(set(listed) & notify):
+            self.bad.append("batch %d: moves instance %s, whose escalator:action is notify (its VNFM moves it)"
+                            % (pos, iid))
+        said = sorted(n.get("instance") for n in self.batch.get("notify") or [])
+        want = [iid for iid in self.present if iid in notify]
+        if said != want:
+            self.bad.append("batch %d: notify lists %s, the servers tagged notify on its hosts are %s"
+                            % (pos, said, want))
+        listed = [iid for iid in listed if iid not in notify]
+        present = [iid for iid in self.present if iid not in notify]
+        if sorted(listed) == present:
             return
-        missing = sorted(set(self.present) - set(listed))
-        extra = sorted(set(listed) - set(self.present))
+        missing = sorted(set(present) - set(listed))
+        extra = sorted(set(listed) - set(present))
         dup = sorted({iid for iid in listed if listed.count(iid) > 1}) if len(set(listed)) != len(listed) else []
         if missing:
             self.bad.append("batch %d: instances left on hosts in maintenance: %s" % (pos, ", ".join(missing[:10])))
@@ -133,11 +147,13 @@ class _BatchReplay:
         if flags != sorted(flags, reverse=True):
             bad.append("batch %d: instance %s: not-yet-upgraded destination listed before an upgraded one "
                        "(or one outside the campaign)" % (pos, iid))
-        switch = any(cloud.groups[g]["budget"] == 0 for g in cloud.group_of[iid])
-        mode = "switchover" if switch else (
-            "live" if str(cloud.inst[iid].get("status") or "").upper() in _LIVE else "cold")
+        mode = self._mode(iid)
         if move.get("mode") != mode:
             bad.append("batch %d: instance %s has mode %r, expected %r" % (pos, iid, move.get("mode"), mode))
+        tag = action(cloud.inst[iid])
+        if move.get("policy") != tag:
+            bad.append("batch %d: instance %s: the move says policy %r, the server carries escalator:action=%s"
+                       % (pos, iid, move.get("policy"), tag))
         self._check_primary(iid, move, dests[0], ok)
         for gid in cloud.group_of[iid]:
             home = homes.get(gid)
@@ -145,6 +161,20 @@ class _BatchReplay:
                 bad.append("batch %d: instance %s of affinity group %s sent away from its group's hosts %s"
                            % (pos, iid, cloud.groups[gid]["name"], ", ".join(sorted(home))))
         return dests if ok else None
+
+    def _mode(self, iid):
+        """The documented mode: cold for escalator:action=cold, stop for stop (cold when already SHUTOFF), else
+        switchover for a budget-0 group's member, live for a running server, cold for a stopped one."""
+        cloud = self.cloud
+        status = str(cloud.inst[iid].get("status") or "").upper()
+        tag = action(cloud.inst[iid])
+        if tag == "cold" or (tag == "stop" and status == "SHUTOFF"):
+            return "cold"
+        if tag == "stop":
+            return "stop"
+        if any(cloud.groups[g]["budget"] == 0 for g in cloud.group_of[iid]):
+            return "switchover"
+        return "live" if status in _LIVE else "cold"
 
     def _check_primary(self, iid, move, primary, ok):
         """outside_campaign and moves_again_in_batch say the truth about the first destination."""

@@ -8,6 +8,7 @@ import math
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import is_ours
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.options import DIMS, TOLERANCE, cap
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.policies import action, tag_budgets
 
 
 def _skip_reason(host, opts):
@@ -18,6 +19,8 @@ def _skip_reason(host, opts):
         return "not_included"
     if host.get("state", "up") != "up":
         return "down"
+    if any(action(inst) == "skip" for inst in host.get("instances") or []):
+        return "server_policy"
     if opts["unhealthy_instances"] == "skip_host" and any(
             inst.get("status") not in ("ACTIVE", "PAUSED", "SHUTOFF") for inst in host.get("instances") or []):
         return "unhealthy"
@@ -29,7 +32,7 @@ def _skip_reason(host, opts):
 
 def _receives_from_outside(host, why):
     """A host left out only by the selection, up and enabled: it stays up and may receive instances."""
-    return (why in ("excluded", "not_included") and host.get("state", "up") == "up"
+    return (why in ("excluded", "not_included", "server_policy") and host.get("state", "up") == "up"
             and host.get("status", "enabled") == "enabled")
 
 
@@ -95,8 +98,14 @@ class Cloud:
                                       "members": members}
             for iid in members:
                 self.group_of[iid].append(grp["id"])
+        self.notify = {iid for iid, inst in self.inst.items() if action(inst) == "notify"}
         for gid, grp in self.groups.items():
-            if gid in opts["budgets"]:
+            # the members' escalator:budget first, when they agree (a disagreement makes the plan infeasible)
+            grp["tag_budgets"] = tag_budgets(grp["members"], self.inst) - {-1}
+            grp["budget_from_tags"] = len(grp["tag_budgets"]) == 1
+            if grp["budget_from_tags"]:
+                budget = next(iter(grp["tag_budgets"]))
+            elif gid in opts["budgets"]:
                 budget = opts["budgets"][gid]
             elif grp["name"] in opts["budgets"]:
                 budget = opts["budgets"][grp["name"]]

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.options import DIMS, num, read_options
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.policies import fingerprint_tags
 
 
 def expected_fingerprint(hosts, server_groups, options):
@@ -26,7 +27,8 @@ def expected_fingerprint(hosts, server_groups, options):
             "instances": [{"id": i["id"], "name": i.get("name"), "project_id": i.get("project_id"),
                            "status": i.get("status"), "vcpus": num(i.get("vcpus") or 0),
                            "memory_mb": num(i.get("memory_mb") or 0), "disk_gb": num(i.get("disk_gb") or 0),
-                           "server_groups": sorted(i.get("server_groups") or [])}
+                           "server_groups": sorted(i.get("server_groups") or []),
+                           **({"policy_metadata": fingerprint_tags(i)} if fingerprint_tags(i) else {})}
                           for i in sorted(host.get("instances") or [], key=lambda x: x["id"])],
         })
     doc_groups = [{"id": g["id"], "name": g.get("name"), "project_id": g.get("project_id"),

@@ -10,6 +10,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.batch_r
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.cloud import Cloud, lower_bounds
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.fingerprint import expected_fingerprint
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.options import cap, read_options
+from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.policies import check_tags
 
 _BOUNDS = ("canary", "cap", "budget", "capacity", "az_max_down", "last_hosts")   # batches[].size_bound[].by
 
@@ -37,6 +38,7 @@ def _check(hosts, server_groups, options, plan):
         bad.append("fingerprint %s does not match the inputs (%s)" % (plan.get("fingerprint"), want))
     cloud = Cloud(hosts, server_groups, opts)
     bad.extend(_check_skipped(cloud, plan))
+    bad.extend(check_tags(cloud, plan))
     batches = plan.get("batches") or []
     if not plan.get("feasible"):
         if batches:

@@ -88,6 +88,8 @@ class StaticChecks:
                 continue
             load = [0, 0, 0]
             for i in self.host_inst[h]:
+                if i in self.notify:
+                    continue      # its VNFM moves it: no room is planned for it
                 req = self.inst_req[i]
                 load[0] += req[0]
                 load[1] += req[1]
@@ -108,6 +110,8 @@ class StaticChecks:
         for h in eligible:
             inst_sum = [0, 0, 0]
             for i in self.host_inst[h]:
+                if i in self.notify:
+                    continue      # not moved by the plan: counted where it is
                 for d in range(3):
                     inst_sum[d] += self.inst_req[i][d]
             vec = tuple(self.lim[d][h] - max(0, self.used[d][h] - inst_sum[d]) for d in range(3))

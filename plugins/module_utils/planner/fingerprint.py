@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import RESOURCES
+from ansible_collections.opnfv.escalator.plugins.module_utils.server_policy import KEYS
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.options import normalize_options
 
 
@@ -21,7 +22,20 @@ def _canon_resources(values):
     return {k: _canon_number(values[k]) for k in RESOURCES if values.get(k) is not None}
 
 
+def _canon_policies(instances, canon):
+    """The Escalator metadata keys of the servers that carry any (docs/planner.md "Fingerprint"): a tag changes the
+    plan, other metadata does not, and an untagged cloud keeps the fingerprint it had before tags existed."""
+    for inst, entry in zip(instances, canon):
+        metadata = inst.get("metadata")
+        if metadata:
+            tags = {key: str(metadata[key]) for key in KEYS if key in metadata}
+            if tags:
+                entry["policy_metadata"] = tags
+    return canon
+
+
 def _canon_host(host):
+    instances = sorted(host.get("instances") or [], key=lambda i: i["id"])
     return {
         "name": host["name"],
         "zone": host.get("zone"),
@@ -31,7 +45,7 @@ def _canon_host(host):
         "disabled_reason": host.get("disabled_reason"),
         "capacity": _canon_resources(host.get("capacity")),
         "used": _canon_resources(host.get("used")),
-        "instances": [{     # a comprehension, not a call per instance
+        "instances": _canon_policies(instances, [{     # a comprehension, not a call per instance
             "id": inst["id"],
             "name": inst.get("name"),
             "project_id": inst.get("project_id"),
@@ -40,7 +54,7 @@ def _canon_host(host):
             "memory_mb": _canon_number(inst.get("memory_mb") or 0),
             "disk_gb": _canon_number(inst.get("disk_gb") or 0),
             "server_groups": sorted(inst.get("server_groups") or []),
-        } for inst in sorted(host.get("instances") or [], key=lambda i: i["id"])],
+        } for inst in instances]),
     }
 
 

@@ -12,6 +12,7 @@ import math
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import parse_reason
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import RESOURCES, unhealthy
+from ansible_collections.opnfv.escalator.plugins.module_utils.planner.policies import ServerPolicies
 
 # host states
 PENDING = 0      # eligible, not yet upgraded, may be batched
@@ -22,10 +23,10 @@ BLOCKED = 4      # eligible but cannot be planned (a reason was recorded)
 
 _OUTSIDE_BIAS = 4.0   # added to an outside host's pool key: upgraded hosts of the campaign come first
 # skipped hosts that stay up and may receive instances when they are up and enabled
-_OUTSIDE_REASONS = ("excluded", "not_included")
+_OUTSIDE_REASONS = ("excluded", "not_included", "server_policy")
 
 
-class CloudModel:
+class CloudModel(ServerPolicies):
     """Hosts (sorted by name), their instances and server groups, and the reasons and warnings found so far."""
 
     def __init__(self, hosts, server_groups, opts):
@@ -42,11 +43,13 @@ class CloudModel:
         self.ours = [False] * n
         self.outside = [False] * n   # skipped only for the selection, up and enabled: a destination
         self.skipped = []
+        self.read_policies(hosts)
         self._classify()
         self.n_eligible = sum(1 for st in self.state if st != SKIPPED)
         self.key_bias = [_OUTSIDE_BIAS if o else 0.0 for o in self.outside]
         self._load_room(hosts, opts["reserve"])
         self._load_instances(hosts)
+        self.index_policies()
         self._load_groups(server_groups)
         self.inst_rules = []
         self.inst_switch = []
@@ -126,6 +129,9 @@ class CloudModel:
             return "not_included", "not listed in include_hosts"
         if host.get("state", "up") != "up":
             return "down", "nova-compute is down"
+        if name in self.skip_holders:
+            # CERN's practice: a server its owner wants untouched keeps its hypervisor out of the campaign
+            return "server_policy", "holds %s (escalator:action=skip)" % ", ".join(sorted(self.skip_holders[name]))
         if self.opts["unhealthy_instances"] == "skip_host" and unhealthy(host):
             return "unhealthy", "holds %s (unhealthy_instances: skip_host)" % ", ".join(
                 "%s (%s)" % (inst.get("name") or inst["id"], inst.get("status") or "unknown status")
@@ -184,16 +190,27 @@ class CloudModel:
                 gh[h] = gh.get(h, 0) + 1
 
     def _load_budgets(self):
-        """Per group: its budget (by id, then name, then default_budget for anti-affinity), members already
-        down, and the limit a batch may take down (budget 0: one at a time, by VNFM switchover)."""
+        """Per group: its budget (its members' escalator:budget, then by id, then name, then default_budget for
+        anti-affinity), members already down, and the limit a batch may take down (budget 0: one at a time, by VNFM
+        switchover)."""
         budgets = self.opts["budgets"]
         used_keys = set()
         self.g_budget = []
         self.g_limit = []
         self.g_down = []
+        self.g_budget_tag = {}     # group index -> the servers whose escalator:budget set its budget
         for k, gid in enumerate(self.g_id):
             name, policy = self.g_name[k], self.g_policy[k]
-            if gid in budgets:
+            tag_budget, carriers = self.policy_budget(k)
+            if tag_budget is not None:
+                budget = tag_budget
+                self.g_budget_tag[k] = carriers
+                for key in (gid, name):
+                    if key in budgets:
+                        used_keys.add(key)
+                        self.warnings.append("group %s: escalator:budget=%d on its members (%s) overrides budgets[%s]=%d"
+                                             % (name, budget, ", ".join(carriers), key, budgets[key]))
+            elif gid in budgets:
                 budget = budgets[gid]
                 used_keys.add(gid)
             elif name in budgets:

@@ -60,7 +60,18 @@ class PlanOutput:
                          for k in self.inst_groups[m.instance] if self.g_budget[k] == 0})
         if switch:
             notes.append("VNFM switchover before maintenance for group %s" % ", ".join(switch))
+        notify = self._notify_of(batch)
+        if notify:
+            notes.append("%s moved by %s VNFM, not by Escalator (escalator:action=notify): %s"
+                         % (plural(len(notify), "instance"), "its" if len(notify) == 1 else "their",
+                            ", ".join(self.inst_name[i] for i in notify)))
         return notes
+
+    def _notify_of(self, batch):
+        """The notify servers on the batch's hosts (they never move, so they are where the campaign found them)."""
+        hosts = set(batch.hosts)
+        return sorted((i for i in self.notify if self.inst_host0[i] in hosts),
+                      key=lambda i: (self.names[self.inst_host0[i]], self.inst_name[i], i))
 
     def _moves_out(self, moves):
         """The plan's moves of a batch (one loop, no call per move: a plan has one move per instance)."""
@@ -75,6 +86,8 @@ class PlanOutput:
                 entry["outside_campaign"] = True
             if move.group is not None:
                 entry["with_group"] = self.g_id[move.group]
+            if move.instance in self.inst_policy:
+                entry["policy"] = self.inst_policy[move.instance]
             out.append(entry)
         return out
 
@@ -93,6 +106,8 @@ class PlanOutput:
             "budget_use": budget_use,
             "size_bound": batch.size_bound,
             "notes": self._batch_notes(batch),
+            "notify": [{"instance": self.inst_id[i], "name": self.inst_name[i], "from": self.names[self.inst_host0[i]]}
+                       for i in self._notify_of(batch)],
         }
 
     def _moves_per_instance(self):
@@ -145,6 +160,7 @@ class PlanOutput:
             "options": self.opts,
             "batches": out_batches,
             "skipped": skipped,
+            "server_policies": self.policies_out(),
             "moves_per_instance": per_instance,
             "moved_more_than_once": twice,
             "summary": self._summary(out_batches, skipped, per_instance, twice),

@@ -40,7 +40,10 @@ class Placement:
         rules = self.inst_rules
         by_aff = {}
         groups_of = []
+        notify = self.notify
         for i in self.host_inst[h]:
+            if notify and i in notify:
+                continue      # escalator:action=notify: its VNFM moves it, the plan never does
             aff = rules[i][4]
             if aff is None:
                 groups_of.append([i])

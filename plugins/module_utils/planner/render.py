@@ -42,7 +42,8 @@ def _batch_row(batch):
     moves = batch["moves"]
     moving = str(len(moves))
     if 0 < len(moves) <= 6:
-        moving += ": " + ", ".join(m["name"] for m in moves)
+        # a server's own policy (escalator:action) beside its name: name[cold]
+        moving += ": " + ", ".join(m["name"] + ("[%s]" % m["policy"] if m.get("policy") else "") for m in moves)
     return ("%d%s" % (batch["batch"], "*" if batch.get("canary") else ""), ", ".join(batch["hosts"]),
             moving, _destinations_summary(moves) or "-",
             "; ".join(b["detail"] for b in batch.get("size_bound") or []) or "-",
@@ -68,6 +69,20 @@ def _summary_lines(plan, summary):
     return lines
 
 
+_MEANS = {"live": "live migration", "cold": "cold migration only", "stop": "stopped, moved cold, left SHUTOFF",
+          "skip": "not touched: its host is skipped", "notify": "moved by its VNFM, not by Escalator"}
+
+
+def _policy_lines(policies):
+    """Which server carried which policy (server metadata, docs/planner.md "Server policies")."""
+    lines = ["server policy: %s on %s: escalator:action=%s (%s)" % (s["name"], s["host"], s["action"],
+                                                                    _MEANS.get(s["action"], "?"))
+             for s in policies.get("servers") or []]
+    lines.extend("server policy: group %s: escalator:budget=%s on %s (over budgets and default_budget)"
+                 % (g["name"], g["budget"], ", ".join(g["servers"])) for g in policies.get("groups") or [])
+    return lines
+
+
 def render_table(plan):
     """A readable fixed-width table of a plan (batches, hosts, moves, destinations, notes)."""
     summary = plan.get("summary", {})
@@ -88,6 +103,7 @@ def render_table(plan):
         lines.append("skipped %s: %s (%s left in place%s)"
                      % (skipped["host"], skipped["detail"], plural(skipped["instances"], "instance"),
                         "; up and enabled, it may receive instances" if skipped.get("destination") else ""))
+    lines.extend(_policy_lines(plan.get("server_policies") or {}))
     if summary:
         lines.extend(_summary_lines(plan, summary))
     for warning in plan.get("warnings", []):
