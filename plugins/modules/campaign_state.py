@@ -23,6 +23,8 @@ description:
   - The file formats are described in the collection's C(docs/status.md).
 author:
   - Escalator developers (@opnfv)
+extends_documentation_fragment:
+  - opnfv.escalator.state_dir
 attributes:
   check_mode:
     support: full
@@ -37,11 +39,6 @@ options:
         names the campaign's directory.
     type: str
     required: true
-  state_dir:
-    description:
-      - The directory that holds one sub-directory per campaign.
-      - Defaults to E(ESCALATOR_STATE_DIR) on the host that runs the module, else C(~/.escalator/campaigns).
-    type: path
   run_id:
     description:
       - The run (one execution of the campaign's playbook) the record belongs to.

@@ -18,23 +18,14 @@ description:
   - The file formats are described in the collection's C(docs/status.md).
 author:
   - Escalator developers (@opnfv)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing.
+extends_documentation_fragment:
+  - opnfv.escalator.read_only
+  - opnfv.escalator.state_dir
 options:
   campaign_id:
     description:
       - The campaign. Omitted, RV(campaigns) lists the campaigns of O(state_dir).
     type: str
-  state_dir:
-    description:
-      - The directory that holds one sub-directory per campaign.
-      - Defaults to E(ESCALATOR_STATE_DIR) on the host that runs the module, else C(~/.escalator/campaigns).
-    type: path
   events:
     description:
       - Return the last N events of the campaign in RV(events) (V(0) for none, V(-1) for all).

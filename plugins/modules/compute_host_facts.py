@@ -23,13 +23,8 @@ description:
   - Stdlib only; supports apt (dpkg) and dnf/yum (rpm) hosts with systemd.
 author:
   - Escalator developers (@opnfv)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - opnfv.escalator.read_only
 options:
   packages:
     description:

@@ -28,13 +28,7 @@ author:
   - OPNFV Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing.
+  - opnfv.escalator.read_only
 options:
   hosts:
     description:

@@ -19,13 +19,7 @@ author:
   - Escalator developers (@opnfv)
 extends_documentation_fragment:
   - opnfv.escalator.openstack
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs in check mode too.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  - opnfv.escalator.read_only
 options:
   host:
     description: The nova-compute host name (the service's C(host) field).
