@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
+import os
+import subprocess
+import sys
+
 import pytest
 
 
@@ -10,3 +14,42 @@ def cloud():
     from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud
 
     return FakeCloud()
+
+
+@pytest.fixture
+def ansible_playbook():
+    """Runs a playbook with this Python's ansible-playbook on this checkout's collection, the Escalator settings
+    of the caller's environment and its ansible.cfg left out:
+    ``run(workdir, playbook_text, *args, computes=None, inventory_vars='', **env)`` -> CompletedProcess.
+
+    Writes workdir/playbook.yml and workdir/inventory.ini: localhost and the group ``computes`` (``computes``:
+    {host: its inventory variables}, default compute1 and compute2 on the local connection), all on this Python,
+    then ``inventory_vars`` (lines of [all:vars]). The playbook gets ``state_dir=<workdir>/state``; ``env`` adds
+    environment variables (the callbacks to enable, for example). The output is captured, the result not checked.
+    """
+    # imported here, like the FakeCloud above: the collection finder is not installed yet when conftest loads
+    from ansible_collections.opnfv.escalator.plugins.module_utils import errors
+
+    path = os.path.abspath(errors.__file__)
+    for _level in range(5):                      # plugins/module_utils/errors.py -> collection -> opnfv -> root
+        path = os.path.dirname(path)
+    collections = os.path.dirname(path)
+
+    def run(workdir, playbook, *args, computes=None, inventory_vars='', **env):
+        if computes is None:
+            computes = {'compute1': 'ansible_connection=local', 'compute2': 'ansible_connection=local'}
+        hosts = ''.join('%s %s\n' % (name, variables) for name, variables in computes.items())
+        (workdir / 'inventory.ini').write_text('localhost ansible_connection=local\n[computes]\n%s'
+                                               '[all:vars]\nansible_python_interpreter=%s\n%s'
+                                               % (hosts, sys.executable, inventory_vars))
+        (workdir / 'playbook.yml').write_text(playbook)
+        environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_HOME=str(workdir / 'ansible-home'),
+                           ANSIBLE_NOCOLOR='1', ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_RETRY_FILES_ENABLED='False')
+        for name in ('ESCALATOR_CAMPAIGN_ID', 'ESCALATOR_STATE_DIR', 'ESCALATOR_RUN_ID', 'ANSIBLE_CONFIG'):
+            environment.pop(name, None)
+        environment.update(env)
+        return subprocess.run(
+            [sys.executable, '-m', 'ansible.cli.playbook', '-i', str(workdir / 'inventory.ini'),
+             str(workdir / 'playbook.yml'), '-e', 'state_dir=%s' % (workdir / 'state')] + list(args),
+            cwd=str(workdir), env=environment, capture_output=True, text=True, timeout=300, check=False)
+    return run

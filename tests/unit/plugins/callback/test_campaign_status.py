@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -14,27 +12,7 @@ import pytest
 from ansible_collections.opnfv.escalator.plugins.callback import campaign_status
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
-
-
-class Host:
-    def __init__(self, name):
-        self.name = name
-
-    def get_name(self):
-        return self.name
-
-
-class Task:
-    def __init__(self, name, action='ansible.builtin.command', tags=(), check_mode=False):
-        self.name = name
-        self.action = action
-        self.resolved_action = action
-        self._uuid = 'uuid-' + name
-        self.tags = list(tags)      # as ansible-core gives them: the task's own and its blocks' and play's
-        self.check_mode = check_mode
-
-    def get_name(self):
-        return self.name
+from ansible_collections.opnfv.escalator.tests.unit.callback_standins import Host, Play, Task
 
 
 class Result:
@@ -60,18 +38,6 @@ class Display:
 
     def warning(self, text, **kwargs):
         self.warnings.append(text)
-
-
-class Play:
-    def __init__(self, name='upgrade'):
-        self.name = name
-
-    def get_name(self):
-        return self.name
-
-    @staticmethod
-    def get_variable_manager():
-        return None
 
 
 @pytest.fixture
@@ -374,14 +340,6 @@ def test_task_event_fields():
 
 # -- a real playbook ------------------------------------------------------------------------------
 
-def collections_root():
-    """The directory holding ansible_collections/opnfv/escalator (this checkout, or ansible-test's copy)."""
-    path = os.path.abspath(run_guard.__file__)
-    for _level in range(5):                      # plugins/module_utils/run_guard.py -> collection -> opnfv -> root
-        path = os.path.dirname(path)
-    return os.path.dirname(path)
-
-
 PLAYBOOK = textwrap.dedent('''\
     - name: Start the campaign
       hosts: localhost
@@ -431,30 +389,16 @@ EVACUATE = textwrap.dedent('''\
     ''')
 
 
-def test_a_real_playbook_with_the_callback_enabled(tmp_path):
+def test_a_real_playbook_with_the_callback_enabled(tmp_path, ansible_playbook):
     fake_ssh = tmp_path / 'fake-ssh'
     fake_ssh.write_text('#!/bin/sh\necho "ssh: connect to host compute2: Connection refused" >&2\nexit 255\n')
     fake_ssh.chmod(0o755)
-    (tmp_path / 'inventory.ini').write_text(textwrap.dedent('''\
-        localhost ansible_connection=local
-        [computes]
-        compute1 ansible_connection=local
-        compute2 ansible_connection=ssh ansible_host=127.0.0.1 ansible_ssh_executable={ssh}
-        [all:vars]
-        ansible_python_interpreter={python}
-        ''').format(ssh=fake_ssh, python=sys.executable))
-    (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
     (tmp_path / 'evacuate.yml').write_text(EVACUATE)
     state_dir = tmp_path / 'state'
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
-               ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status', ANSIBLE_NOCOLOR='1',
-               ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_RETRY_FILES_ENABLED='False')
-    for name in ('ESCALATOR_CAMPAIGN_ID', 'ESCALATOR_STATE_DIR', 'ESCALATOR_RUN_ID', 'ANSIBLE_CONFIG'):
-        env.pop(name, None)
-    completed = subprocess.run(
-        [sys.executable, '-m', 'ansible.cli.playbook', '-i', str(tmp_path / 'inventory.ini'),
-         str(tmp_path / 'playbook.yml'), '-e', 'state_dir=%s' % state_dir],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+    computes = {'compute1': 'ansible_connection=local',
+                'compute2': 'ansible_connection=ssh ansible_host=127.0.0.1 ansible_ssh_executable=%s' % fake_ssh}
+    completed = ansible_playbook(tmp_path, PLAYBOOK, computes=computes,
+                                 ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status')
     output = completed.stdout + completed.stderr
     assert completed.returncode == 4, output                   # 4: a host was unreachable
     store = CampaignStore('cb-real', str(state_dir))

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -14,30 +11,7 @@ import pytest
 from ansible_collections.opnfv.escalator.plugins.callback import campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils import state
 from ansible_collections.opnfv.escalator.tests.unit import pushgateway
-
-
-class Host:
-    def __init__(self, name):
-        self.name = name
-
-    def get_name(self):
-        return self.name
-
-
-class Task:
-    def __init__(self, name, action='ansible.builtin.command', tags=()):
-        self.name = name
-        self.action = action
-        self.resolved_action = action
-        self._uuid = 'uuid-' + name
-        self.tags = list(tags)
-        self.delegate_to = None
-        self.loop = None
-        self.check_mode = False
-        self.no_log = False
-
-    def get_name(self):
-        return self.name
+from ansible_collections.opnfv.escalator.tests.unit.callback_standins import Host, Play, Task
 
 
 class Result:
@@ -66,14 +40,6 @@ class Display:
 
     def deprecated(self, *args, **kwargs):
         pass
-
-
-class Play:
-    def __init__(self, name):
-        self.name = name
-
-    def get_name(self):
-        return self.name
 
 
 def view(verbosity=0):
@@ -212,13 +178,6 @@ def test_the_view_phases_are_the_playbooks_phase_tags_in_campaign_order():
     assert campaign.view_phase_of(Task('t', tags=['plan'])) is None
 
 
-def collections_root():
-    path = os.path.abspath(state.__file__)
-    for _level in range(5):                      # plugins/module_utils/state.py -> collection -> opnfv -> root
-        path = os.path.dirname(path)
-    return os.path.dirname(path)
-
-
 PLAYBOOK = textwrap.dedent('''\
     - name: Start the campaign
       hosts: localhost
@@ -278,29 +237,17 @@ PLAYBOOK = textwrap.dedent('''\
     ''')
 
 
-def run_playbook(tmp_path, *extra, inventory_vars=''):
-    (tmp_path / 'inventory.ini').write_text(textwrap.dedent('''\
-        localhost ansible_connection=local
-        [computes]
-        compute1 ansible_connection=local
-        compute2 ansible_connection=local
-        [all:vars]
-        ansible_python_interpreter={python}
-        ''').format(python=sys.executable) + inventory_vars)
-    (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
-               ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status', ANSIBLE_NOCOLOR='1',
-               ANSIBLE_STDOUT_CALLBACK='opnfv.escalator.campaign',
-               ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_RETRY_FILES_ENABLED='False')
-    for name in ('ESCALATOR_CAMPAIGN_ID', 'ESCALATOR_STATE_DIR', 'ESCALATOR_RUN_ID', 'ANSIBLE_CONFIG'):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, '-m', 'ansible.cli.playbook', '-i', str(tmp_path / 'inventory.ini'),
-         str(tmp_path / 'playbook.yml'), '-e', 'state_dir=%s' % (tmp_path / 'state')] + list(extra),
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+@pytest.fixture
+def run_playbook(ansible_playbook):
+    """The playbook above with both callbacks: run(workdir, *ansible-playbook arguments, inventory_vars='')."""
+    def run(workdir, *extra, inventory_vars=''):
+        return ansible_playbook(workdir, PLAYBOOK, *extra, inventory_vars=inventory_vars,
+                                ANSIBLE_CALLBACKS_ENABLED='opnfv.escalator.campaign_status',
+                                ANSIBLE_STDOUT_CALLBACK='opnfv.escalator.campaign')
+    return run
 
 
-def test_a_real_playbook_prints_the_compact_view_and_the_default_one_with_v(tmp_path):
+def test_a_real_playbook_prints_the_compact_view_and_the_default_one_with_v(tmp_path, run_playbook):
     completed = run_playbook(tmp_path)
     output = completed.stdout
     assert completed.returncode == 2, output + completed.stderr
@@ -325,7 +272,7 @@ def test_a_real_playbook_prints_the_compact_view_and_the_default_one_with_v(tmp_
 
 
 @pytest.mark.skipif(not pushgateway.available(), reason='prometheus-pushgateway is not installed (scripts/setup)')
-def test_the_status_callback_pushes_the_campaign_s_metrics_and_writes_the_textfile(tmp_path):
+def test_the_status_callback_pushes_the_campaign_s_metrics_and_writes_the_textfile(tmp_path, run_playbook):
     """The Pushgateway URL (with basic auth) from the inventory's vars, the textfile from an extra var: after the
     run both hold the campaign's last state; the credentials appear nowhere in the output or the state files."""
     textfile = tmp_path / 'escalator.prom'
@@ -349,7 +296,7 @@ def test_the_status_callback_pushes_the_campaign_s_metrics_and_writes_the_textfi
     assert 'WARNING' not in completed.stdout + completed.stderr, completed.stdout + completed.stderr
 
 
-def test_a_dead_pushgateway_is_a_warning_and_the_campaign_goes_on(tmp_path):
+def test_a_dead_pushgateway_is_a_warning_and_the_campaign_goes_on(tmp_path, run_playbook):
     completed = run_playbook(tmp_path, '-e', 'escalator_metrics_pushgateway_url=http://u:dead-s3cret@127.0.0.1:%d'
                              % pushgateway.free_port())
     output = completed.stdout + completed.stderr
