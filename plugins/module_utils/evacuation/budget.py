@@ -5,16 +5,22 @@ checked when it was made (plan_check); this catches a plan edited by hand since,
 members moved onto one batch's hosts after the plan was made, before anything of the batch moves.
 
 The rule is docs/planner.md's, written here apart from the planner and its checker on purpose: a
-group's budget is ``budgets[id]``, else ``budgets[name]``, else ``default_budget`` for a hard
-anti-affinity group, else none; a budget ``b >= 1`` with ``d`` members on hosts whose nova-compute
+group's budget is its members' ``escalator:budget`` (server metadata, read by server_policy.py), else
+``budgets[id]``, else ``budgets[name]``, else ``default_budget`` for a hard anti-affinity group, else none; a budget ``b >= 1`` with ``d`` members on hosts whose nova-compute
 is down allows ``b - d`` members on the batch's hosts, a budget 0 (VNFM switchover) allows one."""
 
 from __future__ import annotations
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import server_policy
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_PLAN, EscalatorError
 
 
-def _budget(group, default_budget, budgets):
+def _budget(group, default_budget, budgets, instances, found):
+    tagged, dummy, problem = server_policy.group_budget(group, instances)
+    if problem:
+        found.append(problem)
+    if tagged is not None:
+        return tagged
     if group['id'] in budgets:
         return budgets[group['id']]
     if group.get('name') in budgets:
@@ -26,8 +32,9 @@ def over_budget(hosts, server_groups, batch, default_budget, budgets):
     """One sentence per group that the ``batch``'s hosts hold more members of than its budget allows."""
     batch = set(batch)
     found = []
+    instances = {instance['id']: instance for entry in hosts.values() for instance in entry.get('instances') or []}
     for group in server_groups:
-        budget = _budget(group, default_budget, budgets)
+        budget = _budget(group, default_budget, budgets, instances, found)
         if budget is None:
             continue
         member_hosts = group.get('member_hosts') or {}

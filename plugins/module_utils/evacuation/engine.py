@@ -130,6 +130,7 @@ class Evacuation(TaskMachine):
             if task.state in TaskState.WATCHED:
                 server = get_server(self.conn, task.id)
                 doing = ('waiting for its VNFM to move it' if task.state == TaskState.WAITING else
+                         'stopping it (escalator:action=stop)' if task.state == TaskState.STOPPING else
                          '%s-migrating (migration %s); Nova may still complete it' % (task.kind, task.migration))
                 self._finish(task, 'timeout', 'overall timeout (%ss) reached while %s%s' % (
                     self.opts['timeout'], doing, ' (abort did not finish)' if task.aborting else ''), server)

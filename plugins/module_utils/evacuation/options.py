@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.server_policy import MOVING
 
 LIVE = 'live'
 COLD = 'cold'
 OWN_ACTION = 'own_action'
+STOP = 'stop'                 # escalator:action=stop: stopped cleanly, moved cold, left SHUTOFF (server_tags.py)
 SKIP = 'skip'
 FAIL = 'fail'
 LEFT_ALONE = 'left_alone'     # in leave_alone: not touched
@@ -153,7 +155,7 @@ def normalize_options(options=None):
         opts[key] = list(dict.fromkeys(value))
     for key in ('strict_destinations', 'require_disabled', 'verify_empty', 'keep_going'):
         opts[key] = bool(opts[key])
-    opts['moves'] = _moves(opts['moves'])
+    opts['moves'], opts['move_policies'] = _moves(opts['moves'])
     if opts['strict_destinations'] and not opts['destinations'] and not opts['moves']:
         raise invalid('strict_destinations needs a list of destinations, or the plan\'s moves')
     _batch(opts)
@@ -161,14 +163,16 @@ def normalize_options(options=None):
 
 
 def _moves(value):
-    """The plan's moves of the host as ``{instance id: [destinations in order]}`` (None: no plan). Each
-    move is a mapping with ``instance`` and ``to`` as campaign_plan stores it (``plan.batches[].moves[]``);
+    """The plan's moves of the host as ``{instance id: [destinations in order]}`` (None: no plan) and the server
+    policies they carry, ``{instance id: live|cold|stop}``. Each move is a mapping with ``instance`` and ``to`` as
+    campaign_plan stores it (``plan.batches[].moves[]``), and ``policy`` when the server carried escalator:action;
     its other keys (name, from, mode...) are the plan's notes and are not needed here."""
     if value is None:
-        return None
+        return None, {}
     if not isinstance(value, (list, tuple)):
         raise invalid('moves must be a list of {instance, to} (the plan\'s moves of this host)')
     moves = {}
+    policies = {}
     for position, move in enumerate(value):
         if not isinstance(move, dict) or not isinstance(move.get('instance'), str) or not move['instance']:
             raise invalid('moves[%d]: a move is a mapping with an instance id and its destinations (to), not %r'
@@ -181,7 +185,12 @@ def _moves(value):
         if move['instance'] in moves:
             raise invalid('moves[%d]: instance %s has two moves' % (position, move['instance']))
         moves[move['instance']] = list(dict.fromkeys(to))
-    return moves
+        if move.get('policy') is not None:
+            if move['policy'] not in MOVING:
+                raise invalid('moves[%d] (%s): policy must be one of %s, not %r'
+                              % (position, move['instance'], ', '.join(MOVING), move['policy']))
+            policies[move['instance']] = move['policy']
+    return moves, policies
 
 
 def _batch(opts):

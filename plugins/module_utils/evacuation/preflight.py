@@ -17,6 +17,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.placement import Placement, need_of
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.report import report_entry
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.server_tags import tagged_method
 
 
 def plan_evacuation(conn, host, options=None, opts=None, warn=None):
@@ -54,7 +55,7 @@ def plan_evacuation(conn, host, options=None, opts=None, warn=None):
     _check_destinations(hosts, host, opts, entries)
     preferred = opts['destinations'] or plan_moves.preferred_from_moves(opts['moves'] or {})
     placement = Placement(hosts, host, info['server_groups'], opts, preferred, _warn)
-    movable, policy_errors = _classify(instances, entries, opts)
+    movable, policy_errors = _classify(instances, entries, opts, _warn)
     stuck = _place(movable, placement, result, opts, _warn)
     _refuse(host, entries, policy_errors, stuck)
     return result
@@ -82,13 +83,21 @@ def _check_destinations(hosts, host, opts, entries):
         raise invalid('destinations: %s is the host being emptied' % host, host=host, instances=entries)
 
 
-def _method_for(instance, opts):
-    """(method, reason) for an instance: live | cold | own_action | skip | fail | left_alone | adopt."""
+def _method_for(instance, opts, warn):
+    """(method, reason, then) for an instance: live | cold | stop | own_action | skip | fail | left_alone | adopt;
+    ``then``: how an own_action instance whose server policy says so is moved after the wait (None: as usual)."""
     status = (instance['status'] or '').upper()
     if instance['id'] in opts['leave_alone']:
-        return LEFT_ALONE, None
+        return LEFT_ALONE, None, None
     if status in ('MIGRATING', 'RESIZE'):
-        return ADOPT, None
+        return ADOPT, None, None
+    tagged = tagged_method(instance, opts, status, warn)    # escalator:action, over the decisions and status_policy
+    if tagged is not None:
+        return tagged
+    return _untagged_method(instance, opts, status) + (None,)
+
+
+def _untagged_method(instance, opts, status):
     decision = opts['decisions'].get(instance['id'])
     if decision == OWN_ACTION:
         return OWN_ACTION, None
@@ -112,13 +121,13 @@ def _method_for(instance, opts):
     return action, None
 
 
-def _classify(instances, entries, opts):
+def _classify(instances, entries, opts, warn):
     """Each instance's method into its report entry; returns ``(movable, policy_errors)``: the
-    (instance, entry, method) to place, and the entries the policy forbids to move."""
+    (instance, entry, method, then) to place, and the entries the policy forbids to move."""
     policy_errors = []
     movable = []
     for instance, entry in zip(instances, entries):
-        method, reason = _method_for(instance, opts)
+        method, reason, then = _method_for(instance, opts, warn)
         entry['method'] = {SKIP: 'skipped', ADOPT: None}.get(method, method)
         if method == LEFT_ALONE:
             entry['result'] = LEFT_ALONE
@@ -129,7 +138,7 @@ def _classify(instances, entries, opts):
             entry['error'] = reason
             policy_errors.append(entry)
         else:
-            movable.append((instance, entry, method))
+            movable.append((instance, entry, method, then))
     return movable, policy_errors
 
 
@@ -149,8 +158,8 @@ def _place(movable, placement, result, opts, warn):
         ordered = [item for item in ordered if item[0]['id'] in moves] + \
             [item for item in ordered if item[0]['id'] not in moves]
     placer = _Placer(placement, result, opts, warn)
-    for instance, entry, method in ordered:
-        placer.place(instance, entry, method)
+    for instance, entry, method, then in ordered:
+        placer.place(instance, entry, method, then)
     return placer.stuck
 
 
@@ -164,12 +173,15 @@ class _Placer:
         self.warn = warn
         self.stuck = []
 
-    def place(self, instance, entry, method):
-        item = dict(method=method, candidates=[], planned=None, need=need_of(instance))
+    def place(self, instance, entry, method, then=None):
+        item = dict(method=method, candidates=[], planned=None, need=need_of(instance), then=then)
         self.result['plan'][instance['id']] = item
         if method == ADOPT:
             return
-        if self.opts['moves'] is not None and self._keep_move(instance, entry, item):
+        moves = self.opts['moves']
+        # a server its VNFM moves (escalator:action=notify) has no move in the plan on purpose: not "re-planned"
+        in_plan = moves is not None and (method != OWN_ACTION or instance['id'] in moves)
+        if in_plan and self._keep_move(instance, entry, item):
             return
         feasible, reasons = self.placement.feasible(instance, item['need'])
         if feasible:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_MIGRATION_FAILED
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options import (
-    COLD, COLD_STATUSES, FAIL, LIVE, LIVE_STATUSES,
+    COLD, COLD_STATUSES, FAIL, LIVE, LIVE_STATUSES, STOP,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.sdk import (
     CANCELLED_STATES, COLD_DONE, COLD_READY, FAILED_STATES, IN_PROGRESS, LIVE_DONE, error_message, failure_reason,
     fault_suffix, get_server, is_no_valid_host, list_migrations, newest_migration, status_code,
 )
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.stopping import STOPPED, StopFirst
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
 
 # How long Nova may take to create a migration record after accepting a request.
@@ -33,9 +34,10 @@ class TaskState:
     WAITING = 'waiting'          # its VNFM moves it itself (own_action), until own_action_timeout
     RUNNING = 'running'          # a migration Escalator requested (or adopted) is under way
     CONFIRMING = 'confirming'    # a cold migration whose resize Escalator has confirmed
+    STOPPING = 'stopping'        # escalator:action=stop: stopped before its cold migration (stopping.py)
     DONE = 'done'                # its report entry holds the result
-    MIGRATING = (RUNNING, CONFIRMING)            # what max_concurrent counts
-    WATCHED = (RUNNING, CONFIRMING, WAITING)     # polled every round
+    MIGRATING = (RUNNING, CONFIRMING, STOPPING)            # what max_concurrent counts
+    WATCHED = (RUNNING, CONFIRMING, WAITING, STOPPING)     # polled every round
 
 
 class Task:
@@ -44,7 +46,8 @@ class Task:
     def __init__(self, entry, plan):
         self.entry = entry
         self.id = entry['id']
-        self.method = plan['method']          # live | cold | own_action | adopt
+        self.method = plan['method']          # live | cold | stop | own_action | adopt
+        self.then = plan.get('then')          # after an own_action wait: how its server policy moves it
         self.candidates = list(plan['candidates'])
         self.state = TaskState.PENDING
         self.kind = None                      # live | cold while running
@@ -62,7 +65,7 @@ class Task:
         self.scheduler_refusals = 0           # "No valid host" answers already retried
 
 
-class TaskMachine:
+class TaskMachine(StopFirst):
     """The transitions of the tasks of one host's evacuation, and what they have brought the run to:
     ``stop_starting`` (a failure without keep_going), ``no_valid_host``, ``changed``."""
 
@@ -109,6 +112,11 @@ class TaskMachine:
             self._finish(task, 'moved', None, server)
             return False
         status = (server.status or '').upper()
+        if task.method == STOP:
+            task.expect = {STOPPED}
+            if kind is None and status != STOPPED:
+                return self.stop_first(task, server, TaskState.STOPPING)
+            kind = COLD
         kind = kind or (task.method if task.method in (LIVE, COLD) else self.opts['status_policy'].get(status, FAIL))
         if kind == LIVE and status not in LIVE_STATUSES and status in COLD_STATUSES:
             kind = COLD
@@ -116,7 +124,7 @@ class TaskMachine:
             self._finish(task, 'failed', 'cannot move a %s instance (policy: %s)' % (status, kind), server)
             return False
         task.kind = kind
-        task.entry['method'] = kind
+        task.entry['method'] = STOP if task.method == STOP else kind
         if task.started is None:
             task.started = self.clock()
         refused_no_valid_host = False
@@ -193,6 +201,8 @@ class TaskMachine:
     def poll(self, task):
         if task.state == TaskState.WAITING:
             return self._poll_own_action(task)
+        if task.state == TaskState.STOPPING:
+            return self.poll_stopping(task)
         migrations = list_migrations(self.conn, task.id)     # the record first, then the server: the host flips first
         server = get_server(self.conn, task.id)
         if server is None:
@@ -412,5 +422,7 @@ class TaskMachine:
                       % self.opts['own_action_timeout'])
         task.state = TaskState.PENDING
         task.started = None
+        if task.then:
+            task.method = task.then       # the server's policy (escalator:action) after its VNFM's own action
         if not task.candidates:
             task.candidates = [None] if not self.opts['strict_destinations'] else list(self.opts['destinations'])
