@@ -2,6 +2,8 @@
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -53,3 +55,57 @@ def ansible_playbook():
              str(workdir / 'playbook.yml'), '-e', 'state_dir=%s' % (workdir / 'state')] + list(args),
             cwd=str(workdir), env=environment, capture_output=True, text=True, timeout=300, check=False)
     return run
+
+
+class RecordingServer:
+    """An HTTP server on 127.0.0.1 that records every request (method, path, headers, body) and answers each with
+    ``answer(handler)`` -> (status, headers, body)."""
+
+    def __init__(self, answer):
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return
+
+            def _any(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else b''
+                server.requests.append(dict(method=self.command, path=self.path, headers=dict(self.headers),
+                                            body=body))
+                status, headers, payload = answer(self)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header('Content-Length', str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except OSError:
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_server():
+    """start(answer) -> a RecordingServer (its ``url``, its ``requests``); every server started is stopped after
+    the test."""
+    started = []
+
+    def start(answer):
+        started.append(RecordingServer(answer))
+        return started[-1]
+    yield start
+    for server in started:
+        server.stop()

@@ -7,9 +7,7 @@ sentence; silences recorded as soon as they exist and expired (recorded or found
 
 import datetime
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,64 +15,13 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.control import ale
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import silences
 
 
-class Server:
-    """Answers every request with ``answer(handler)`` -> (status, headers, body); records the requests."""
-
-    def __init__(self, answer):
-        self.requests = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
-            def _any(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                body = self.rfile.read(length) if length else b''
-                server.requests.append(dict(method=self.command, path=self.path, headers=dict(self.headers),
-                                            body=body))
-                status, headers, payload = answer(self)
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header('Content-Length', str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except OSError:
-                    pass
-
-            do_GET = do_POST = do_DELETE = _any
-
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.server.daemon_threads = True
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(answer):
-        started.append(Server(answer))
-        return started[-1]
-    yield start
-    for server in started:
-        server.stop()
-
-
 def json_answer(document, status=200):
     return lambda _handler: (status, {'Content-Type': 'application/json'}, json.dumps(document).encode())
 
 
-def test_redirect_to_another_origin_is_refused_and_the_token_never_leaves(serve):
-    other = serve(json_answer([]))
-    first = serve(lambda _h: (307, {'Location': other.url + '/api/v2/alerts?x=secret'}, b''))
+def test_redirect_to_another_origin_is_refused_and_the_token_never_leaves(http_server):
+    other = http_server(json_answer([]))
+    first = http_server(lambda _h: (307, {'Location': other.url + '/api/v2/alerts?x=secret'}, b''))
     client = am.Client(first.url, token='s3cret-token', timeout=5)
     with pytest.raises(am.AlertmanagerError) as caught:
         client.firing([])
@@ -83,8 +30,8 @@ def test_redirect_to_another_origin_is_refused_and_the_token_never_leaves(serve)
     assert first.requests[0]['headers']['Authorization'] == 'Bearer s3cret-token'
 
 
-def test_a_slow_server_is_bounded_by_the_timeout(serve):
-    slow = serve(lambda _h: (time.sleep(3), (200, {}, b'[]'))[1])
+def test_a_slow_server_is_bounded_by_the_timeout(http_server):
+    slow = http_server(lambda _h: (time.sleep(3), (200, {}, b'[]'))[1])
     client = am.Client(slow.url, timeout=1)
     started = time.monotonic()
     with pytest.raises(am.AlertmanagerError) as caught:
@@ -92,8 +39,8 @@ def test_a_slow_server_is_bounded_by_the_timeout(serve):
     assert time.monotonic() - started < 2.5 and 'failed' in caught.value.msg
 
 
-def test_a_huge_answer_is_refused_not_parsed(serve):
-    huge = serve(lambda _h: (200, {}, b'[' + b'{"labels": {}},' * (am.MAX_ANSWER // 14) + b'{"labels": {}}]'))
+def test_a_huge_answer_is_refused_not_parsed(http_server):
+    huge = http_server(lambda _h: (200, {}, b'[' + b'{"labels": {}},' * (am.MAX_ANSWER // 14) + b'{"labels": {}}]'))
     with pytest.raises(am.AlertmanagerError, match='larger than'):
         am.Client(huge.url, timeout=5).firing([])
 
@@ -103,14 +50,14 @@ def test_a_huge_answer_is_refused_not_parsed(serve):
     (b'{"alerts": []}', 'did not answer a list'),
     (b'[{"labels": "x"}]', 'without labels'),
 ])
-def test_garbage_answers_are_refused_with_a_sentence(serve, body, words):
-    server = serve(lambda _h: (200, {}, body))
+def test_garbage_answers_are_refused_with_a_sentence(http_server, body, words):
+    server = http_server(lambda _h: (200, {}, body))
     with pytest.raises(am.AlertmanagerError, match=words):
         am.Client(server.url, timeout=5).firing([])
 
 
-def test_http_error_and_connection_refused(serve):
-    server = serve(lambda _h: (401, {}, b'unauthorized'))
+def test_http_error_and_connection_refused(http_server):
+    server = http_server(lambda _h: (401, {}, b'unauthorized'))
     with pytest.raises(am.AlertmanagerError, match='HTTP 401'):
         am.Client(server.url, timeout=5).firing([])
     with pytest.raises(am.AlertmanagerError, match='cannot connect'):
@@ -125,8 +72,8 @@ def test_bad_urls_are_refused_without_echoing_secrets(url):
     assert caught.value.code == 'E_INVALID_INPUT' and 'pw' not in caught.value.msg and 'token=x' not in caught.value.msg
 
 
-def test_matchers_parse_and_the_filter_is_sent(serve):
-    server = serve(json_answer([{'labels': {'alertname': 'NodeDown', 'severity': 'critical'},
+def test_matchers_parse_and_the_filter_is_sent(http_server):
+    server = http_server(json_answer([{'labels': {'alertname': 'NodeDown', 'severity': 'critical'},
                                  'status': {'state': 'active'}},
                                 {'labels': {'alertname': 'Old'}, 'status': {'state': 'suppressed'}}]))
     matchers = [am.parse_matcher('severity="critical"'), am.parse_matcher('alertname=~"Node.*"')]
@@ -141,7 +88,7 @@ def test_matchers_parse_and_the_filter_is_sent(serve):
     assert am.matcher_text(am.parse_matcher(r'job="a\"b"')) == r'job="a\"b"'
 
 
-def test_silences_are_recorded_as_created_and_expired_once(serve, tmp_path):
+def test_silences_are_recorded_as_created_and_expired_once(http_server, tmp_path):
     made, expired = [], []
 
     def answer(handler):
@@ -155,7 +102,7 @@ def test_silences_are_recorded_as_created_and_expired_once(serve, tmp_path):
             {'id': 'sil-orphan', 'comment': 'escalator:c1: compute9 is in maintenance', 'status': {'state': 'active'}},
             {'id': 'sil-other', 'comment': 'escalator:c2: x', 'status': {'state': 'active'}},
             {'id': 'sil-old', 'comment': 'escalator:c1: y', 'status': {'state': 'expired'}}]).encode()
-    server = serve(answer)
+    server = http_server(answer)
     client = am.Client(server.url, timeout=5)
     now = datetime.datetime(2026, 12, 8, 22, 0, tzinfo=datetime.timezone.utc)
     created = silences.create(client, str(tmp_path), 'c1', ['compute1', 'compute.2'], ['instance=~"{host}(:[0-9]+)?"'],
@@ -171,12 +118,12 @@ def test_silences_are_recorded_as_created_and_expired_once(serve, tmp_path):
     assert expired == ['sil-1', 'sil-2', 'sil-orphan'] and silences.read_record(str(tmp_path)) == []
 
 
-def test_an_already_expired_silence_is_not_an_error(serve):
-    server = serve(lambda _h: (404, {}, b'silence not found'))
+def test_an_already_expired_silence_is_not_an_error(http_server):
+    server = http_server(lambda _h: (404, {}, b'silence not found'))
     assert am.Client(server.url, timeout=5).expire_silence('abc-1') is False
 
 
-def test_the_watcher_expires_the_silences_when_the_run_is_killed(serve, tmp_path):
+def test_the_watcher_expires_the_silences_when_the_run_is_killed(http_server, tmp_path):
     """kill -9 of the run: the kernel drops its run lock, the detached watcher sees it and expires the silences."""
     import os
     import signal
@@ -191,7 +138,7 @@ def test_the_watcher_expires_the_silences_when_the_run_is_killed(serve, tmp_path
             deleted.append(handler.path)
             return 200, {}, b''
         return 200, {}, b'[]'
-    server = serve(answer)
+    server = http_server(answer)
     client = am.Client(server.url, timeout=5)
     campaign_dir = str(tmp_path / 'c1')
     os.makedirs(campaign_dir)

@@ -6,8 +6,6 @@ nothing.
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,53 +17,14 @@ from ansible_collections.opnfv.escalator.tests.unit.plugins.modules.test_vnfm_no
 )
 
 
-class Recorder:
-    """A server that records every request and answers ``status`` (with ``location``)."""
-
-    def __init__(self, status=200, location=None):
-        self.requests = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
-            def _any(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                body = self.rfile.read(length) if length else b''
-                recorder.requests.append(dict(method=self.command, path=self.path, headers=dict(self.headers),
-                                              body=body))
-                self.send_response(status)
-                if location:
-                    self.send_header('Location', location)
-                self.send_header('Content-Length', '2')
-                self.end_headers()
-                self.wfile.write(b'{}')
-
-            do_GET = do_POST = do_PUT = _any
-
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.server.daemon_threads = True
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def servers():
-    started = []
-
+def servers(http_server):
+    """start(status=200, location=None): a server that records every request and answers ``status`` (with
+    ``location``)."""
     def start(status=200, location=None):
-        server = Recorder(status, location)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+        headers = {'Location': location} if location else {}
+        return http_server(lambda _handler: (status, headers, b'{}'))
+    return start
 
 
 @pytest.mark.parametrize('code', [301, 302, 303, 307, 308])
