@@ -241,3 +241,26 @@ def test_a_bad_batch_size_is_invalid_input(monkeypatch, cloud, capsys, args):
     result = run_module(monkeypatch, cloud, capsys, **args)
     assert result['failed'] and result['error_code'] == 'E_INVALID_INPUT', result
     assert 'max_batch_' in result['msg']
+
+
+def test_server_metadata_policies_reach_the_plan_and_its_table(monkeypatch, cloud, capsys):
+    """escalator:action read from Nova's server metadata (issue 16): the plan's moves, server_policies and table."""
+    build(cloud)
+    cloud.add_server('tagged-cold', 'compute2', metadata={'escalator:action': 'cold'})
+    pinned = cloud.add_server('tagged-skip', 'compute3', metadata={'escalator:action': 'skip'})
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['feasible'] is True and result['violations'] == []
+    move = next(m for b in result['plan']['batches'] for m in b['moves'] if m['name'] == 'tagged-cold')
+    assert (move['mode'], move['policy']) == ('cold', 'cold')
+    assert {s['host']: s['reason'] for s in result['plan']['skipped']} == {'compute3': 'server_policy'}
+    assert 'server policy: tagged-skip on compute3: escalator:action=skip' in result['table']
+    assert pinned.id in [s['instance'] for s in result['plan']['server_policies']['servers']]
+
+
+def test_an_unknown_server_policy_refuses_the_plan_naming_the_server(monkeypatch, cloud, capsys):
+    build(cloud)
+    cloud.add_server('odd', 'compute2', metadata={'escalator:action': 'evacuate'})
+    result = run_module(monkeypatch, cloud, capsys)
+    assert result['failed'] and result['error_code'] == 'E_PLAN'
+    assert "server odd" in result['msg'] and "escalator:action='evacuate'" in result['msg']
+    assert 'openstack server set --property escalator:action=' in result['msg']
