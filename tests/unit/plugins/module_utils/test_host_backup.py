@@ -15,23 +15,9 @@ import tarfile
 import pytest
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_backup, host_facts
+from ansible_collections.opnfv.escalator.tests.unit import systemd_fakes
 
-SHOW = '''Id=nova-compute.service
-LoadState=loaded
-ActiveState=active
-SubState=running
-UnitFileState=enabled
-MainPID=412
-ExecMainStartTimestamp=@1795324000
-
-Id=libvirtd.service
-LoadState=not-found
-ActiveState=inactive
-SubState=dead
-UnitFileState=
-MainPID=0
-ExecMainStartTimestamp=
-'''
+SHOW = systemd_fakes.show(systemd_fakes.NOVA_COMPUTE_RUNNING, systemd_fakes.LIBVIRTD_NOT_FOUND)
 
 pytestmark = pytest.mark.skipif(not shutil.which('tar'), reason='needs GNU tar')
 

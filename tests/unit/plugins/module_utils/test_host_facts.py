@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_facts
+from ansible_collections.opnfv.escalator.tests.unit import systemd_fakes
 
 DPKG_LINES = '\n'.join([
     'lab-kernel|lab-kernel|1.0|all|ii ',
@@ -129,30 +130,8 @@ def test_install_times_from_dpkg_file_lists_or_rpm(tmp_path):
 
 # -- services and the running process ----------------------------------------------------------------
 
-SHOW = '''Id=nova-compute.service
-LoadState=loaded
-ActiveState=active
-SubState=running
-UnitFileState=enabled
-MainPID=412
-ExecMainStartTimestamp=@1795324000
-
-Id=libvirtd.service
-LoadState=not-found
-ActiveState=inactive
-SubState=dead
-UnitFileState=
-MainPID=0
-ExecMainStartTimestamp=
-
-Id=ovn-controller.service
-LoadState=loaded
-ActiveState=failed
-SubState=failed
-UnitFileState=enabled
-MainPID=0
-ExecMainStartTimestamp=@1795320000
-'''
+SHOW = systemd_fakes.show(systemd_fakes.NOVA_COMPUTE_RUNNING, systemd_fakes.LIBVIRTD_NOT_FOUND,
+                          systemd_fakes.OVN_CONTROLLER_FAILED)
 
 
 def test_services_in_one_systemctl_show_in_service_facts_words(tmp_path):
