@@ -109,3 +109,26 @@ def http_server():
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def check_argument_spec():
+    """check(module, *keys): the argument spec an OpenStack module's main() hands to OpenStackModule and the
+    options of its DOCUMENTATION have the same names, types, and values of ``keys`` (default, choices...)."""
+    from unittest import mock
+
+    import yaml
+
+    absent = {'required': False}
+
+    def check(module, *keys):
+        doc = yaml.safe_load(module.DOCUMENTATION)
+        with mock.patch.object(module, 'OpenStackModule') as base:
+            module.main()
+        spec = base.call_args[1]['argument_spec']
+        assert set(spec) == set(doc['options'])
+        for name, option in spec.items():
+            assert option['type'] == doc['options'][name]['type'], name
+            for key in keys:
+                assert option.get(key, absent.get(key)) == doc['options'][name].get(key, absent.get(key)), (name, key)
+    return check

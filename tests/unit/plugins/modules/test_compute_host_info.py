@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from unittest import mock
 
 import pytest
 import yaml
@@ -89,17 +88,8 @@ def test_bad_argument(lab):
     connect.assert_not_called()
 
 
-def test_argument_spec_matches_documentation():
-    doc = yaml.safe_load(compute_host_info.DOCUMENTATION)
-    with mock.patch.object(compute_host_info, 'OpenStackModule') as module:
-        compute_host_info.main()
-    spec = module.call_args[1]['argument_spec']
-    assert set(spec) == set(doc['options'])
-    for name, option in spec.items():
-        assert option['type'] == doc['options'][name]['type'], name
-        assert option.get('default') == doc['options'][name].get('default'), name
-        assert option.get('aliases') == doc['options'][name].get('aliases'), name
-        assert option.get('elements') == doc['options'][name].get('elements'), name
+def test_argument_spec_matches_documentation(check_argument_spec):
+    check_argument_spec(compute_host_info, 'default', 'aliases', 'elements')
 
 
 def test_return_documents_every_host_key(lab):
