@@ -16,6 +16,12 @@ description:
     rule is never returned as valid.
   - The plan carries a fingerprint of its inputs; with O(expected_fingerprint) a run refuses a plan
     made for a cloud that has changed since.
+  - "Servers may carry their own policy in Nova server metadata, which wins over the module's options for them:
+    C(escalator:action) (V(live), V(cold), V(stop), V(skip) or V(notify)) and, on the members of a server group,
+    C(escalator:budget) (the group's budget, over O(budgets) and O(default_budget)). A V(skip) server leaves its host
+    out of the campaign; a V(notify) server is moved by its VNFM, never by a planned move. An unknown value, a budget
+    that is not an integer or members that disagree make the plan infeasible, naming the servers. See
+    C(docs/planner.md), Server policies."
   - The model and the JSON format are described in the collection's C(docs/planner.md).
 author:
   - Escalator developers (@opnfv)
@@ -190,9 +196,18 @@ plan:
       type: list
       elements: dict
     skipped:
-      description: Hosts left out, with C(host), C(reason), C(detail), C(instances).
+      description:
+        - Hosts left out, with C(host), C(reason), C(detail), C(instances), C(destination).
+        - C(reason) V(server_policy) for a host holding a server tagged C(escalator:action=skip).
       type: list
       elements: dict
+    server_policies:
+      description:
+        - Which server carried which policy (server metadata) - C(servers) (C(instance), C(name), C(host),
+          C(action)) and C(groups) whose budget their members' C(escalator:budget) set (C(group), C(name),
+          C(budget), C(servers)).
+        - Each tagged server's move carries C(policy) too, and each batch lists its V(notify) servers in C(notify).
+      type: dict
     summary:
       description: Figures (batches, C(batch_size_cap), lower bound, moves, instances moving more than once...).
       type: dict

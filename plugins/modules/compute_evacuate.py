@@ -11,8 +11,8 @@ version_added: 0.1.0
 description:
   - Empties a nova-compute host, normally one that M(opnfv.escalator.compute_maintenance) has disabled, so that it
     can be upgraded with no instance on it.
-  - B(Preflight, before anything moves.) For every instance the module works out how it will move (O(decisions),
-    then O(status_policy)) and whether at least one destination exists for it - an enabled host whose nova-compute
+  - B(Preflight, before anything moves.) For every instance the module works out how it will move (its server's
+    C(escalator:action) metadata, then O(decisions), then O(status_policy)) and whether at least one destination exists for it - an enabled host whose nova-compute
     is up, other than O(host), that respects the instance's hard C(anti-affinity) / C(affinity) server groups
     (counting where the other members are and where the earlier planned moves go) and has the room in Placement.
     If any instance has none, or the policy forbids moving one, the module fails with E(E_NO_VALID_HOST) or
@@ -58,6 +58,8 @@ options:
         its fallbacks. An instance none of whose planned destinations holds, or that has no move (it came after
         the plan was made), is re-planned as without a plan (the plan's other destinations for this host first)
         and listed in RV(replanned). A move of an instance no longer on O(host) is listed in RV(ignored_moves).
+      - A move's C(policy) (V(live), V(cold) or V(stop), the server's C(escalator:action) when the plan was made)
+        applies when the server carries no C(escalator:action) now; the tag on the server wins, with a warning.
       - Without it the preflight places every instance itself, after O(destinations).
     type: list
     elements: dict
@@ -170,6 +172,11 @@ options:
         O(own_action_timeout) for them to leave the host, then applies O(own_action_fallback). Deleted ones are
         reported as C(deleted).
       - Entries for instances that are not on O(host) are ignored.
+      - "A server's C(escalator:action) metadata wins over them and over O(status_policy): V(cold) is moved cold
+        only, V(stop) is stopped cleanly, moved cold and left SHUTOFF, V(notify) is left to its VNFM as V(own_action)
+        (then O(own_action_fallback)), V(skip) and unknown values fail the preflight with E(E_POLICY). A VNFM's
+        V(own_action) for a V(live), V(cold) or V(stop) server still goes first; its fallback then follows the tag.
+        O(leave_alone) wins over the tag. See C(docs/planner.md), Server policies."
     type: dict
   own_action_timeout:
     description:
@@ -313,8 +320,8 @@ instances:
       sample: compute-1
     method:
       description:
-        - V(live), V(cold) (also when a live migration fell back to cold), V(own_action), V(skipped),
-          V(left_alone); null when the policy forbids moving it.
+        - V(live), V(cold) (also when a live migration fell back to cold), V(stop) (C(escalator:action=stop) -
+          stopped, then moved cold), V(own_action), V(skipped), V(left_alone); null when the policy forbids moving it.
       type: str
       sample: live
     status_before:
@@ -363,7 +370,7 @@ instances:
       description:
         - Every request made for this instance, with C(method), C(destination), C(outcome) (V(moved),
           V(refused), V(error), V(failed), V(cancelled), V(timeout), V(no_move), V(lost), V(fallback),
-          V(force_complete), V(adopted), V(retry_later)), C(error) and C(migration_id).
+          V(force_complete), V(adopted), V(retry_later), V(stopped)), C(error) and C(migration_id).
       type: list
       elements: dict
       sample: [{method: live, destination: compute-1, outcome: moved, error: null, migration_id: 42}]

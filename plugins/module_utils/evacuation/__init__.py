@@ -10,6 +10,8 @@ injectable ``clock``/``sleep``. One concept a file:
   off; raises ``EscalatorError`` whose details carry the same per-instance report as the success result
 * ``engine``     the run over the tasks: concurrency, adopted migrations, the overall timeout
 * ``tasks``      one instance's task and its state machine (request, watch, retry, fall back, time out)
+* ``server_tags`` a server's escalator:action (server metadata) as its method, over the decisions and status_policy
+* ``stopping``   escalator:action=stop: the clean stop before the cold migration
 * ``sdk``        what is read from Nova: servers, migration records and their statuses, failure reasons
 * ``report``     the per-instance report, the summary and the error that carries it
 

@@ -10,6 +10,7 @@ dictionaries.  The rules are those of docs/planner.md. One concept a file:
 * ``options``      the checker's own reading of the options (the same documented defaults as the planner's)
 * ``fingerprint``  ``expected_fingerprint(hosts, server_groups, options)``, computed independently
 * ``cloud``        the cloud the checker replays: eligibility, placements, room, group budgets, lower bounds
+* ``policies``     its own reading of the servers' escalator:action / escalator:budget and the plan-wide rules of them
 * ``rules``        ``check_plan`` and the plan-wide rules: skipped hosts, batch membership and sizes, figures
 * ``batch_rules``  the rules of one batch: budgets, moves, destinations, affinity, capacity, anti-affinity
 """

@@ -12,6 +12,8 @@ One concept a file:
 * ``engine``       ``plan_campaign(hosts, server_groups=None, options=None) -> dict``: the planner object,
   assembled from the pieces below, and its main loop
 * ``model``        the cloud as the planner holds it: hosts, instances and groups as parallel arrays
+* ``policies``     per-server policy from server metadata (escalator:action, escalator:budget; the vocabulary in
+  ``module_utils/server_policy.py``): skipped hosts, notify servers, tagged modes, ``server_policies``
 * ``checks``       static checks before any batch: budgets, spare hosts, capacity, instances too big to move
 * ``placement``    units (what moves together) and where they go: destination pools, fit, group rules
 * ``batches``      choosing the next host, building one batch, committing its moves
