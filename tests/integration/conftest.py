@@ -6,6 +6,8 @@
     exclusive_lab  the lab, held exclusively for one test (see below)
     seeded_lab     exclusive + `lab reset` first: hosts at package 1.0, every nova-compute up
                    and enabled, no fault, the seeded workloads exactly as documented
+    ansible_module run(lab, module, check=False, **args): opnfv.escalator.<module> run by
+                   `ansible localhost -m` against the lab, as a user would
 
 One lab serves every pytest session on the machine.  A test that changes the lab (faults,
 upgrades, migrations, servers) or needs it healthy must use `seeded_lab` or `exclusive_lab`:
@@ -20,6 +22,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -231,3 +234,33 @@ def seeded_lab(lab):
     with lab.exclusive():
         lab.reset()
         yield lab
+
+
+def _ansible_module(lab, module, check=False, **args):
+    """Run opnfv.escalator.<module> with `ansible localhost -m` against the lab; returns
+    (failed, result dict, stderr)."""
+    args.setdefault('cloud', lab.cloud_name)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, '.venv', 'collections'),
+               OS_CLIENT_CONFIG_FILE=lab.clouds_yaml, ANSIBLE_DEPRECATION_WARNINGS='False',
+               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False',
+               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    command = [os.path.join(REPO_ROOT, '.venv', 'bin', 'ansible'), 'localhost', '-m', 'opnfv.escalator.' + module,
+               '-a', json.dumps(args)] + (['--check'] if check else [])
+    process = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT,
+                             check=False)
+    out = process.stdout
+    try:
+        marker = re.search(r'^localhost \| (SUCCESS|CHANGED|FAILED!) => ', out, re.M)
+        result = json.loads(out[marker.end():])
+    except (AttributeError, ValueError):
+        raise AssertionError('ansible printed no result (rc=%d): %s %s' % (process.returncode, out[-2000:],
+                                                                           process.stderr[-2000:])) from None
+    failed = marker.group(1) == 'FAILED!'
+    assert failed == (process.returncode != 0), (process.returncode, out[:300])
+    return failed, result, process.stderr
+
+
+@pytest.fixture
+def ansible_module():
+    """run(lab, module, check=False, **args) -> (failed, result dict, stderr): see the module docstring."""
+    return _ansible_module

@@ -1,44 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """compute_host_info against the seeded lab: what it reports is what Nova and Placement say."""
 
-import json
-import os
-import re
-import subprocess
-
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 pytestmark = pytest.mark.lab
-
-
-def ansible_module(lab, module, **args):
-    """Run opnfv.escalator.<module> with `ansible localhost -m` against the lab; returns
-    (failed, result dict, stderr)."""
-    args.setdefault('cloud', lab.cloud_name)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, '.venv', 'collections'),
-               OS_CLIENT_CONFIG_FILE=lab.clouds_yaml, ANSIBLE_DEPRECATION_WARNINGS='False',
-               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False', ANSIBLE_NOCOLOR='1')
-    command = [os.path.join(REPO_ROOT, '.venv', 'bin', 'ansible'), 'localhost', '-m', 'opnfv.escalator.' + module,
-               '-a', json.dumps(args)]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT,
-                             check=False)
-    out = process.stdout
-    try:
-        marker = re.search(r'^localhost \| (SUCCESS|CHANGED|FAILED!) => ', out, re.M)
-        result = json.loads(out[marker.end():])
-    except (AttributeError, ValueError):
-        raise AssertionError('ansible printed no result (rc=%d): %s %s' % (process.returncode, out[-2000:],
-                                                                           process.stderr[-2000:])) from None
-    return process.returncode != 0, result, process.stderr
-
 
 PLANNER_HOST_KEYS = {'name', 'zone', 'aggregates', 'state', 'status', 'disabled_reason', 'capacity', 'used',
                      'instances'}
 
 
-def test_all_hosts_match_nova_and_placement(seeded_lab, cloud):
+def test_all_hosts_match_nova_and_placement(seeded_lab, cloud, ansible_module):
     failed, result, stderr = ansible_module(seeded_lab, 'compute_host_info')
     assert not failed, result
     stderr = ' '.join(stderr.split())
@@ -78,7 +49,7 @@ def test_all_hosts_match_nova_and_placement(seeded_lab, cloud):
             assert group['id'] in instance['server_groups']
 
 
-def test_one_host_and_its_groups(seeded_lab):
+def test_one_host_and_its_groups(seeded_lab, ansible_module):
     first = seeded_lab.hosts[0]
     failed, result, *ignored = ansible_module(seeded_lab, 'compute_host_info', host=first)
     assert not failed, result
@@ -90,6 +61,6 @@ def test_one_host_and_its_groups(seeded_lab):
         assert len(set(group['member_hosts'].values())) == 2
 
 
-def test_unknown_host(lab):
+def test_unknown_host(lab, ansible_module):
     failed, result, *ignored = ansible_module(lab, 'compute_host_info', hosts=['nope'])
     assert failed and result['error_code'] == 'E_HOST_NOT_FOUND'

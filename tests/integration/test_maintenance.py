@@ -6,42 +6,14 @@ by another campaign is never touched unless forced), and a stopped nova-compute 
 """
 
 import json
-import os
-import re
-import subprocess
 import time
 
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAMPAIGN = 'itest-maintenance'
 OURS = 'escalator:%s: compute upgrade' % CAMPAIGN
 
 pytestmark = pytest.mark.lab
-
-
-def ansible_module(lab, module, check=False, **args):
-    """Run opnfv.escalator.<module> with `ansible localhost -m` against the lab; returns
-    (failed, result dict, stderr)."""
-    args.setdefault('cloud', lab.cloud_name)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, '.venv', 'collections'),
-               OS_CLIENT_CONFIG_FILE=lab.clouds_yaml, ANSIBLE_DEPRECATION_WARNINGS='False',
-               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    command = [os.path.join(REPO_ROOT, '.venv', 'bin', 'ansible'), 'localhost', '-m', 'opnfv.escalator.' + module,
-               '-a', json.dumps(args)] + (['--check'] if check else [])
-    process = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT,
-                             check=False)
-    out = process.stdout
-    try:
-        marker = re.search(r'^localhost \| (SUCCESS|CHANGED|FAILED!) => ', out, re.M)
-        result = json.loads(out[marker.end():])
-    except (AttributeError, ValueError):
-        raise AssertionError('ansible printed no result (rc=%d): %s %s' % (process.returncode, out[-2000:],
-                                                                           process.stderr[-2000:])) from None
-    failed = marker.group(1) == 'FAILED!'
-    assert failed == (process.returncode != 0), (process.returncode, out[:300])
-    return failed, result, process.stderr
 
 
 def service(cloud, host):
@@ -54,7 +26,7 @@ def servers_on(cloud, host):
     return {s.id for s in cloud.compute.servers(all_projects=True, details=True) if s.compute_host == host}
 
 
-def test_maintenance_on_and_off(seeded_lab, cloud):
+def test_maintenance_on_and_off(seeded_lab, cloud, ansible_module):
     host = seeded_lab.hosts[0]     # the seed's busiest host
     failed, result, *ignored = ansible_module(seeded_lab, 'compute_maintenance', host=host, campaign_id=CAMPAIGN)
     assert not failed, result
@@ -93,7 +65,7 @@ def test_maintenance_on_and_off(seeded_lab, cloud):
     assert not failed and again['changed'] is False
 
 
-def test_only_ours_is_touched(seeded_lab, cloud):
+def test_only_ours_is_touched(seeded_lab, cloud, ansible_module):
     host = seeded_lab.hosts[1]
     svc_id = service(cloud, host).id     # by id: openstacksdk sends only what differs from a Service object
     cloud.compute.disable_service(svc_id, host, 'nova-compute', disabled_reason='RMA ticket 4711')
@@ -120,7 +92,7 @@ def test_only_ours_is_touched(seeded_lab, cloud):
     assert service(cloud, host).disabled_reason == OURS
 
 
-def test_stopped_nova_compute_is_a_clear_error(seeded_lab, cloud):
+def test_stopped_nova_compute_is_a_clear_error(seeded_lab, cloud, ansible_module):
     host = seeded_lab.hosts[2]     # not the spare host the lab's own tests restart
     seeded_lab.stop_compute(host)
     try:
@@ -152,7 +124,7 @@ def test_stopped_nova_compute_is_a_clear_error(seeded_lab, cloud):
     assert service(cloud, host).status == 'enabled'
 
 
-def test_unknown_host_names_the_known_ones(lab):
+def test_unknown_host_names_the_known_ones(lab, ansible_module):
     failed, result, *ignored = ansible_module(lab, 'compute_maintenance', host='no-such-host', campaign_id=CAMPAIGN)
     assert failed and result['error_code'] == 'E_HOST_NOT_FOUND'
     assert set(lab.hosts) <= set(result['known_hosts'])
