@@ -35,12 +35,11 @@ import errno
 import fcntl
 import json
 import os
-import select
 import signal
 import socket
 import time
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.detach import detach
+from ansible_collections.opnfv.escalator.plugins.module_utils.detach import detach_with_answer
 from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 RUN_LOCK_FILE = '.run.lock'
@@ -274,24 +273,8 @@ def start_guard(campaign_dir, owner, run_id=None, proc='/proc', poll=GUARD_POLL,
     while ``owner`` or a process it started (in its session) lives - the workers of a killed run included.
     Returns True when the guard took it, False when another process holds it (the guard does not stay)."""
     os.makedirs(campaign_dir, exist_ok=True)
-    read_fd, write_fd = os.pipe()
-    try:
-        detach(lambda: _guard(campaign_dir, write_fd, owner, run_id, proc, poll), keep_fd=write_fd)
-    finally:
-        os.close(write_fd)
-    answer = b''
-    try:
-        deadline = time.monotonic() + timeout
-        while not answer.endswith(b'\n') and time.monotonic() < deadline:
-            ready, _w, _x = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            chunk = os.read(read_fd, 64)
-            if not chunk:
-                break
-            answer += chunk
-    finally:
-        os.close(read_fd)
+    answer = detach_with_answer(lambda answer_fd: _guard(campaign_dir, answer_fd, owner, run_id, proc, poll),
+                                timeout)
     return answer.strip() == b'taken'
 
 

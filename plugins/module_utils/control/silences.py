@@ -20,11 +20,10 @@ import datetime
 import json
 import os
 import re
-import select
 import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard, timestamps
-from ansible_collections.opnfv.escalator.plugins.module_utils.detach import detach
+from ansible_collections.opnfv.escalator.plugins.module_utils.detach import detach_with_answer
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.alertmanager import (
     AlertmanagerError, parse_matcher,
@@ -141,23 +140,15 @@ def start_watcher(client, campaign_dir, campaign_id, lifetime_s, poll=WATCH_POLL
     earlier one still waiting does the job)."""
     if _watcher_alive(campaign_dir, proc):
         return False
-    read_fd, write_fd = os.pipe()
 
-    def watcher():   # pragma: no cover - runs in the detached process (tested through its effects)
+    def watcher(answer_fd):   # pragma: no cover - runs in the detached process (tested through its effects)
         with contextlib.suppress(OSError):
             _write_json(os.path.join(campaign_dir, WATCHER_FILE),
                         dict(pid=os.getpid(), start=run_guard.start_time(os.getpid(), proc)))
-        os.write(write_fd, b'1')
-        os.close(write_fd)
+        os.write(answer_fd, b'1')
+        os.close(answer_fd)
         _watch(client, campaign_dir, campaign_id, poll, time.monotonic() + lifetime_s, proc)
 
-    try:
-        detach(watcher, keep_fd=write_fd)
-    finally:
-        os.close(write_fd)
-    try:
-        # the watcher has recorded itself once it answers (a second gate then leaves it alone)
-        select.select([read_fd], [], [], 5.0)
-    finally:
-        os.close(read_fd)
+    # the watcher has recorded itself once it answers (a second gate then leaves it alone)
+    detach_with_answer(watcher, 5.0)
     return True
