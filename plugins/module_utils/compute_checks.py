@@ -10,10 +10,6 @@
   with a heartbeat (``updated_at``) newer than ``since`` and its hypervisor is ``up``.
   A service stopped less than ``service_down_time`` ago still shows ``up``: only a
   heartbeat newer than the restart proves the new process reports to Nova.
-* ``canary(conn, host, ...)`` - boot a small server forced onto the host
-  (``availability_zone=<zone>:<host>``, which works while the host is disabled for
-  maintenance), wait for ACTIVE, delete it and wait until it is gone. The server is
-  deleted whatever happens.
 """
 
 from __future__ import annotations
@@ -23,13 +19,11 @@ import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
-    E_API, E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
+    E_INVALID_INPUT, E_SERVICE_DOWN, EscalatorError,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import MIGRATABLE_STATUSES
 from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
-
-E_CANARY = 'E_CANARY'   # the canary server did not become ACTIVE on the host
 
 # A server with a task_state is in the middle of something (migrating, resizing, rebuilding ...).
 BUSY_STATUSES = ('MIGRATING', 'RESIZE', 'VERIFY_RESIZE', 'REVERT_RESIZE', 'REBUILD', 'BUILD',
@@ -239,95 +233,3 @@ def wait_service(conn, host, since=None, require_hypervisor=True, timeout=300, d
                 % (host, timeout, '; '.join(problems)), code=E_SERVICE_DOWN, host=host, service=service,
                 hypervisor=hypervisor, problems=problems)
         sleep(delay)
-
-
-# -- canary server -----------------------------------------------------------------
-
-def _find(during, finder, name_or_id):
-    try:
-        found = finder(name_or_id, ignore_missing=True)
-    except Exception as exc:  # pylint: disable=broad-except
-        raise error_from_exception(exc, during=during) from exc
-    if found is None:
-        raise EscalatorError('%s: %r not found' % (during, name_or_id), code=E_INVALID_INPUT)
-    return found
-
-
-def _delete_and_wait(conn, server_id, deadline, clock, sleep, delay):
-    try:
-        conn.compute.delete_server(server_id, ignore_missing=True)
-    except Exception as exc:  # pylint: disable=broad-except
-        raise error_from_exception(exc, during='deleting the canary server %s' % server_id) from exc
-    while True:
-        try:
-            found = conn.compute.find_server(server_id, ignore_missing=True)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise error_from_exception(exc, during='waiting for the canary server to go') from exc
-        if found is None or found.status == 'DELETED':
-            return True
-        if clock() >= deadline:
-            raise EscalatorError('the canary server %s is not deleted after the timeout: delete it by hand '
-                                 '(openstack server delete %s)' % (server_id, server_id), code=E_API,
-                                 server_id=server_id)
-        sleep(delay)
-
-
-def canary(conn, host, flavor, image, name, network=None, zone=None, timeout=300, delay=2,
-           clock=None, sleep=None):
-    """Boot a server on ``host``, wait for ACTIVE, delete it; returns what happened.
-
-    The server is always deleted (also when it failed or timed out)."""
-    clock = clock or time.monotonic
-    sleep = sleep or time.sleep
-    service = host_info.find_compute_service(conn, host)
-    zone = zone or service.availability_zone or 'nova'
-    flavor_obj = _find('looking up the canary flavor', conn.compute.find_flavor, flavor)
-    image_obj = _find('looking up the canary image', conn.image.find_image, image)
-    if network in (None, '', 'none', 'auto'):
-        networks = network or 'none'
-    else:
-        net = _find('looking up the canary network', conn.network.find_network, network)
-        networks = [dict(uuid=net.id)]
-    start = clock()
-    deadline = start + timeout
-    try:
-        server = conn.compute.create_server(name=name, flavor_id=flavor_obj.id, image_id=image_obj.id,
-                                            networks=networks, availability_zone='%s:%s' % (zone, host))
-    except Exception as exc:  # pylint: disable=broad-except
-        raise error_from_exception(exc, during='booting the canary server on %s' % host) from exc
-    server_id = server.id
-    result = dict(id=server_id, name=name, host=host, zone=zone, status=None, deleted=False)
-    error = None
-    try:
-        while True:
-            try:
-                current = conn.compute.get_server(server_id)
-            except Exception as exc:  # pylint: disable=broad-except
-                raise error_from_exception(exc, during='waiting for the canary server') from exc
-            result['status'] = current.status
-            result['booted_on'] = current.compute_host
-            if current.status == 'ACTIVE':
-                break
-            if current.status == 'ERROR':
-                fault = getattr(current, 'fault', None) or {}
-                raise EscalatorError('the canary server %s went to ERROR on %s: %s' % (
-                    server_id, host, fault.get('message') if isinstance(fault, dict) else fault),
-                    code=E_CANARY, host=host)
-            if clock() >= deadline:
-                raise EscalatorError('the canary server %s is not ACTIVE after %ds (status %s)'
-                                     % (server_id, timeout, current.status), code=E_CANARY, host=host)
-            sleep(delay)
-        if result.get('booted_on') != host:
-            raise EscalatorError('the canary server landed on %s, not on %s' % (result.get('booted_on'), host),
-                                 code=E_CANARY, host=host)
-        result['active_after'] = round(clock() - start, 1)
-    except EscalatorError as exc:
-        error = exc
-    finally:
-        # whatever happened, the canary does not stay (a bit more time to delete it)
-        result['deleted'] = _delete_and_wait(conn, server_id, max(deadline, clock()) + 120, clock, sleep, delay)
-    if error is not None:
-        error.details.update(canary=result)
-        raise error
-    result['seconds'] = round(clock() - start, 1)
-    return result

@@ -33,6 +33,8 @@ migration record goes to ``error``, the server keeps its status and the reason i
 only in its instance actions (``server_actions``/``get_server_action``). Migrating
 from a host whose nova-compute is down is refused with 400. ``cloud.call_at(t, fn)``
 runs ``fn(cloud)`` once fake time reaches ``t`` (e.g. a VNFM moving its own instance).
+A forced live migration (``force=True`` with a host) skips the scheduler: a disabled host is a
+destination; the conductor's checks stay (``force_destination``).
 
 Host aggregates: ``cloud.add_aggregate(...)``, and ``create_aggregate`` (409 on a duplicate name, as
 Nova), ``get_aggregate``, ``set_aggregate_metadata`` (None deletes a key), ``delete_aggregate`` (400 while
@@ -375,7 +377,7 @@ class FakeCompute:
                              if host else 'Exceeded maximum number of retries. Exhausted all hosts available for '
                              'retrying build failures for instance %s.' % record.id, 'POST',
                              'http://nova.fake/v2.1/servers/%s/action' % record.id)
-        dest = self.cloud.schedule(record, host)
+        dest = self.cloud.force_destination(record, host) if force and host else self.cloud.schedule(record, host)
         migration = FakeMigration(record, 'live-migration', record.host, dest)
         self.cloud.migrations.append(migration)
         record.status_before_migration = record.status
@@ -695,6 +697,23 @@ class FakeCloud:
             self.migrations.append(failed)
         raise http_error(400, 'No valid host was found. There are not enough hosts available.', 'POST',
                          'http://nova.fake/v2.1/servers/%s/action' % server.id)
+
+    def force_destination(self, server, name):
+        """A forced live migration (``force=True``, microversions 2.30 to 2.67): no scheduler, no placement pre-filter,
+        so a disabled host is a destination; the conductor still wants the host, another one, its nova-compute up and
+        room for the allocation it claims there directly."""
+        self.calls.append(('live_migrate_forced', server.id, name))
+        url = 'http://nova.fake/v2.1/servers/%s/action' % server.id
+        host = self.hosts.get(name)
+        if host is None or host.name == server.host:
+            raise http_error(400, 'Compute host %s could not be found.' % name if host is None
+                             else 'The target host can\'t be the same one.', 'POST', url)
+        if host.state != 'up':
+            raise http_error(400, 'Compute service of %s is unavailable at this time.' % name, 'POST', url)
+        if not self._fits(server, host):
+            raise http_error(400, 'Migration pre-check error: Unable to migrate %s to %s: not enough resources.'
+                             % (server.id, name), 'POST', url)
+        return name
 
     # -- simulated time -------------------------------------------------------
     def clock(self):

@@ -1,72 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-"""compute_precheck, compute_service_wait and canary_server (and module_utils/compute_checks)."""
+"""compute_precheck and compute_service_wait (and module_utils/compute_checks); the canary: test_canary_server.py."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from unittest import mock
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from openstack.compute.v2 import flavor as _flavor
-from openstack.compute.v2 import server as _server
-from openstack.image.v2 import image as _image
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import compute_checks
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
-from ansible_collections.opnfv.escalator.plugins.modules import (
-    canary_server, compute_precheck, compute_service_wait,
-)
-from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud, http_error
+from ansible_collections.opnfv.escalator.plugins.modules import compute_precheck, compute_service_wait
+from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud
 
 CONNECT = 'ansible_collections.opnfv.escalator.plugins.module_utils.openstack.connect'
-
-
-class CanaryCompute:
-    """Server create/delete and flavor lookups on top of a FakeCloud (boot takes 3 fake seconds)."""
-
-    def __init__(self, cloud, compute):
-        self.cloud = cloud
-        self.inner = compute
-        self.booting = {}
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def find_flavor(self, name_or_id, ignore_missing=True):
-        if name_or_id == 'm1.tiny':
-            return _flavor.Flavor.existing(id='f1', name='m1.tiny', vcpus=1, ram=512, disk=1)
-        return None
-
-    def create_server(self, name, flavor_id, image_id, networks, availability_zone):
-        self.cloud.calls.append(('create_server', name, availability_zone, networks))
-        zone, host = availability_zone.split(':')
-        if host not in self.cloud.hosts:
-            raise http_error(400, 'No valid host was found.')
-        server = self.cloud.add_server(name, host)
-        server.status = 'BUILD'
-        self.booting[server.id] = self.cloud.now + 3
-        return _server.Server.existing(id=server.id, name=name, status='BUILD')
-
-    def get_server(self, server):
-        sid = server if isinstance(server, str) else server.id
-        record = self.cloud.servers.get(sid)
-        if record is not None and record.status == 'BUILD' and self.cloud.now >= self.booting[sid]:
-            record.status = self.cloud.canary_outcome
-        return self.inner.get_server(sid)
-
-    def delete_server(self, server, ignore_missing=True):
-        self.cloud.calls.append(('delete_server', server))
-        self.cloud.servers.pop(server, None)
-
-    def find_server(self, name_or_id, ignore_missing=True):
-        return self.inner.find_server(name_or_id, ignore_missing=ignore_missing)
-
-
-class CanaryImages:
-    def find_image(self, name_or_id, ignore_missing=True):
-        return _image.Image.existing(id='i1', name=name_or_id) if name_or_id == 'cirros' else None
 
 
 @pytest.fixture
@@ -74,9 +22,6 @@ def lab():
     cloud = FakeCloud()
     for name in ('c1', 'c2', 'c3'):
         cloud.add_host(name, vcpus=4, memory_mb=4096, disk_gb=40)
-    cloud.canary_outcome = 'ACTIVE'
-    cloud.compute = CanaryCompute(cloud, cloud.compute)
-    cloud.image = CanaryImages()
     return cloud
 
 
@@ -209,44 +154,3 @@ def test_service_wait_module(lab, capsys):
     assert result['failed'] and result['error_code'] == 'E_SERVICE_DOWN' and 'forced down' in result['msg']
     result = run_module(compute_service_wait, dict(host='c2', since='soon'), lab, capsys)
     assert result['failed'] and 'is not a time' in result['msg']
-
-
-# -- canary ---------------------------------------------------------------------------
-
-def test_canary_boots_on_the_host_and_deletes(lab):
-    result = compute_checks.canary(lab, 'c2', 'm1.tiny', 'cirros', 'canary-x', clock=lab.clock, sleep=lab.sleep)
-    assert result['booted_on'] == 'c2' and result['status'] == 'ACTIVE' and result['deleted']
-    assert ('create_server', 'canary-x', 'nova:c2', 'none') in lab.calls
-    assert not lab.servers
-
-
-def test_canary_error_is_reported_and_cleaned_up(lab):
-    lab.canary_outcome = 'ERROR'
-    with pytest.raises(EscalatorError) as err:
-        compute_checks.canary(lab, 'c2', 'm1.tiny', 'cirros', 'canary-x', clock=lab.clock, sleep=lab.sleep)
-    assert err.value.code == 'E_CANARY' and 'went to ERROR' in err.value.msg
-    assert err.value.details['canary']['deleted'] is True
-    assert not lab.servers
-
-
-def test_canary_timeout_is_cleaned_up(lab):
-    lab.canary_outcome = 'BUILD'
-    with pytest.raises(EscalatorError, match='not ACTIVE after 30s'):
-        compute_checks.canary(lab, 'c2', 'm1.tiny', 'cirros', 'canary-x', timeout=30,
-                              clock=lab.clock, sleep=lab.sleep)
-    assert not lab.servers
-
-
-def test_canary_unknown_flavor_boots_nothing(lab):
-    with pytest.raises(EscalatorError, match="flavor: 'm9.huge' not found"):
-        compute_checks.canary(lab, 'c2', 'm9.huge', 'cirros', 'canary-x', clock=lab.clock, sleep=lab.sleep)
-    assert not [c for c in lab.calls if c[0] == 'create_server']
-
-
-def test_canary_module_and_check_mode(lab, capsys):
-    args = dict(host='c3', flavor='m1.tiny', image='cirros', name='canary-' + uuid.uuid4().hex[:6])
-    result = run_module(canary_server, args, lab, capsys)
-    assert result['changed'] is False and result['canary']['deleted'] and result['canary']['booted_on'] == 'c3'
-    result = run_module(canary_server, dict(args, _ansible_check_mode=True), lab, capsys)
-    assert result['canary']['id'] is None
-    assert len([c for c in lab.calls if c[0] == 'create_server']) == 1
