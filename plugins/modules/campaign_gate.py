@@ -66,14 +66,26 @@ options:
         (maintenance 15, notify 60, evacuate 300, backup 60, upgrade 600, verify 120, release 30).
       - Without it a phase's expectation is the median of what the campaigns of O(state_dir) observed (hosts
         that ended done), once 3 hosts went through it; else the default.
+      - The evacuate phase scales with the instances the plan moves away from the host - V(evacuate_per_instance)
+        seconds each (history's median, else 30) times their number (at least one). V(evacuate) fixes it per host
+        instead.
     type: dict
   hang_multiple:
     description:
       - A host whose phase runs longer than this many times its expectation hangs - an C(alert) event (kind
         C(hang), error code C(E_HANG)) is raised at once, once per host and phase, and POSTed to O(alert_webhook).
-        The host is not failed. V(0) - no hang detection. Must be positive.
+        V(0) - no hang detection (with O(hang_policy=alert) only). Must be positive; at least V(1) with
+        O(hang_policy=fail).
     type: float
     default: 3.0
+  hang_policy:
+    description:
+      - What a hang does besides the alert. V(alert) - nothing more, the host goes on. V(fail) - the host is failed
+        (and rolled back, as any failure) - RV(hang_limits) gives each phase block of the host a task timeout of
+        O(hang_multiple) times its expectation.
+    type: str
+    choices: [alert, fail]
+    default: alert
   alert_webhook:
     description: Where hang alerts are POSTed (as M(opnfv.escalator.campaign_state)'s webhook_url).
     type: str
@@ -194,6 +206,31 @@ expected_source:
   returned: always
   type: str
   sample: history (12 hosts)
+expected_hosts:
+  description: Each host's expected seconds per phase - its evacuate phase scaled by the instances the plan moves
+    away from it.
+  returned: always
+  type: dict
+  sample: {"compute3": {"maintenance": 2.1, "notify": 2.3, "evacuate": 24.0, "backup": 10.4, "upgrade": 16.0,
+                        "verify": 9.5, "release": 0}}
+evacuate_per_instance:
+  description: The evacuate phase's expected seconds per instance (null when O(expected_phase_seconds) fixes it
+    per host).
+  returned: always
+  type: float
+  sample: 6.2
+hang_policy:
+  description: The policy (O(hang_policy)).
+  returned: always
+  type: str
+  sample: fail
+hang_limits:
+  description: With O(hang_policy=fail), for each host of the batch, the task timeout in seconds of its phase
+    blocks - V(drain) (maintenance, notify and evacuate together), V(backup), V(upgrade), V(verify); empty
+    otherwise.
+  returned: always
+  type: dict
+  sample: {"compute3": {"drain": 87, "backup": 32, "upgrade": 48, "verify": 29}}
 waited_s:
   description: Seconds the gate waited (windows, alerts).
   returned: always
@@ -217,7 +254,8 @@ silences_expired:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import alertmanager as am
-from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, history, progress, silences
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, expectations, hang_policy
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import history, progress, silences
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import windows as wins
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.gate import PAUSE, Gate
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
@@ -257,22 +295,25 @@ def run(module, now=None, start_watcher=silences.start_watcher, start_hang_watch
     if params['window_max_wait'] < 0:
         raise EscalatorError('window_max_wait must be >= 0 seconds', code=E_INVALID_INPUT)
     durations.phase_seconds(params['expected_phase_seconds'])      # bad phases and values fail here
-    multiple = params['hang_multiple']
-    if multiple < 0:
-        raise EscalatorError('hang_multiple must be positive (a phase hangs after that many times its expected '
-                             'duration) or 0 to detect no hang, got %s' % multiple, code=E_INVALID_INPUT)
+    multiple, policy = params['hang_multiple'], params['hang_policy']
+    hang_policy.check(multiple, policy)
     alerts = alert_settings(params)
     samples, _campaigns = history.from_state_dir(store.state_dir)
     expected, sources = history.expected_phases(samples, params['expected_phase_seconds'])
+    # each host's own: its evacuate phase scaled by the instances the campaign's plan moves away from it
+    rate, _rate_source = expectations.evacuate_rate(samples, params['expected_phase_seconds'], history.MIN_SAMPLES)
+    by_host = expectations.for_hosts(expected, rate, expectations.instances_to_move(store.read_plan()),
+                                     params['hosts'])
     gate_args = dict(windows=windows, wait_for_window=bool(params['wait_for_window']),
-                     window_max_wait=params['window_max_wait'], phase_seconds=expected,
+                     window_max_wait=params['window_max_wait'], phase_seconds=expected, host_phase_seconds=by_host,
                      alerts=alerts if alerts and alerts['matchers'] else None, check_mode=module.check_mode)
     if now is not None:
         gate_args['now'] = now
     gate = Gate(store, **gate_args)
     result = gate.decide(params['batch'], params['hosts'])
     result.update(changed=False, silences_created=[], silences_expired=[], expected_phases=expected,
-                  expected_source=history.describe(sources))
+                  expected_source=history.describe(sources), expected_hosts=by_host, evacuate_per_instance=rate,
+                  hang_policy=policy, hang_limits=hang_policy.limits(by_host, multiple, policy))
     if alerts and alerts['silence'] and not module.check_mode:
         # earlier batches' hosts are back (or failed and rolled back): their silences go, paused or not
         result['silences_expired'] = silences.expire_all(alerts['client'], store.path, store.campaign_id)
@@ -284,7 +325,7 @@ def run(module, now=None, start_watcher=silences.start_watcher, start_hang_watch
         result['changed'] = bool(result['silences_created'] or result['silences_expired'])
     if result['action'] != PAUSE and not module.check_mode:
         webhook = dict(url=params['alert_webhook']) if params['alert_webhook'] else None
-        start_hang_watcher(store, expected, multiple, params['hosts'], webhook)
+        start_hang_watcher(store, expected, multiple, params['hosts'], webhook, by_host=by_host, policy=policy)
     if result['action'] == PAUSE:
         result['changed'] = True
         result['msg'] = 'campaign %s paused before batch %s: %s' % (
@@ -306,6 +347,7 @@ def main():
             window_max_wait=dict(type='int', default=604800),
             expected_phase_seconds=dict(type='dict'),
             hang_multiple=dict(type='float', default=3.0),
+            hang_policy=dict(type='str', default=hang_policy.ALERT, choices=list(hang_policy.POLICIES)),
             alert_webhook=dict(type='str', no_log=True),
             alertmanager=dict(type='dict', options=dict(
                 url=dict(type='str', required=True),

@@ -100,7 +100,18 @@ def progress_lines(state_dir, status, now=None):
     history = locate.collection_module('control.history')
     progress = locate.collection_module('control.progress')
     import datetime  # pylint: disable=import-outside-toplevel
+    expectations = locate.collection_module('control.expectations')
     samples, _campaigns = history.from_state_dir(state_dir)
     expected, sources = history.expected_phases(samples)
+    # each host in flight against its own expectation (its evacuation scales with its instances), as the gate
+    rate, _source = expectations.evacuate_rate(samples, None, history.MIN_SAMPLES)
+    campaign_id = (status.get('campaign') or {}).get('id')
+    plan = None
+    if campaign_id:
+        try:
+            plan = locate.collection_module('state').CampaignStore(campaign_id, state_dir).read_plan()
+        except _escalator_error():
+            plan = None
+    by_host = expectations.for_hosts(expected, rate, expectations.instances_to_move(plan), list(status.get('hosts') or {}))
     return progress.lines(status, expected, history.describe(sources),
-                          now or datetime.datetime.now(datetime.timezone.utc))
+                          now or datetime.datetime.now(datetime.timezone.utc), by_host)

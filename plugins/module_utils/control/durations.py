@@ -5,6 +5,11 @@ The hosts of a batch run their phases in parallel, so a batch takes about as lon
 expected durations of a host's phases.  Without history these are the documented defaults below (a host with
 a few dozen instances and a kernel upgrade with reboot; measured on the lab: about 70 s a host, so they are
 generous); ``escalator_expected_phase_seconds`` overrides any of them.
+
+The evacuate phase scales with the instances to move (``expectations``): ``DEFAULT_EVACUATE_PER_INSTANCE``
+seconds each, or what history says, unless ``evacuate`` is set (then it is fixed per host) or
+``evacuate_per_instance`` is (the rate). ``DEFAULT_PHASE_SECONDS['evacuate']`` stays the expectation of a host
+whose instances are not known (no plan).
 """
 
 from __future__ import annotations
@@ -22,19 +27,34 @@ DEFAULT_PHASE_SECONDS = {
     'release': 30,          # enable, tell the VNF managers, record
 }
 
+# seconds a live migration of one instance is expected to take (the evacuate phase scales with them)
+DEFAULT_EVACUATE_PER_INSTANCE = 30
+PER_INSTANCE = 'evacuate_per_instance'      # its key in escalator_expected_phase_seconds
 
-def phase_seconds(overrides=None):
-    """The expected seconds of each phase: the defaults, with ``overrides`` ({phase: seconds}) applied."""
-    expected = dict(DEFAULT_PHASE_SECONDS)
+
+def _checked(overrides):
     for phase, seconds in (overrides or {}).items():
-        if phase not in expected:
-            raise EscalatorError('escalator_expected_phase_seconds: unknown phase %r (phases: %s)'
-                                 % (phase, ', '.join(DEFAULT_PHASE_SECONDS)), code=E_INVALID_INPUT)
+        if phase not in DEFAULT_PHASE_SECONDS and phase != PER_INSTANCE:
+            raise EscalatorError('escalator_expected_phase_seconds: unknown phase %r (phases: %s; and %s, the '
+                                 'seconds per instance to move)' % (phase, ', '.join(DEFAULT_PHASE_SECONDS),
+                                                                    PER_INSTANCE), code=E_INVALID_INPUT)
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             raise EscalatorError('escalator_expected_phase_seconds: %s must be a number of seconds >= 0, got %r'
                                  % (phase, seconds), code=E_INVALID_INPUT)
-        expected[phase] = seconds
+    return overrides or {}
+
+
+def phase_seconds(overrides=None):
+    """The expected seconds of each phase: the defaults, with ``overrides`` ({phase: seconds}) applied
+    (``evacuate_per_instance`` is checked, and left to ``per_instance_seconds``)."""
+    expected = dict(DEFAULT_PHASE_SECONDS)
+    expected.update((phase, seconds) for phase, seconds in _checked(overrides).items() if phase != PER_INSTANCE)
     return expected
+
+
+def per_instance_seconds(overrides=None):
+    """The ``evacuate_per_instance`` setting, or None."""
+    return _checked(overrides).get(PER_INSTANCE)
 
 
 def host_seconds(overrides=None):

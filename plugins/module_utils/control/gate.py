@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime
 import time
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, pause, windows as wins
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, expectations, pause
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import windows as wins
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.alertmanager import AlertmanagerError
 
 GO = 'go'
@@ -36,15 +37,19 @@ def _utcnow():
 
 class Gate:
     """One gate. ``store``: the campaign's state.CampaignStore; ``alerts``: None, or dict(client, matchers,
-    wait, poll) (matchers in the API's form); ``now``/``clock``/``sleep`` injectable (tests)."""
+    wait, poll) (matchers in the API's form); ``host_phase_seconds``: {host: {phase: seconds}} (each host's own
+    expectations, ``expectations.for_hosts``; a batch then takes as long as its slowest host), else
+    ``phase_seconds`` for every host; ``now``/``clock``/``sleep`` injectable (tests)."""
 
     def __init__(self, store, windows=None, wait_for_window=False, window_max_wait=7 * 86400, phase_seconds=None,
-                 alerts=None, now=_utcnow, clock=time.monotonic, sleep=time.sleep, check_mode=False):
+                 alerts=None, now=_utcnow, clock=time.monotonic, sleep=time.sleep, check_mode=False,
+                 host_phase_seconds=None):
         self.store = store
         self.windows = windows or []
         self.wait_for_window = wait_for_window
         self.window_max_wait = window_max_wait
         self.phase_seconds = phase_seconds
+        self.host_phase_seconds = host_phase_seconds
         self.alerts = alerts
         self.now, self.clock, self.sleep = now, clock, sleep
         self.check_mode = check_mode
@@ -62,7 +67,11 @@ class Gate:
 
     def decide(self, batch, hosts):
         """Go or pause before batch ``batch`` (its index) of ``hosts``: dict(action, kind, reason, ...)."""
-        expected = durations.batch_seconds(hosts, self.phase_seconds)
+        if self.host_phase_seconds and hosts:
+            expected = expectations.batch_seconds({h: self.host_phase_seconds.get(h) or durations.phase_seconds(
+                self.phase_seconds) for h in hosts})
+        else:
+            expected = durations.batch_seconds(hosts, self.phase_seconds)
         started = self.clock()
         alert_since = None
         base = dict(batch=batch, hosts=list(hosts), expected_batch_s=expected, windows=wins.describe(self.windows))

@@ -9,6 +9,8 @@ then includes the release (enable, tell the VNF managers).
 
 A phase's expectation is the median of what was observed, once ``MIN_SAMPLES`` hosts went through it;
 otherwise the documented default (``durations``).  ``escalator_expected_phase_seconds`` overrides both.
+The evacuate phase is also observed per instance moved (its campaign's plan.json says how many the host had to
+move): ``expectations`` scales each host's evacuate expectation by its own instances.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import os
 import statistics
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, expectations
 
 PHASES = ('maintenance', 'notify', 'evacuate', 'backup', 'upgrade', 'verify')
 END = 'notify_complete'
@@ -44,10 +46,13 @@ def _seconds(start, end):
     return max(0.0, (last - first).total_seconds())
 
 
-def observed(events):
-    """{phase: [seconds, ...]} from one campaign's events (oldest first), for host attempts that ended done."""
+def observed(events, counts=None):
+    """{phase: [seconds, ...]} from one campaign's events (oldest first), for host attempts that ended done;
+    with ``counts`` ({host: instances to move}, from its plan), also the evacuate phase's seconds per instance
+    (``expectations.SAMPLES_KEY``)."""
     attempts = {}
     samples = {phase: [] for phase in PHASES}
+    samples[expectations.SAMPLES_KEY] = []
     for event in events:
         if event.get('object_type') != 'host' or event.get('action') not in PHASES + (END,):
             continue
@@ -62,6 +67,8 @@ def observed(events):
                     seconds = _seconds(start, end) if phase in samples else None
                     if seconds is not None:
                         samples[phase].append(seconds)
+                        if phase == 'evacuate' and key[1] in (counts or {}):
+                            samples[expectations.SAMPLES_KEY].append(seconds / max(1, counts[key[1]]))
             del attempts[key]
     return samples
 
@@ -86,10 +93,20 @@ def _read_events(path):
     return events
 
 
+def _read_plan(events_path):
+    """The plan.json next to a campaign's events.jsonl, or None."""
+    try:
+        with open(os.path.join(os.path.dirname(events_path), 'plan.json'), 'r', encoding='utf-8') as handle:
+            plan = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return plan if isinstance(plan, dict) else None
+
+
 def from_state_dir(state_dir, max_campaigns=MAX_CAMPAIGNS):
     """Samples of every phase from the newest campaigns of ``state_dir`` (the current one included: its own
     finished hosts count), and how many campaigns contributed: ({phase: [seconds]}, campaigns)."""
-    samples = {phase: [] for phase in PHASES}
+    samples = {phase: [] for phase in PHASES + (expectations.SAMPLES_KEY,)}
     try:
         names = os.listdir(state_dir)
     except OSError:
@@ -103,7 +120,7 @@ def from_state_dir(state_dir, max_campaigns=MAX_CAMPAIGNS):
             continue
     used = 0
     for _mtime, path in sorted(paths, reverse=True)[:max_campaigns]:
-        found = observed(_read_events(path))
+        found = observed(_read_events(path), expectations.instances_to_move(_read_plan(path)))
         if any(found.values()):
             used += 1
         for phase, values in found.items():

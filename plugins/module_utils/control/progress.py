@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Elapsed vs expected, the ETA, and hang detection, from a campaign's status and the expected phase durations.
 
-``expected`` is ``{phase: seconds}`` (history.expected_phases).  A host's current phase started at the first
-entry of the latest run of that phase in its history.  A host whose phase has run longer than ``multiple``
+``expected`` is ``{phase: seconds}`` (history.expected_phases); ``by_host`` (``expectations.for_hosts``), when
+given, is each host's own (its evacuate phase scaled by its instances).  A host's current phase started at the
+first entry of the latest run of that phase in its history.  A host whose phase has run longer than ``multiple``
 times its expectation hangs: the watcher started by the gate raises an ``alert`` event (kind ``hang``) at once,
-once per host and phase, and POSTs it to the alert webhook.
+once per host and phase, and POSTs it to the alert webhook; what else happens is the policy's (``hang_policy``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
-from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, hang_policy
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.history import parse_ts
 
 ACTIVE = ('draining', 'upgrading', 'verifying')
@@ -40,25 +41,26 @@ def phase_expected(expected, phase):
     return expected.get(phase)
 
 
-def active(status, expected, now):
+def active(status, expected, now, by_host=None):
     """[{host, phase, elapsed_s, expected_s, ratio}] for the hosts being worked on."""
     rows = []
     for name, record in sorted((status.get('hosts') or {}).items()):
         if record.get('state') not in ACTIVE:
             continue
         started = phase_started(record)
-        wanted = phase_expected(expected, record.get('phase'))
+        wanted = phase_expected((by_host or {}).get(name) or expected, record.get('phase'))
         elapsed = (now - started).total_seconds() if started else None
         rows.append(dict(host=name, phase=record.get('phase'), elapsed_s=elapsed, expected_s=wanted,
                          ratio=(elapsed / wanted) if elapsed is not None and wanted else None))
     return rows
 
 
-def hangs(status, expected, multiple, now):
+def hangs(status, expected, multiple, now, by_host=None):
     """The active hosts whose phase has run more than ``multiple`` times its expectation."""
     if not multiple:
         return []
-    return [row for row in active(status, expected, now) if row['ratio'] is not None and row['ratio'] > multiple]
+    return [row for row in active(status, expected, now, by_host)
+            if row['ratio'] is not None and row['ratio'] > multiple]
 
 
 def eta_seconds(status, expected, now):
@@ -77,12 +79,12 @@ def eta_seconds(status, expected, now):
     return total if (waiting or left) else None
 
 
-def lines(status, expected, source, now):
+def lines(status, expected, source, now, by_host=None):
     """The progress lines under the status table."""
     host_s = float(sum(expected.values()))
     text = ['expected: %s a host, batch (hosts in parallel) from %s' % (
         durations.minutes_text(host_s), source)]
-    for row in active(status, expected, now):
+    for row in active(status, expected, now, by_host):
         if row['elapsed_s'] is None or not row['expected_s']:
             continue
         text.append('%s: %s for %s, expected %s (%.1fx)' % (
@@ -103,31 +105,34 @@ def _clock(seconds):
     return '%d:%02d:%02d' % (seconds // 3600, seconds % 3600 // 60, seconds % 60)
 
 
-def check_hangs(store, expected, multiple, hosts, alerted, now, webhook=None):
+def check_hangs(store, expected, multiple, hosts, alerted, now, webhook=None, by_host=None,
+                policy=hang_policy.ALERT):
     """Raise an alert for each host of ``hosts`` newly found hanging; returns whether any of them is still
     being worked on. ``alerted``: the (host, phase) pairs already alerted (updated)."""
     status = store.read_status() or {}
-    for row in hangs(status, expected, multiple, now):
+    for row in hangs(status, expected, multiple, now, by_host):
         key = (row['host'], row['phase'])
         if row['host'] not in hosts or key in alerted:
             continue
         alerted.add(key)
-        store.alert('hang', '%s has been at %s for %s, %.1fx its expected %s (escalator_hang_multiple %s): is it '
-                    'stuck?' % (row['host'], row['phase'], _clock(row['elapsed_s']), row['ratio'],
-                                _clock(row['expected_s']), multiple),
-                    object_type='host', object_id=row['host'], error_code='E_HANG',
+        store.alert('hang', '%s has been at %s for %s, %.1fx its expected %s (%s): is it stuck?' % (
+                        row['host'], row['phase'], _clock(row['elapsed_s']), row['ratio'],
+                        _clock(row['expected_s']), hang_policy.describe(multiple, policy)),
+                    object_type='host', object_id=row['host'], error_code=hang_policy.E_HANG,
                     data=dict(phase=row['phase'], elapsed_s=round(row['elapsed_s'], 1), expected_s=row['expected_s'],
-                              multiple=multiple), severity='warning', webhook=webhook)
+                              multiple=multiple, policy=policy),
+                    severity='critical' if policy == hang_policy.FAIL else 'warning', webhook=webhook)
     return any(((status.get('hosts') or {}).get(h) or {}).get('state') in ACTIVE + ('pending',) for h in hosts)
 
 
-def _watch(store, expected, multiple, hosts, webhook, poll, proc):  # pragma: no cover - in the watcher process
+def _watch(store, expected, multiple, hosts, webhook, poll, proc, by_host,
+           policy):  # pragma: no cover - in the watcher process
     alerted = set()
     seen_active = False
     while run_guard.holder(store.path, proc=proc) is not None:
         try:
             busy = check_hangs(store, expected, multiple, hosts, alerted,
-                               datetime.datetime.now(datetime.timezone.utc), webhook)
+                               datetime.datetime.now(datetime.timezone.utc), webhook, by_host, policy)
         # a watcher must not die of a torn read
         except Exception:  # pylint: disable=broad-except
             busy = True
@@ -137,7 +142,8 @@ def _watch(store, expected, multiple, hosts, webhook, poll, proc):  # pragma: no
         time.sleep(poll)
 
 
-def start_hang_watcher(store, expected, multiple, hosts, webhook=None, poll=HANG_POLL, proc='/proc'):
+def start_hang_watcher(store, expected, multiple, hosts, webhook=None, poll=HANG_POLL, proc='/proc', by_host=None,
+                       policy=hang_policy.ALERT):
     """A detached process watching this batch's hosts until they are finished or the run ends."""
     if not multiple:
         return False
@@ -152,7 +158,7 @@ def start_hang_watcher(store, expected, multiple, hosts, webhook=None, poll=HANG
                 os.dup2(devnull, fd)
             os.closerange(3, 65536)
             os.chdir('/')
-            _watch(store, expected, multiple, list(hosts), webhook, poll, proc)
+            _watch(store, expected, multiple, list(hosts), webhook, poll, proc, by_host, policy)
         finally:
             os._exit(0)
     os.waitpid(child, 0)
