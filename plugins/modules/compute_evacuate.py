@@ -12,9 +12,10 @@ description:
   - Empties a nova-compute host, normally one that M(opnfv.escalator.compute_maintenance) has disabled, so that it
     can be upgraded with no instance on it.
   - B(Preflight, before anything moves.) For every instance the module works out how it will move (its server's
-    C(escalator:action) metadata, then O(decisions), then O(status_policy)) and whether at least one destination exists for it - an enabled host whose nova-compute
-    is up, other than O(host), that respects the instance's hard C(anti-affinity) / C(affinity) server groups
-    (counting where the other members are and where the earlier planned moves go) and has the room in Placement.
+    C(escalator:action) metadata, then O(decisions), then O(status_policy)) and whether at least one destination
+    exists for it - an enabled host whose nova-compute is up, other than O(host), that respects the instance's
+    hard C(anti-affinity) / C(affinity) server groups (counting where the other members are and where the earlier
+    planned moves go) and has the room in Placement.
     If any instance has none, or the policy forbids moving one, the module fails with E(E_NO_VALID_HOST) or
     E(E_POLICY) naming each instance and why, and B(nothing is moved).
   - B(The campaign plan.) Given the plan's O(moves) (each instance's destinations, as M(opnfv.escalator.campaign_plan)

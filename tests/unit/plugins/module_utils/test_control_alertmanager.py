@@ -74,8 +74,8 @@ def test_bad_urls_are_refused_without_echoing_secrets(url):
 
 def test_matchers_parse_and_the_filter_is_sent(http_server):
     server = http_server(json_answer([{'labels': {'alertname': 'NodeDown', 'severity': 'critical'},
-                                 'status': {'state': 'active'}},
-                                {'labels': {'alertname': 'Old'}, 'status': {'state': 'suppressed'}}]))
+                                       'status': {'state': 'active'}},
+                                      {'labels': {'alertname': 'Old'}, 'status': {'state': 'suppressed'}}]))
     matchers = [am.parse_matcher('severity="critical"'), am.parse_matcher('alertname=~"Node.*"')]
     firing = am.Client(server.url, timeout=5).firing(matchers)
     assert [a['name'] for a in firing] == ['NodeDown']
