@@ -199,7 +199,7 @@ class BatchBuilder:
                 self.moves[i] += 1
                 if parked and i not in self.why_twice:
                     self.why_twice[i] = (self._why_parked(number, canary), dest)
-                mode = self.tagged_mode(i) or (
+                mode = (self.inst_policy and self.tagged_mode(i)) or (
                     "switchover" if switchover else ("live" if self.inst_status[i] in LIVE_STATUSES else "cold"))
                 moves.append(Move(src, i, dest, to, mode, parked, unit.aff))
                 self.inst_host[i] = dest

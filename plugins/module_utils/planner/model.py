@@ -201,7 +201,7 @@ class CloudModel(ServerPolicies):
         self.g_budget_tag = {}     # group index -> the servers whose escalator:budget set its budget
         for k, gid in enumerate(self.g_id):
             name, policy = self.g_name[k], self.g_policy[k]
-            tag_budget, carriers = self.policy_budget(k)
+            tag_budget, carriers = self.policy_budget(k) if self.tagged else (None, [])
             if tag_budget is not None:
                 budget = tag_budget
                 self.g_budget_tag[k] = carriers
