@@ -59,9 +59,13 @@ options:
       - V(event) appends a free event (O(object_type), O(object_id), O(event_action), O(result)).
       - V(alert) appends an alert event and POSTs it to O(webhook_url), for example when a
         disruption budget would be exceeded.
+      - V(commit) records a V(done) campaign V(committed) - its rollback window closed (playbook
+        C(commit_campaign.yml), once every host is checked and the backups are deleted). Any other state is
+        refused (C(E_STATE), saying what to do first); in check mode, only that check. A committed campaign is
+        never changed again - every other action is refused.
     type: str
     required: true
-    choices: [start, host, batch, finish, event, alert]
+    choices: [start, host, batch, finish, event, alert, commit]
   plan:
     description:
       - With O(action=start), the plan - the output of M(opnfv.escalator.campaign_plan) (C(batches)
@@ -86,7 +90,8 @@ options:
         V(verifying), V(done), V(failed), V(rolled_back) or V(skipped). Omitted, the state is kept.
       - With O(action=batch), V(running), V(done), V(failed), V(skipped) or V(pending).
       - With O(action=finish), V(done), V(failed) or V(incomplete) instead of the state derived
-        from the hosts.
+        from the hosts; V(rolled_back) when every host the campaign upgraded was rolled back
+        (C(rollback_compute.yml) with C(escalator_rollback_campaign)).
     type: str
     choices: [pending, draining, upgrading, verifying, done, failed, rolled_back, skipped, running, incomplete]
   phase:
@@ -319,7 +324,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
     render_table, summary,
 )
 
-ACTIONS = ('start', 'host', 'batch', 'finish', 'event', 'alert')
+ACTIONS = ('start', 'host', 'batch', 'finish', 'event', 'alert', 'commit')
 HOST_RECORD_KEYS = ('state', 'phase', 'batch', 'result', 'error_code', 'message')
 
 
@@ -355,6 +360,9 @@ def record(store, params, check_mode):
     if action == 'finish':
         return store.finish(state=params['state'], message=params['msg'], data=params['data'],
                             run_id=params['run_id'], check_mode=check_mode)
+    if action == 'commit':
+        return store.commit(message=params['msg'], data=params['data'], run_id=params['run_id'],
+                            check_mode=check_mode)
     object_type, object_id = _object(params)
     if action == 'event':
         _require(params, action, 'event_action')
@@ -382,6 +390,8 @@ def describe(params, answer, check_mode):
         return '%s the start of run %s of campaign %s' % (would, answer['run_id'], params['campaign_id'])
     if action == 'finish':
         return '%s the end of campaign %s: %s' % (would, params['campaign_id'], answer['status']['campaign']['state'])
+    if action == 'commit':
+        return '%s campaign %s committed' % (would, params['campaign_id'])
     if action == 'batch':
         return '%s batch %s: %s' % (would, params['batch'], params['state'] or 'event')
     return '%s %s: %s' % (would, action, answer['events'][0]['message'] or answer['events'][0]['action'])

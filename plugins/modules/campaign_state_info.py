@@ -72,10 +72,18 @@ exists:
   type: bool
   sample: true
 resumable:
-  description: Whether the campaign exists, has a plan and is not V(done) - a new run resumes it with its plan.
+  description: Whether the campaign exists, has a plan and is neither V(done) nor V(committed) - a new run resumes
+    it with its plan.
   returned: when O(campaign_id) is given
   type: bool
   sample: true
+rollback_order:
+  description: The hosts the campaign upgraded (V(done)), the last upgraded first - the order in which
+    C(rollback_compute.yml) rolls the whole campaign back (C(escalator_rollback_campaign)).
+  returned: when O(campaign_id) is given
+  type: list
+  elements: str
+  sample: [compute3, compute2]
 path:
   description: The campaign's state directory.
   returned: when O(campaign_id) is given
@@ -157,7 +165,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
-    DONE, CampaignStore, hosts_to_skip, list_campaigns, render_table, resolve_state_dir, resume_plan, summary,
+    COMMITTED, DONE, CampaignStore, hosts_to_skip, list_campaigns, render_table, resolve_state_dir, resume_plan,
+    rollback_order, summary,
 )
 
 
@@ -168,7 +177,7 @@ def read(campaign_id, state_dir=None, events=0):
     result = dict(changed=False, campaign_id=campaign_id, exists=status is not None, path=store.path, status=status, plan=None,
                   table='', summary={}, hosts_to_skip=[], resumable=False,
                   resume=dict(skip=[], start=[], rollback=[], retry=[], hosts={}, **{'continue': {}}),
-                  events=[])
+                  events=[], rollback_order=[])
     if status is None:
         return result
     result['plan'] = store.read_plan()
@@ -176,7 +185,9 @@ def read(campaign_id, state_dir=None, events=0):
     result['summary'] = summary(status)
     result['hosts_to_skip'] = hosts_to_skip(status)
     result['resume'] = resume_plan(status)
-    result['resumable'] = result['plan'] is not None and status['campaign']['state'] != DONE
+    # a done campaign has nothing left; a committed one is closed (a new run is refused)
+    result['resumable'] = result['plan'] is not None and status['campaign']['state'] not in (DONE, COMMITTED)
+    result['rollback_order'] = rollback_order(status)
     if events:
         result['events'] = store.read_events(limit=None if events < 0 else events)
     return result

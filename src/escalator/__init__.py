@@ -11,8 +11,8 @@ See docs/api.md.
 """
 
 from escalator.api import (
-    Result, StatusReport, list_campaigns, parse_extra_vars, plan, precheck, read_status, rollback, run_playbook,
-    status, upgrade,
+    Result, StatusReport, commit, list_campaigns, parse_extra_vars, plan, precheck, read_status, rollback,
+    run_playbook, status, upgrade,
 )
 from escalator.control import pause
 from escalator.errors import EscalatorAPIError, ExitCode, InputError
@@ -24,6 +24,6 @@ __version__ = '0.1.0'
 __all__ = [
     'CampaignStatus', 'EscalatorAPIError', 'Event', 'EventParser', 'ExitCode', 'HostPhase', 'InputError',
     'PlanReady', 'PlaybookStats', 'PlayStarted', 'Result', 'StatusReport', 'TaskResult', 'TaskStarted',
-    'list_campaigns', 'parse_extra_vars', 'pause', 'plan', 'precheck', 'read_status', 'rollback', 'run_playbook',
+    'commit', 'list_campaigns', 'parse_extra_vars', 'pause', 'plan', 'precheck', 'read_status', 'rollback', 'run_playbook',
     'status', 'upgrade',
 ]

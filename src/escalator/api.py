@@ -6,7 +6,7 @@
                                event_handler=print)
     print(result.exit_code, result.table)
 
-Every run function (``plan``, ``precheck``, ``upgrade``, ``rollback``) takes the same keywords
+Every run function (``plan``, ``precheck``, ``upgrade``, ``rollback``, ``commit``) takes the same keywords
 (see :func:`run_playbook`) and returns a :class:`Result`; ``status`` reads the campaign state
 store without running anything. Bad input raises :class:`escalator.errors.InputError` before
 anything runs; everything that happens in the run is in the Result (never an exception).
@@ -44,6 +44,7 @@ PLAYBOOKS = {
     'precheck': 'precheck.yml',
     'upgrade': 'upgrade_compute.yml',
     'rollback': 'rollback_compute.yml',
+    'commit': 'commit_campaign.yml',
 }
 CALLBACK = 'opnfv.escalator.campaign_status'
 SECRET_NAME = re.compile(r'PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|API_KEY|PRIVATE_KEY', re.IGNORECASE)
@@ -66,6 +67,9 @@ HINTS = {
     'E_PLAN': 'no valid plan, or the plan changed since it was reviewed: run `escalator plan` again',
     'E_UNREACHABLE': 'a compute host cannot be reached over SSH: check it and run the same command again',
     'E_PAUSED': control.PAUSED_HINT,
+    'E_HANG': 'a phase ran past escalator_hang_multiple times its expected duration (escalator_hang_policy fail): '
+              'the host was failed and rolled back; find what hung (its phase in the events), then resume',
+    'E_STATE': 'the campaign\'s state refuses this (the message says why and what to do first)',
 }
 
 OUTCOMES = {
@@ -324,7 +328,7 @@ def run_playbook(action, campaign_id, inventory=None, extravars=None, *, cloud=N
                  verbosity=0, environ=None):
     """Run one of Escalator's playbooks for a campaign and return a :class:`Result`.
 
-    action          plan, precheck, upgrade or rollback (picks the playbook unless ``playbook``)
+    action          plan, precheck, upgrade, rollback or commit (picks the playbook unless ``playbook``)
     campaign_id     the campaign (names the state, the lock, the backups; re-running resumes)
     inventory       path of the inventory (file or directory); default ESCALATOR_INVENTORY, or the lab's
                     inventory when run from a checkout after `lab up`
@@ -470,7 +474,7 @@ def _result(action, campaign_id, runner, parser, interrupted, state_dir, private
     recorded = parser.state_paths.get(campaign_id)
     if recorded and os.path.basename(recorded.rstrip('/')) == campaign_id:
         state_dir = os.path.dirname(recorded.rstrip('/'))   # where the playbook recorded (the inventory may say)
-    report = read_status(campaign_id, state_dir) if action in ('upgrade', 'rollback') else None
+    report = read_status(campaign_id, state_dir) if action in ('upgrade', 'rollback', 'commit') else None
     status = report.status if report else None
     if status is None and parser.status is not None and parser.status.get('campaign', {}).get('id') == campaign_id:
         status = parser.status
@@ -531,16 +535,58 @@ def upgrade(campaign_id, inventory=None, extravars=None, *, plan_fingerprint=Non
         extravars['escalator_plan_fingerprint'] = plan_fingerprint
     if wait_for_window is not None:
         extravars['escalator_wait_for_window'] = bool(wait_for_window)
+    _closing_check(campaign_id, options.get('state_dir'), 'upgrade')      # a committed campaign is closed
     return run_playbook('upgrade', campaign_id, inventory, extravars, **options)
 
 
-def rollback(campaign_id, hosts, inventory=None, extravars=None, **options):
-    """Restore ``hosts`` (a list or a host pattern) from the campaign's backups and leave maintenance."""
-    if not hosts:
-        raise InputError('rollback needs the hosts to restore (a list of inventory host names or a pattern)')
+def rollback(campaign_id, hosts=None, inventory=None, extravars=None, *, campaign=False, **options):
+    """Restore ``hosts`` (a list or a host pattern) from the campaign's backups and leave maintenance; or, with
+    ``campaign=True`` (and no hosts), every host the campaign upgraded, the last upgraded first, each emptied
+    first under the budgets; the campaign then ends ``rolled_back``. A committed campaign is refused (InputError):
+    its backups are deleted."""
     if options.get('limit'):
         raise InputError('rollback takes the hosts, not limit')
+    if campaign:
+        if hosts:
+            raise InputError('rollback takes either the hosts or campaign=True (every host the campaign upgraded), '
+                             'not both')
+        _closing_check(campaign_id, options.get('state_dir'), 'rollback')
+        extravars = dict(_check_extravars(extravars), escalator_rollback_campaign=True)
+        return run_playbook('rollback', campaign_id, inventory, extravars, **options)
+    if not hosts:
+        raise InputError('rollback needs the hosts to restore (a list of inventory host names or a pattern), or '
+                         'campaign=True for every host the campaign upgraded')
+    _closing_check(campaign_id, options.get('state_dir'), 'rollback')
     return run_playbook('rollback', campaign_id, inventory, extravars, limit=hosts, **options)
+
+
+def commit(campaign_id, inventory=None, extravars=None, **options):
+    """Close a done campaign's rollback window: check every host it upgraded (target versions, healthy), delete
+    its backups on the hosts and on the controller, and record it ``committed`` (it can no longer be rolled back).
+    A campaign that is not done is refused before anything runs (InputError, saying what to do first)."""
+    _closing_check(campaign_id, options.get('state_dir'), 'commit')
+    return run_playbook('commit', campaign_id, inventory, extravars, **options)
+
+
+def _closing_check(campaign_id, state_dir, action):
+    """Refuse (InputError) what the campaign's state refuses, before anything runs: a commit of a campaign that is
+    not done, a rollback of a committed one (the state machine's rules, state/closing.py)."""
+    validate_campaign_id(campaign_id)
+    state = locate.collection_module('state')
+    try:
+        store = state.CampaignStore(campaign_id, resolve_state_dir(state_dir))
+        status = store.read_status()
+        if status is None:
+            if action == 'commit':
+                raise InputError('campaign %s has not been started (no %s): nothing to commit'
+                                 % (campaign_id, store.status_path))
+            return
+        if action == 'commit':
+            store.commit(check_mode=True)
+        else:
+            state.check_open(status, 'rolled back' if action == 'rollback' else 'run again')
+    except state.EscalatorError as exc:
+        raise InputError(exc.msg) from exc
 
 
 def read_status(campaign_id, state_dir=None):

@@ -23,6 +23,8 @@ A campaign, step by step:
   escalator status   -c 2026-11-kernel                   # the status table, at any time
   escalator pause    -c 2026-11-kernel --reason '...'    # pause before the next batch (upgrade resumes)
   escalator unlock   -c 2026-11-kernel                   # abandon it: release the cloud's lock it holds
+  escalator rollback -c 2026-11-kernel --campaign        # done: roll every upgraded host back, last first
+  escalator commit   -c 2026-11-kernel                   # done: check the hosts, delete the backups, close it
 Running `upgrade` again with the same campaign id resumes the campaign.
 
 Credentials: clouds.yaml (--clouds-yaml or OS_CLIENT_CONFIG_FILE, --cloud or OS_CLOUD) or OS_*
@@ -110,11 +112,26 @@ def build_parser():
                    'pausing (exit 9)')
     _output(p)
 
-    p = sub.add_parser('rollback', help='restore hosts from the campaign\'s backups', epilog=_epilog(),
-                       formatter_class=fmt, description='Roll hosts back to what the campaign\'s backup recorded, '
-                       'then leave maintenance (only if this campaign put them in it).')
+    p = sub.add_parser('rollback', help='restore hosts (or the whole campaign) from the campaign\'s backups',
+                       epilog=_epilog(), formatter_class=fmt,
+                       description='Roll hosts back to what the campaign\'s backup recorded, each emptied first '
+                       '(maintenance, VNF managers, evacuation under the budgets), then leave maintenance. With '
+                       '--campaign: every host the campaign upgraded, the last upgraded first; the campaign then ends '
+                       'rolled_back (`escalator upgrade` upgrades them anew). A committed campaign is refused (exit 2).')
     _common(p)
-    p.add_argument('--hosts', required=True, help='hosts to roll back (comma-separated or a host pattern)')
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument('--hosts', help='hosts to roll back (comma-separated or a host pattern)')
+    which.add_argument('--campaign', action='store_true',
+                       help='every host the campaign upgraded, in the reverse order of their upgrade')
+    p.add_argument('-y', '--yes', action='store_true', help='do not ask for confirmation')
+    _output(p)
+
+    p = sub.add_parser('commit', help='close a done campaign\'s rollback window (deletes its backups)',
+                       epilog=_epilog(), formatter_class=fmt,
+                       description='Check every host the campaign upgraded (target versions, healthy: the verify '
+                       'role), delete the campaign\'s backups on the hosts and on the controller, and record it '
+                       'committed: it can no longer be rolled back. Refused (exit 2) unless the campaign is done.')
+    _common(p)
     p.add_argument('-y', '--yes', action='store_true', help='do not ask for confirmation')
     _output(p)
 
@@ -200,7 +217,9 @@ def _run(args, action, **extra):
                                  **_options(args))
         elif action == 'rollback':
             result = api.rollback(args.campaign_id, extra.pop('hosts'), args.inventory, extravars,
-                                  event_handler=display, **_options(args))
+                                  campaign=extra.pop('campaign', False), event_handler=display, **_options(args))
+        elif action == 'commit':
+            result = api.commit(args.campaign_id, args.inventory, extravars, event_handler=display, **_options(args))
         else:
             result = api.run_playbook(action, args.campaign_id, args.inventory, extravars, event_handler=display,
                                       **extra, **_options(args))
@@ -242,16 +261,32 @@ def cmd_upgrade(args):
     return _finish(args, _run(args, 'upgrade', plan_fingerprint=fingerprint, wait_for_window=args.wait_for_window))
 
 
+def _confirmed(args, action, prompt):
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        _err('%s needs a confirmation and stdin is not a terminal: pass --yes' % action)
+        return False
+    if not _confirm(prompt):
+        _err('not confirmed; nothing was changed')
+        return False
+    return True
+
+
 def cmd_rollback(args):
-    if not args.yes:
-        if not sys.stdin.isatty():
-            _err('rollback needs a confirmation and stdin is not a terminal: pass --yes')
-            return int(ExitCode.USAGE)
-        if not _confirm('Roll %s back from the backups of campaign %s? Type \'yes\': ' % (args.hosts,
-                                                                                          args.campaign_id)):
-            _err('not confirmed; nothing was changed')
-            return int(ExitCode.USAGE)
-    return _finish(args, _run(args, 'rollback', hosts=args.hosts))
+    what = 'every host campaign %s upgraded (the last upgraded first)' % args.campaign_id if args.campaign \
+        else args.hosts
+    if not _confirmed(args, 'rollback', 'Roll %s back from the backups of campaign %s? Type \'yes\': ' % (
+            what, args.campaign_id)):
+        return int(ExitCode.USAGE)
+    return _finish(args, _run(args, 'rollback', hosts=args.hosts, campaign=args.campaign))
+
+
+def cmd_commit(args):
+    if not _confirmed(args, 'commit', 'Commit campaign %s: check its hosts, delete its backups (it can no longer be '
+                      'rolled back)? Type \'yes\': ' % args.campaign_id):
+        return int(ExitCode.USAGE)
+    return _finish(args, _run(args, 'commit'))
 
 
 def cmd_status(args):
@@ -302,7 +337,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command in ('plan', 'precheck', 'upgrade', 'rollback'):
+        if args.command in ('plan', 'precheck', 'upgrade', 'rollback', 'commit'):
             # bad input fails here, before any confirmation or run
             api.validate_campaign_id(args.campaign_id)
             api.resolve_inventory(args.inventory)
@@ -311,6 +346,8 @@ def main(argv=None):
             return cmd_upgrade(args)
         if args.command == 'rollback':
             return cmd_rollback(args)
+        if args.command == 'commit':
+            return cmd_commit(args)
         if args.command == 'status':
             return cmd_status(args)
         if args.command == 'unlock':

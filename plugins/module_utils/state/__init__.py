@@ -27,6 +27,7 @@ callback plugin and the CLI share it.  The formats are documented in
 * ``plans``       a plan as the store reads it (batches, skipped hosts)
 * ``status``      the status document: structure, new records, derived batch and campaign states
 * ``machine``     the state machine: ``apply_start``, ``apply_host``, ``apply_batch``, ``apply_finish``
+* ``closing``     closing the rollback window: ``apply_commit``, the order of a campaign rollback
 * ``summary``     durations and the summary; ``render``: the status table
 * ``resume``      what a resumed run does with each host
 * ``webhook``     alerts POSTed to a webhook; ``files``: atomic writes
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import PATTERN as CAMPAIGN_ID_PATTERN
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError  # StateError's base
+from ansible_collections.opnfv.escalator.plugins.module_utils.state.closing import apply_commit, check_open, rollback_order
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.events import (
     encode_event, iter_events, make_event, read_events)
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
@@ -58,7 +60,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.state.store import
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.summary import (
     campaign_duration, format_duration, host_duration, summary)
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.vocabulary import (
-    ACTIVE_STATES, BATCH_STATES, CAMPAIGN_STATES, CHANGING_PHASES, DEFAULT_RESULT, DONE, DRAINING, EVENTS_FILE,
+    ACTIVE_STATES, BATCH_STATES, CAMPAIGN_STATES, CHANGING_PHASES, CLOSED_STATES, COMMITTED, DEFAULT_RESULT, DONE,
+    DRAINING, EVENTS_FILE,
     FAILED, FAILURE_STATES, FINAL_STATES, HISTORY_LIMIT, HOST_STATES, INCOMPLETE, LOCK_FILE, LOCK_TIMEOUT,
     MESSAGE_LIMIT, OBJECT_TYPES, PENDING, PHASE_STATES, PHASES, PLAN_FILE, RESULTS, ROLLED_BACK, RUNNING,
     SEVERITIES, SKIPPED, STATUS_FILE, STATUS_FORMAT, TRANSITIONS, UPGRADING, VERIFYING, StateError)

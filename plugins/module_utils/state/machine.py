@@ -5,14 +5,16 @@ changes the dict in place and returns the events to append (the store writes bot
 from __future__ import annotations
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT
+from ansible_collections.opnfv.escalator.plugins.module_utils.state.closing import check_open
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.events import make_event
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.plans import normalize_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.resume import hosts_to_skip
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.status import campaign_outcome, new_host, new_status, refresh_batches
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.summary import summary
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.vocabulary import (
-    ACTIVE_STATES, BATCH_STATES, DEFAULT_RESULT, DONE, FAILED, FAILURE_STATES, FINAL_STATES, HISTORY_LIMIT,
-    HOST_STATES, INCOMPLETE, PENDING, PHASES, RESULTS, RUNNING, SKIPPED, TRANSITIONS, StateError, truncate)
+    ACTIVE_STATES, BATCH_STATES, CLOSED_STATES, DEFAULT_RESULT, DONE, FAILED, FAILURE_STATES, FINAL_STATES, HISTORY_LIMIT,
+    HOST_STATES, INCOMPLETE, PENDING, PHASES, RESULTS, ROLLED_BACK, RUNNING, SKIPPED, TRANSITIONS, StateError,
+    truncate)
 from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 
@@ -48,6 +50,7 @@ def apply_host(status, name, now, run_id, state=None, phase=None, result=None, e
     Raises StateError on a transition the state machine refuses.
     """
     _check_host_update(name, state, phase, result)
+    check_open(status, 'changed (host %s)' % name)
     hosts = status['hosts']
     added = name not in hosts
     record = hosts[name] if not added else new_host(batch=batch)
@@ -164,6 +167,7 @@ def apply_start(status, campaign_id, run_id, now, plan=None):
         resumed = False
         previous_state = None
     else:
+        check_open(status, 'run again')
         campaign = status['campaign']
         resumed = True
         previous_state = campaign['state']
@@ -186,6 +190,7 @@ def apply_start(status, campaign_id, run_id, now, plan=None):
 
 def apply_batch(status, index, run_id, now, state=None, message=None, data=None):
     """Mark a batch started (running), finished (done/failed) or skipped (its pending hosts skipped)."""
+    check_open(status, 'changed (batch %s)' % index)
     batch = next((b for b in status['batches'] if b['index'] == index), None)
     if batch is None:
         known = ', '.join(str(b['index']) for b in status['batches']) or 'none'
@@ -221,9 +226,12 @@ def apply_batch(status, index, run_id, now, state=None, message=None, data=None)
 
 
 def apply_finish(status, run_id, now, state=None, message=None, data=None):
-    if state is not None and state not in (DONE, FAILED, INCOMPLETE):
-        raise StateError('a campaign finishes done, failed or incomplete, not %r' % (state,), code=E_INVALID_INPUT)
+    if state is not None and state not in (DONE, FAILED, INCOMPLETE, ROLLED_BACK):
+        raise StateError('a campaign finishes done, failed or incomplete (or rolled_back: every host it upgraded was '
+                         'rolled back), not %r' % (state,), code=E_INVALID_INPUT)
     campaign = status['campaign']
+    if campaign['state'] in CLOSED_STATES:
+        return []           # the close play of a run refused at its start, or a late record: it stays committed
     final = state or campaign_outcome(status)
     if campaign['state'] == final and campaign['finished'] and message in (None, campaign.get('message')):
         return []

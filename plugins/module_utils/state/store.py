@@ -14,6 +14,7 @@ import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.campaign_id import PATTERN as CAMPAIGN_ID_PATTERN
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT
+from ansible_collections.opnfv.escalator.plugins.module_utils.state.closing import apply_commit
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.events import encode_event, make_event, read_events
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.files import write_file_atomic
 from ansible_collections.opnfv.escalator.plugins.module_utils.state.machine import apply_batch, apply_finish, apply_host, apply_start
@@ -257,6 +258,16 @@ class CampaignStore:
             status = self._load_for_update()
             run = self._current_run(status, run_id)
             events = apply_finish(status, run, now, state, message, data)
+            self._commit(status if events else None, events, check_mode)
+        return dict(changed=bool(events), status=status, events=events, run_id=run, alerts=[])
+
+    def commit(self, message=None, data=None, run_id=None, check_mode=False):
+        """Record the done campaign committed (its rollback window closed); refused unless it is done."""
+        now = self._now()
+        with self._guard(check_mode):
+            status = self._load_for_update()
+            run = self._current_run(status, run_id)
+            events = apply_commit(status, run, now, message, data)
             self._commit(status if events else None, events, check_mode)
         return dict(changed=bool(events), status=status, events=events, run_id=run, alerts=[])
 

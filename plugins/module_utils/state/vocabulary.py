@@ -57,10 +57,15 @@ RESULTS = ('ok', 'changed', 'failed', 'skipped', 'started')
 DEFAULT_RESULT = {PENDING: 'ok', DRAINING: 'started', UPGRADING: 'started', VERIFYING: 'started',
                   DONE: 'ok', FAILED: 'failed', ROLLED_BACK: 'failed', SKIPPED: 'skipped'}
 
-# Campaign and batch states.
+# Campaign and batch states. A done campaign keeps its backups: its rollback window is open (every upgraded
+# host can be rolled back, rollback_compute.yml with escalator_rollback_campaign) until it is committed. Rolled
+# back: every host it upgraded was rolled back (running it again upgrades them anew). Committed: closed - its
+# backups are deleted, nothing changes it any more, it cannot be rolled back (closing.py).
 RUNNING = 'running'
 INCOMPLETE = 'incomplete'
-CAMPAIGN_STATES = (RUNNING, DONE, FAILED, INCOMPLETE)
+COMMITTED = 'committed'
+CAMPAIGN_STATES = (RUNNING, DONE, FAILED, INCOMPLETE, ROLLED_BACK, COMMITTED)
+CLOSED_STATES = frozenset((COMMITTED,))
 BATCH_STATES = (PENDING, RUNNING, DONE, FAILED, SKIPPED)
 
 SEVERITIES = ('critical', 'warning', 'info')
