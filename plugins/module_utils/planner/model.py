@@ -205,7 +205,7 @@ class CloudModel(ServerPolicies):
             if tag_budget is not None:
                 budget = tag_budget
                 self.g_budget_tag[k] = carriers
-                for key in (gid, name):
+                for key in dict.fromkeys((gid, name)):
                     if key in budgets:
                         used_keys.add(key)
                         self.warnings.append("group %s: escalator:budget=%d on its members (%s) overrides budgets[%s]=%d"

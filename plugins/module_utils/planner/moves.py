@@ -7,8 +7,8 @@ from collections import namedtuple
 
 # One instance's move, as indices into the planner's arrays (docs/planner.md "moves"):
 # source and dest are host indices, instance an instance index, to the host indices in order of preference
-# (dest first), mode "live" | "cold" | "stop" (escalator:action=stop) | "switchover", parked True when dest is not upgraded yet (the instance
-# moves again), group the index of the hard-affinity group it moves with, or None.
+# (dest first), mode "live" | "cold" | "stop" (escalator:action=stop) | "switchover", parked True when dest is
+# not upgraded yet (the instance moves again), group the index of the hard-affinity group it moves with, or None.
 Move = namedtuple("Move", "source instance dest to mode parked group")
 
 # A batch as committed: host indices, its moves, whether it is the canary, the members it takes down per
