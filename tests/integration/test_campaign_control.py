@@ -9,7 +9,14 @@ run 3  the same command in the window, with a test alert firing in a real Alertm
        loopback port): the gate holds the next batch until the alert is resolved, then the campaign finishes;
        every silence it created for maintained hosts is expired at the end. The upgrade phase is expected to
        take 3 s with escalator_hang_multiple 1.5: the host's real upgrade (tens of seconds) is flagged as a
-       hang (an alert event at once), and the campaign goes on (the policy only alerts).
+       hang (an alert event at once), and the campaign goes on (the policy only alerts);
+commit the done campaign: its hosts are checked, its backups deleted on the hosts and on the controller, it is
+       committed, and a rollback of it is refused.
+
+A second campaign (three hosts, escalator_hang_policy fail) makes its last host's notify phase hang (the sample VNF
+manager stops replying): the host is flagged (E_HANG alert), its phase interrupted at its limit, the host failed and
+left as it was (its software untouched, out of maintenance); then `escalator rollback --campaign` rolls the two
+upgraded hosts back, the last upgraded first, without VNF outage (the probe), and the campaign ends rolled_back.
 
 Maintenance windows are tested in depth with an injected clock (tests/unit/plugins/module_utils/
 test_control_windows.py); here a closed window pauses a run and an always-open one lets the next run go.
@@ -29,7 +36,7 @@ import urllib.request
 import pytest
 
 import escalator
-from escalator.errors import ExitCode
+from escalator.errors import ExitCode, InputError
 from escalator.events import HostPhase
 
 pytestmark = pytest.mark.lab
@@ -37,6 +44,7 @@ pytestmark = pytest.mark.lab
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INVENTORY = os.path.join(REPO, 'inventories', 'lab', 'hosts.yml')
 VNFM = os.path.join(REPO, 'lab', 'vnfm', 'sample_vnfm.py')
+PROBE = os.path.join(REPO, 'lab', 'probe', 'probe.py')
 ALERTMANAGER = shutil.which('prometheus-alertmanager') or '/usr/bin/prometheus-alertmanager'
 CAMPAIGN = 'ctl-pause-alert'
 
@@ -96,15 +104,19 @@ class Alertmanager:
         self.log.close()
 
 
-def _events(state_dir):
-    path = os.path.join(state_dir, CAMPAIGN, 'events.jsonl')
+def _events(state_dir, campaign=CAMPAIGN):
+    path = os.path.join(state_dir, campaign, 'events.jsonl')
     with open(path, encoding='utf-8') as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _status(state_dir):
-    with open(os.path.join(state_dir, CAMPAIGN, 'status.json'), encoding='utf-8') as handle:
+def _status(state_dir, campaign=CAMPAIGN):
+    with open(os.path.join(state_dir, campaign, 'status.json'), encoding='utf-8') as handle:
         return json.load(handle)
+
+
+def _backups_on(lab, host, campaign):
+    return lab.ssh(host, 'test -e /var/backups/escalator/%s' % campaign, check=False).returncode == 0
 
 
 def _wait(predicate, timeout, what):
@@ -124,8 +136,10 @@ def test_pause_request_then_a_firing_alert_holds_the_next_batch(seeded_lab, tmp_
     state_dir = str(tmp_path / 'campaigns')
     am = Alertmanager(tmp_path)
     marker = 'escalator:%s:' % CAMPAIGN
+    backups = tmp_path / 'backups'
     settings = {
         'escalator_exclude_hosts': excluded, 'escalator_max_batch_size': 1,
+        'escalator_backup_controller_dir': str(backups),
         'escalator_windows': [{'days': 'daily', 'start': '00:00', 'end': '00:00', 'timezone': 'Europe/Paris'}],
         'escalator_alertmanager': {'url': am.url, 'matchers': ['escalator_test="%s"' % CAMPAIGN], 'wait': 900,
                                    'poll': 2, 'silence': True, 'silence_matchers': ['instance=~"{host}(:[0-9]+)?"']},
@@ -213,7 +227,94 @@ def test_pause_request_then_a_firing_alert_holds_the_next_batch(seeded_lab, tmp_
         _wait(lambda: all(s['status']['state'] == 'expired' for s in am.silences(marker)), 60,
               'every silence to expire after the run')
         assert sorted(s['matchers'][0]['value'].split('(')[0] for s in am.silences(marker)) == sorted(hosts)
+
+        # -- commit: the hosts are checked, the backups deleted (hosts and controller), the campaign closed ---------
+        assert all(_backups_on(lab, h, CAMPAIGN) for h in hosts) and (backups / CAMPAIGN).is_dir()
+        committed = escalator.commit(CAMPAIGN, INVENTORY, {'escalator_backup_controller_dir': str(backups)},
+                                     **options)
+        assert committed.ok, (committed.exit_code, committed.message, committed.artifacts)
+        assert _status(state_dir)['campaign']['state'] == 'committed'
+        assert not any(_backups_on(lab, h, CAMPAIGN) for h in hosts) and not (backups / CAMPAIGN).exists()
+        with pytest.raises(InputError, match='is committed'):
+            escalator.rollback(CAMPAIGN, campaign=True, inventory=INVENTORY, **options)
     finally:
         subprocess.run([sys.executable, VNFM, 'stop', '--pid-file', str(tmp_path / 'vnfm.pid')],
                        check=False, capture_output=True, timeout=120)
         am.stop()
+
+
+def _vnfm_control(**config):
+    request = urllib.request.Request('http://127.0.0.1:9310/control', method='POST', data=json.dumps(config).encode(),
+                                     headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read().decode())
+
+
+def _version(lab, host):
+    return lab.ssh(host, "dpkg-query -W -f='${Version}' lab-kernel").stdout.strip()
+
+
+def test_a_hang_fails_the_host_then_the_campaign_rolls_back_last_upgraded_first(seeded_lab, tmp_path):
+    lab = seeded_lab
+    campaign = 'ctl-hang-rollback'
+    state_dir = str(tmp_path / 'campaigns')
+    hosts = lab.hosts[:3]
+    settings = {
+        'escalator_hosts': hosts, 'escalator_max_batch_size': 1, 'escalator_canary_hosts': 1,
+        'escalator_backup_controller_dir': str(tmp_path / 'backups'), 'escalator_vnfm_reply_timeout': 300,
+        # the drain of a lab host takes 5 to 25 s: its limit is 3 x (2 + 3 + 10) = 45 s
+        'escalator_hang_policy': 'fail', 'escalator_hang_multiple': 3,
+        'escalator_expected_phase_seconds': {'maintenance': 2, 'notify': 3, 'evacuate': 10},
+    }
+    options = dict(clouds_yaml=lab.clouds_yaml, cloud=lab.cloud_name, state_dir=state_dir,
+                   private_data_dir=str(tmp_path / 'pdd'))
+    probe = str(tmp_path / 'probe')
+    try:
+        subprocess.run([sys.executable, VNFM, 'start', '--port', '9310', '--pid-file', str(tmp_path / 'vnfm.pid'),
+                        '--log', str(tmp_path / 'vnfm.log'), '--clouds', lab.clouds_yaml],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, PROBE, 'start', '--out', probe, '--clouds', lab.clouds_yaml],
+                       check=True, capture_output=True, timeout=120)
+        # the VNF manager stops replying once the second host is being verified: the third host's notify hangs
+        verified = []
+
+        def on_event(event):
+            if isinstance(event, HostPhase) and event.phase == 'verify' and event.host not in verified:
+                verified.append(event.host)
+                if len(verified) == 2:
+                    _vnfm_control(mode='never')
+        run = escalator.upgrade(campaign, INVENTORY, settings, event_handler=on_event, **options)
+        assert run.exit_code == ExitCode.FAILED, (run.exit_code, run.message, run.artifacts)
+        status = _status(state_dir, campaign)
+        upgraded = [h for h in verified if status['hosts'][h]['state'] == 'done']
+        hung = [h for h in hosts if h not in verified]
+        assert len(upgraded) == 2 and len(hung) == 1, status['hosts']
+        record = status['hosts'][hung[0]]
+        assert (record['state'], record['error_code']) == ('failed', 'E_HANG'), record
+        assert 'hang: ran past its phase' in record['message'], record
+        alerts = [e for e in _events(state_dir, campaign) if e['action'] == 'alert' and e['data'].get('kind') == 'hang']
+        assert [(e['object_id'], e['data']['phase'], e['data']['policy']) for e in alerts] == [
+            (hung[0], 'notify', 'fail')], alerts
+        assert lab.compute_service(hung[0]).status == 'enabled' and _version(lab, hung[0]) == '1.0'
+        assert status['campaign']['state'] == 'failed'
+
+        # -- the whole campaign rolled back: the last upgraded first, each emptied first -------------------------
+        _vnfm_control(mode='ack')
+        seen = len(_events(state_dir, campaign))
+        back = escalator.rollback(campaign, campaign=True, inventory=INVENTORY, **options)
+        assert back.ok, (back.exit_code, back.message, back.artifacts)
+        order = [e['object_id'] for e in _events(state_dir, campaign)[seen:]
+                 if e['object_type'] == 'host' and e['action'] == 'maintenance']
+        assert order == upgraded[::-1], (order, upgraded)
+        status = _status(state_dir, campaign)
+        assert status['campaign']['state'] == 'rolled_back'
+        assert {h: status['hosts'][h]['state'] for h in upgraded} == {h: 'rolled_back' for h in upgraded}
+        assert all(_version(lab, h) == '1.0' for h in upgraded)
+        assert all(lab.compute_service(h).status == 'enabled' for h in hosts)
+    finally:
+        subprocess.run([sys.executable, PROBE, 'stop', '--out', probe], check=False, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, VNFM, 'stop', '--pid-file', str(tmp_path / 'vnfm.pid')],
+                       check=False, capture_output=True, timeout=120)
+    with open(os.path.join(probe, 'summary.json'), encoding='utf-8') as handle:
+        outage = {vnf: data['outage_seconds'] for vnf, data in json.load(handle)['vnfs'].items()}
+    assert outage and all(seconds == 0 for seconds in outage.values()), outage
