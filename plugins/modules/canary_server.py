@@ -95,7 +95,7 @@ canary:
     status: {description: Last status seen before the deletion., type: str}
     active_after: {description: Seconds until ACTIVE after the boot request., type: float}
     migration_seconds: {description: Seconds of the live migration until ACTIVE on O(host)., type: float}
-    seconds: {description: Seconds for the whole boot, move and delete., type: float}
+    seconds: {description: 'Seconds for the whole boot, move and delete.', type: float}
     deleted: {description: Whether the server was deleted., type: bool}
   sample: {"id": "5b1...", "name": "escalator-canary-c1-compute-12", "host": "compute-12", "booted_on": "compute-3",
            "on_host": "compute-12", "migrated": true, "status": "ACTIVE", "active_after": 4.2,
