@@ -7,7 +7,8 @@ members moved onto one batch's hosts after the plan was made, before anything of
 The rule is docs/planner.md's, written here apart from the planner and its checker on purpose: a
 group's budget is its members' ``escalator:budget`` (server metadata, read by server_policy.py), else
 ``budgets[id]``, else ``budgets[name]``, else ``default_budget`` for a hard anti-affinity group, else
-none; a budget ``b >= 1`` with ``d`` members on hosts whose nova-compute is down allows ``b - d`` members on the batch's hosts, a budget 0 (VNFM switchover) allows one."""
+none; a budget ``b >= 1`` with ``d`` members on hosts whose nova-compute is down allows ``b - d``
+members on the batch's hosts, a budget 0 (VNFM switchover) allows one."""
 
 from __future__ import annotations
 

@@ -62,6 +62,6 @@ def check_tags(cloud, plan):
     want_groups = sorted((gid, grp["budget"]) for gid, grp in cloud.groups.items() if grp["budget_from_tags"])
     have_groups = sorted((g.get("group"), g.get("budget")) for g in section.get("groups") or [])
     if have_groups != want_groups:
-        bad.append("server_policies gives group budgets %s, the members' %s gives %s" % (have_groups, BUDGET,
-                                                                                        want_groups))
+        bad.append("server_policies gives group budgets %s, the members' %s gives %s"
+                   % (have_groups, BUDGET, want_groups))
     return bad
