@@ -115,9 +115,10 @@ def check_hangs(store, expected, multiple, hosts, alerted, now, webhook=None, by
         if row['host'] not in hosts or key in alerted:
             continue
         alerted.add(key)
-        store.alert('hang', '%s has been at %s for %s, %.1fx its expected %s (%s): is it stuck?' % (
-                        row['host'], row['phase'], _clock(row['elapsed_s']), row['ratio'],
-                        _clock(row['expected_s']), hang_policy.describe(multiple, policy)),
+        text = '%s has been at %s for %s, %.1fx its expected %s (%s): is it stuck?' % (
+            row['host'], row['phase'], _clock(row['elapsed_s']), row['ratio'], _clock(row['expected_s']),
+            hang_policy.describe(multiple, policy))
+        store.alert('hang', text,
                     object_type='host', object_id=row['host'], error_code=hang_policy.E_HANG,
                     data=dict(phase=row['phase'], elapsed_s=round(row['elapsed_s'], 1), expected_s=row['expected_s'],
                               multiple=multiple, policy=policy),
