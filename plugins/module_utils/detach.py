@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """A detached process: the double fork that lets a module leave something running after it returns.
 
-The run guard (``run_guard.start_guard``) and the silences' watcher (``control.silences.start_watcher``)
-start one and wait for its answer. Standard library only.
+The run guard (``run_guard.start_guard``) and the silences' watcher (``control.silences.start_watcher``) start one
+and wait for its answer; the hang watcher (``control.progress.start_hang_watcher``) starts one. Standard library
+only.
 """
 
 from __future__ import annotations

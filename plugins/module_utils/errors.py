@@ -29,6 +29,7 @@ E_LOCK = 'E_LOCK'                            # another campaign holds the cloud'
 E_PRECHECK = 'E_PRECHECK'                    # health checks refused the campaign
 E_STATE = 'E_STATE'                          # the campaign state store refused a change, or cannot be read/written
 E_UNREACHABLE = 'E_UNREACHABLE'              # Ansible could not reach the host
+E_HANG = 'E_HANG'                            # a phase ran past escalator_hang_multiple times its expectation
 
 
 class EscalatorError(Exception):

@@ -28,7 +28,6 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_IN
 ALERT = 'alert'
 FAIL = 'fail'
 POLICIES = (ALERT, FAIL)
-E_HANG = 'E_HANG'
 # the phase blocks of upgrade_compute.yml that get a limit, and the phases each covers
 LIMITED = {'drain': ('maintenance', 'notify', 'evacuate'), 'backup': ('backup',), 'upgrade': ('upgrade',),
            'verify': ('verify', 'release')}

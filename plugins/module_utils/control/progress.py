@@ -11,12 +11,12 @@ once per host and phase, and POSTs it to the alert webhook; what else happens is
 from __future__ import annotations
 
 import datetime
-import os
 import time
 
-from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.module_utils import detach, run_guard
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, hang_policy
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.history import parse_ts
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_HANG
 
 ACTIVE = ('draining', 'upgrading', 'verifying')
 OPEN_BATCH_STATES = ('pending', 'running')
@@ -119,7 +119,7 @@ def check_hangs(store, expected, multiple, hosts, alerted, now, webhook=None, by
             row['host'], row['phase'], _clock(row['elapsed_s']), row['ratio'], _clock(row['expected_s']),
             hang_policy.describe(multiple, policy))
         store.alert('hang', text,
-                    object_type='host', object_id=row['host'], error_code=hang_policy.E_HANG,
+                    object_type='host', object_id=row['host'], error_code=E_HANG,
                     data=dict(phase=row['phase'], elapsed_s=round(row['elapsed_s'], 1), expected_s=row['expected_s'],
                               multiple=multiple, policy=policy),
                     severity='critical' if policy == hang_policy.FAIL else 'warning', webhook=webhook)
@@ -148,19 +148,6 @@ def start_hang_watcher(store, expected, multiple, hosts, webhook=None, poll=HANG
     """A detached process watching this batch's hosts until they are finished or the run ends."""
     if not multiple:
         return False
-    child = os.fork()
-    if child == 0:   # pragma: no cover - runs in the forked processes (tested through their effects)
-        try:
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            os.closerange(3, 65536)
-            os.chdir('/')
-            _watch(store, expected, multiple, list(hosts), webhook, poll, proc, by_host, policy)
-        finally:
-            os._exit(0)
-    os.waitpid(child, 0)
+    hosts = list(hosts)
+    detach.detach(lambda: _watch(store, expected, multiple, hosts, webhook, poll, proc, by_host, policy))
     return True
