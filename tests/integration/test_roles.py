@@ -28,9 +28,11 @@ def host(lab):
 
 @pytest.fixture(autouse=True)
 def lab_lock(lab):
-    """Hold the lab's lock (the one `lab reset|fault|seed` take) for the whole test: the host is ours
-    meanwhile. Never call `lab` from inside a test of this file (it would wait for this lock)."""
-    with open(os.path.join(lab.state_dir, '.lock'), 'w') as handle:
+    """Hold the lab's test lock (other pytest sessions, benchmarks) and then the lab's own lock (the one
+    `lab reset|fault|seed` take) for the whole test: the host is ours meanwhile. The test lock first, the order
+    of every holder of both (a benchmark holds the test lock and runs `lab`). Never call `lab` from inside a test
+    of this file (it would wait for the lab's lock)."""
+    with lab.exclusive(), open(os.path.join(lab.state_dir, '.lock'), 'w') as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -195,3 +197,55 @@ def test_molecule_scenario(lab, host, scenario):
     # a prepare skipped because of an earlier run's saved state would test that run's leftovers
     assert 'already prepared' not in output, output[:3000]
     print('molecule %s: %.1fs' % (scenario, time.monotonic() - t0))
+
+
+def server_events(conn, server_id):
+    """{action: {event: (host, result)}} from Nova's instance actions, which outlive a deleted server (its migration
+    records do not)."""
+    actions = {}
+    for action in conn.compute.server_actions(server_id):
+        full = conn.compute.get_server_action(action.request_id, server_id)
+        actions[action.action] = {event['event']: (event.get('host'), event.get('result')) for event in full.events}
+    return actions
+
+
+def test_verify_canary_comes_onto_the_disabled_host_and_a_failed_one_fails_the_role(lab, host, tmp_path):
+    """The verify role's canary on a host the campaign still keeps disabled (Nova schedules nothing there): booted on
+    an enabled host, live-migrated onto the host (forced), then gone. With the host's nova-compute stopped, Nova
+    refuses the migration: the canary fails, and with it the role; the canary is gone too."""
+    conn, campaign, t0 = lab.conn, 'itest-canary', time.monotonic()
+    name = 'escalator-canary-%s-%s' % (campaign, host)
+    variables = dict(escalator_campaign_id=campaign, escalator_verify_expected_versions={},
+                     escalator_verify_canary=True, escalator_verify_canary_image='lab-image',
+                     escalator_verify_canary_network='none', escalator_verify_canary_timeout=120)
+    result_file = tmp_path / 'canary.json'
+    keep = {'name': 'Keep the canary result', 'delegate_to': 'localhost', 'become': False,
+            'ansible.builtin.copy': {'content': '{{ escalator_verify_canary_result | to_json }}',
+                                     'dest': str(result_file), 'mode': '0600'}}
+    service = lab.compute_service(host)
+    assert service.status == 'enabled', '%s is disabled (%s): run `lab reset` first' % (host, service.disabled_reason)
+    conn.compute.disable_service(service, disabled_reason='escalator:%s: canary test' % campaign)
+    try:
+        ok(playbook(lab, tmp_path, host, [role('verify', **variables), keep], name='canary'))
+        canary = json.loads(result_file.read_text())
+        assert canary['booted_on'] != host and canary['on_host'] == host and canary['migrated'], canary
+        assert canary['deleted'] and conn.compute.find_server(canary['id'], ignore_missing=True) is None, canary
+        # Nova's own record: built elsewhere, live-migrated onto the host, deleted there
+        events = server_events(conn, canary['id'])
+        assert events['create']['compute__do_build_and_run_instance'] == (canary['booted_on'], 'Success'), events
+        assert events['live-migration']['compute_post_live_migration_at_destination'] == (host, 'Success'), events
+        assert events['delete']['compute_terminate_instance'] == (host, 'Success'), events
+        assert lab.compute_service(host).status == 'disabled', 'the canary must not release the host'
+
+        lab.ssh(host, 'systemctl stop nova-compute.service')
+        lab.wait_compute(host, 'down', timeout=60)
+        proc = playbook(lab, tmp_path, host, [role('verify', **dict(
+            variables, escalator_verify_nova=False, escalator_verify_services_active=False))], name='canary-down')
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        assert '(1 problem(s))' in proc.stdout and 'canary server (E_CANARY)' in proc.stdout, proc.stdout[-3000:]
+        assert not list(conn.compute.servers(all_projects=True, name=name)), 'the failed canary was left behind'
+    finally:
+        lab.ssh(host, 'systemctl start nova-compute.service')
+        lab.wait_compute(host, 'up', timeout=90, since=time.time())
+        conn.compute.enable_service(lab.compute_service(host))
+    print('canary test: %.1fs (canary on %s: %.1fs)' % (time.monotonic() - t0, host, canary['seconds']))
