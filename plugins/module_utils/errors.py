@@ -46,3 +46,13 @@ class EscalatorError(Exception):
         result = dict(msg=self.msg, error_code=self.code)
         result.update(self.details)
         return result
+
+
+def exit_module(module, action):
+    """Run ``action(module)`` and exit the Ansible module with its result, or fail it with the EscalatorError's code
+    and details: the ending of the modules that need no cloud connection (OpenStackModule.run ends the others)."""
+    try:
+        result = action(module)
+    except EscalatorError as exc:
+        module.fail_json(**exc.to_result())
+    module.exit_json(**result)

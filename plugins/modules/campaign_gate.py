@@ -258,7 +258,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.control import dur
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import history, progress, silences
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import windows as wins
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.gate import PAUSE, Gate
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
+    E_INVALID_INPUT, EscalatorError, exit_module)
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
 
 SILENCE_MIN_S = 3600
@@ -367,11 +368,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except EscalatorError as exc:
-        module.fail_json(**exc.to_result())
-    module.exit_json(**result)
+    exit_module(module, run)
 
 
 if __name__ == '__main__':

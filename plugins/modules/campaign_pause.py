@@ -62,7 +62,7 @@ request:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import pause
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_STATE, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_STATE, EscalatorError, exit_module
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore, format_ts, utcnow
 
 
@@ -93,11 +93,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except EscalatorError as exc:
-        module.fail_json(**exc.to_result())
-    module.exit_json(**result)
+    exit_module(module, run)
 
 
 if __name__ == '__main__':

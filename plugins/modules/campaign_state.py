@@ -318,7 +318,8 @@ host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
+    E_INVALID_INPUT, EscalatorError, exit_module)
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
     HOST_STATES, INCOMPLETE, OBJECT_TYPES, PHASES, RESULTS, RUNNING, SEVERITIES, WEBHOOK_TIMEOUT, CampaignStore,
     render_table, summary,
@@ -448,11 +449,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except EscalatorError as exc:
-        module.fail_json(**exc.to_result())
-    module.exit_json(**result)
+    exit_module(module, run)
 
 
 if __name__ == '__main__':

@@ -35,7 +35,7 @@ import time
 from typing import Any, Callable
 
 from escalator import control, locate
-from escalator.errors import ExitCode, InputError, decide
+from escalator.errors import ExitCode, ExitCodeResult, InputError, decide
 from escalator.events import EventParser
 
 DEFAULT_KEEP_ARTIFACTS = 10
@@ -81,7 +81,7 @@ OUTCOMES = {
 
 
 @dataclasses.dataclass
-class Result:
+class Result(ExitCodeResult):
     """What one run amounts to.
 
     ``exit_code`` (:class:`escalator.errors.ExitCode`) and ``outcome`` classify it; ``error_code`` and
@@ -109,10 +109,6 @@ class Result:
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
-    def ok(self):
-        return self.exit_code == ExitCode.OK
-
-    @property
     def hint(self):
         """What to do about the failure, in one sentence (None when ok or nothing specific)."""
         return None if self.ok else HINTS.get(self.error_code)
@@ -121,13 +117,8 @@ class Result:
     def outcome(self):
         return OUTCOMES[self.exit_code]
 
-    def to_dict(self):
-        data = dataclasses.asdict(self)
-        data['exit_code'] = int(self.exit_code)
-        data['outcome'] = self.outcome
-        data['ok'] = self.ok
-        data['hint'] = self.hint
-        return data
+    def _extra_dict(self):
+        return dict(outcome=self.outcome, hint=self.hint)
 
 
 @dataclasses.dataclass
@@ -623,7 +614,7 @@ def list_campaigns(state_dir=None):
 
 
 @dataclasses.dataclass
-class UnlockResult:
+class UnlockResult(ExitCodeResult):
     """What ``unlock`` did: ``released`` (the lock was this campaign's and is gone), ``exit_code`` (OK, LOCKED when a
     run of the campaign is live on this controller or another campaign holds the lock, CLOUD), ``message``, and
     the lock as it was (``previous``)."""
@@ -634,16 +625,6 @@ class UnlockResult:
     message: str
     error_code: str | None = None
     previous: dict[str, Any] | None = None
-
-    @property
-    def ok(self):
-        return self.exit_code == ExitCode.OK
-
-    def to_dict(self):
-        data = dataclasses.asdict(self)
-        data['exit_code'] = int(self.exit_code)
-        data['ok'] = self.ok
-        return data
 
 
 def _connect(cloud, clouds_yaml):

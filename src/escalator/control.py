@@ -15,30 +15,20 @@ from __future__ import annotations
 import dataclasses
 
 from escalator import locate
-from escalator.errors import ExitCode, InputError
+from escalator.errors import ExitCode, ExitCodeResult, InputError
 
 PAUSED_HINT = 'the campaign is paused (hosts in flight were finished, nothing new started): run the same command ' \
               'again to resume it - in a maintenance window, or with --wait-for-window / escalator_wait_for_window'
 
 
 @dataclasses.dataclass
-class PauseResult:
+class PauseResult(ExitCodeResult):
     """What ``pause`` did: ``request`` is the request written (reason, requested_by, run)."""
 
     campaign_id: str
     exit_code: ExitCode
     message: str
     request: dict | None = None
-
-    @property
-    def ok(self):
-        return self.exit_code == ExitCode.OK
-
-    def to_dict(self):
-        data = dataclasses.asdict(self)
-        data['exit_code'] = int(self.exit_code)
-        data['ok'] = self.ok
-        return data
 
 
 def _store(campaign_id, state_dir):

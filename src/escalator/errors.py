@@ -7,6 +7,7 @@ a run's outcome is derived from the error codes of its failed tasks.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 
 
@@ -24,6 +25,25 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 8   # the run was cancelled (Ctrl-C); run the same command again to resume
     PAUSED = 9        # the campaign paused (window, pause request, alerts); run the same command again to resume
     INTERNAL = 10     # anything else: ansible-playbook failed without an Escalator error (see the artifacts)
+
+
+class ExitCodeResult:
+    """What every result of the API that carries an ``exit_code`` (a dataclass) answers: ``ok``, and ``to_dict()``
+    with the exit code as a number; a result adds its own keys in ``_extra_dict``."""
+
+    @property
+    def ok(self):
+        return self.exit_code == ExitCode.OK
+
+    def _extra_dict(self):
+        return {}
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data['exit_code'] = int(self.exit_code)
+        data.update(self._extra_dict())
+        data['ok'] = self.ok
+        return data
 
 
 EXIT_CODE_HELP = (
