@@ -139,6 +139,17 @@ options:
         its reasons.
     type: bool
     default: true
+  state_dir:
+    description:
+      - The campaigns' state directory. The plan's expected durations (RV(plan.expected)) come from the history of
+        the earlier campaigns recorded there (their phase events), as the campaign gate's do; without it, or without
+        enough history, from the documented defaults (C(docs/campaign-control.md)).
+    type: path
+  expected_phase_seconds:
+    description:
+      - Expected seconds per phase (C(maintenance), C(notify), C(evacuate), C(backup), C(upgrade), C(verify),
+        C(release)) and C(evacuate_per_instance), over history and defaults (C(escalator_expected_phase_seconds)).
+    type: dict
 '''
 
 EXAMPLES = r'''
@@ -211,6 +222,13 @@ plan:
     summary:
       description: Figures (batches, C(batch_size_cap), lower bound, moves, instances moving more than once...).
       type: dict
+    expected:
+      description:
+        - Expected durations in seconds, advice outside the fingerprint - C(hosts) (per host, per phase), C(batches)
+          (C(batch), C(seconds)- its slowest host), C(campaign_s) (the batches one after the other, waits for
+          windows and alerts not counted), C(source) (V(defaults), V(history (12 hosts)), V(history and setting)...),
+          C(phase_sources), C(evacuate_per_instance), C(evacuate_source).
+      type: dict
     fingerprint:
       description: Fingerprint of the inputs.
       type: str
@@ -249,6 +267,7 @@ import json
 import os
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_info, state
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import durations, history, plan_expectations
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.inputs import PlanInputError
@@ -288,6 +307,7 @@ def destinations_by_host(plan):
 def make_plan(conn, params, warn=None):
     """Collect, plan and check; returns the module result (without `changed`)."""
     options = planner_options(params)
+    durations.phase_seconds(params.get('expected_phase_seconds'))      # bad phases and values fail before the cloud
     data = host_info.collect(conn, hosts=None, warn=warn)
     try:
         plan = plan_campaign(data['hosts'], data['server_groups'], options)
@@ -317,6 +337,9 @@ def make_plan(conn, params, warn=None):
         raise EscalatorError('the cloud changed since the plan with fingerprint %s was made (now %s): instances, '
                              'placements, groups or host states differ; review a new plan before running it'
                              % (expected, plan['fingerprint']), code=E_PLAN, fingerprint=plan['fingerprint'])
+    # advice added after the fingerprint and the checker: the history of the campaigns of state_dir, else defaults
+    samples = history.from_state_dir(params['state_dir'])[0] if params.get('state_dir') else None
+    plan['expected'] = plan_expectations.section(plan, samples, params.get('expected_phase_seconds'))
     return dict(plan=plan, feasible=plan['feasible'], fingerprint=plan['fingerprint'],
                 table=render_table(plan), violations=violations,
                 batches=[batch['hosts'] for batch in plan['batches']], destinations=destinations_by_host(plan))
@@ -391,6 +414,8 @@ def main():
             plan_file=dict(type='path'),
             expected_fingerprint=dict(type='str'),
             fail_when_infeasible=dict(type='bool', default=True),
+            state_dir=dict(type='path'),
+            expected_phase_seconds=dict(type='dict'),
         ),
     ).run(run)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import textwrap
 
+from ansible_collections.opnfv.escalator.plugins.module_utils.control.durations import minutes_text
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.options import AUTO, AUTO_MIN_BATCH
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.text import plural
 
 _WIDTHS = (5, 24, 26, 24, 24, 26)
+_EXPECTED_WIDTH = 11
 
 
 def _destinations_summary(moves):
@@ -83,6 +85,10 @@ def _policy_lines(policies):
     return lines
 
 
+def _expected(seconds):
+    return "-" if seconds is None else minutes_text(seconds)
+
+
 def render_table(plan):
     """A readable fixed-width table of a plan (batches, hosts, moves, destinations, notes)."""
     summary = plan.get("summary", {})
@@ -94,8 +100,16 @@ def render_table(plan):
         lines.extend("  - %s" % r for r in plan.get("reasons", []))
     rows = [("Batch", "Hosts", "Instances moving", "Destinations (instances)", "Size bound by", "Notes")]
     rows.extend(_batch_row(batch) for batch in plan.get("batches", []))
+    expected = plan.get("expected") or {}
+    widths = _WIDTHS
+    if expected.get("batches"):
+        # the expected durations (campaign_plan adds them: advice outside the fingerprint), a column per batch
+        seconds = {entry.get("batch"): entry.get("seconds") for entry in expected["batches"]}
+        rows = [rows[0] + ("Expected",)] + [row + (_expected(seconds.get(batch.get("batch"))),)
+                                            for row, batch in zip(rows[1:], plan.get("batches", []))]
+        widths = _WIDTHS + (_EXPECTED_WIDTH,)
     if len(rows) > 1:
-        lines.extend(_table(rows, _WIDTHS))
+        lines.extend(_table(rows, widths))
         lines.append("* canary batch")
         if any(m.get("outside_campaign") for b in plan.get("batches", []) for m in b["moves"]):
             lines.append("^ host outside the campaign: stays up and is not upgraded now")
@@ -106,6 +120,10 @@ def render_table(plan):
     lines.extend(_policy_lines(plan.get("server_policies") or {}))
     if summary:
         lines.extend(_summary_lines(plan, summary))
+    if expected.get("batches"):
+        lines.append("expected: campaign: %s (%s; a batch as long as its slowest host; waits for windows and "
+                     "alerts not counted)" % (minutes_text(expected.get("campaign_s") or 0),
+                                              expected.get("source") or "-"))
     for warning in plan.get("warnings", []):
         lines.append("warning: %s" % warning)
     return "\n".join(lines) + "\n"

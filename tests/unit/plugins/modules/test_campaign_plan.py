@@ -264,3 +264,58 @@ def test_an_unknown_server_policy_refuses_the_plan_naming_the_server(monkeypatch
     assert result['failed'] and result['error_code'] == 'E_PLAN'
     assert "server odd" in result['msg'] and "escalator:action='evacuate'" in result['msg']
     assert 'openstack server set --property escalator:action=' in result['msg']
+
+
+def _earlier_campaign(state_dir, hosts=('h1', 'h2', 'h3'), seconds=10):
+    """An earlier campaign's events: each of ``hosts`` spent ``seconds`` in each phase and ended done."""
+    (state_dir / 'earlier').mkdir(parents=True)
+    lines = []
+    for index, host in enumerate(hosts):
+        start = 1000 * index
+        for step, action in enumerate(('maintenance', 'notify', 'evacuate', 'backup', 'upgrade', 'verify',
+                                       'notify_complete')):
+            minute, second = divmod(start + step * seconds, 60)
+            lines.append(json.dumps(dict(object_type='host', object_id=host, action=action, run='r1',
+                                         ts='2026-12-01T10:%02d:%02d.000Z' % (minute % 60, second),
+                                         result='ok' if action == 'notify_complete' else None),
+                                    separators=(',', ':')))     # as the events file has them
+    (state_dir / 'earlier' / 'events.jsonl').write_text('\n'.join(lines) + '\n')
+
+
+def test_the_plan_carries_expected_durations_from_defaults_or_history(monkeypatch, cloud, capsys, tmp_path):
+    """Issue 14: per host and phase, per batch (its slowest host) and for the campaign, with their source; outside
+    the fingerprint and the checker's rules; the table shows the batches' and the campaign's."""
+    build(cloud)
+    plain = run_module(monkeypatch, cloud, capsys)
+    expected = plain['plan']['expected']
+    assert expected['source'] == 'defaults'
+    hosts = [h for batch in plain['batches'] for h in batch]
+    assert sorted(expected['hosts']) == sorted(hosts)
+    assert expected['hosts']['compute2']['evacuate'] == 60      # two instances to move, 30 s each
+    assert [b['seconds'] for b in expected['batches']] == [
+        max(sum(expected['hosts'][h].values()) for h in batch) for batch in plain['batches']]
+    assert expected['campaign_s'] == sum(b['seconds'] for b in expected['batches'])
+    assert 'Expected' in plain['table'] and 'campaign: ~' in plain['table'], plain['table']
+    state_dir = tmp_path / 'campaigns'
+    _earlier_campaign(state_dir)
+    (state_dir / 'c1').mkdir()
+    path = state_dir / 'c1' / 'plan.json'
+    learned = run_module(monkeypatch, cloud, capsys, state_dir=str(state_dir), plan_file=str(path),
+                         expected_phase_seconds={'upgrade': 120})
+    section = learned['plan']['expected']
+    assert section['source'] == 'history and setting', section['source']
+    assert section['phase_sources']['notify'] == 'history (3 hosts)'
+    assert section['hosts']['compute4']['notify'] == 10 and section['hosts']['compute4']['upgrade'] == 120
+    assert json.loads(path.read_text())['expected'] == section        # the state's plan.json carries them
+    assert learned['fingerprint'] == plain['fingerprint']              # advice, not the plan's substance
+    data = host_info.collect(cloud)
+    options = campaign_plan.planner_options(dict(campaign_id='c1', max_batch_size='auto', max_batch_percent=25,
+                                                 canary_hosts=1))
+    assert check_plan(data['hosts'], data['server_groups'], options, learned['plan']) == []
+
+
+def test_a_bad_expected_phase_is_invalid_input(monkeypatch, cloud, capsys):
+    build(cloud)
+    result = run_module(monkeypatch, cloud, capsys, expected_phase_seconds={'reboot': 60})
+    assert result['failed'] is True and result['error_code'] == 'E_INVALID_INPUT'
+    assert "unknown phase 'reboot'" in result['msg']
