@@ -6,8 +6,11 @@ run 1  a pause request (escalator pause) while the canary is in flight: the cana
        Alertmanager silence is gone;
 run 2  the same command outside the maintenance windows: paused again before the next batch (exit 9, kind window);
 run 3  the same command in the window, with a test alert firing in a real Alertmanager (Debian prometheus-alertmanager on a
-       loopback port): the gate holds the next batch until the alert is resolved, then the campaign finishes;
-       every silence it created for maintained hosts is expired at the end. The upgrade phase is expected to
+       loopback port): the gate holds the next batch until the alert is resolved; once the batch holds its
+       host's silence and the host has started, the run's ansible-playbook is killed (kill -9 of its process
+       group): with no run left, the detached watcher expires that silence;
+run 4  the same command resumes the killed campaign and finishes it; every silence it created for maintained
+       hosts (the killed run's too) is expired at the end. The upgrade phase is expected to
        take 3 s with escalator_hang_multiple 1.5: the host's real upgrade (tens of seconds) is flagged as a
        hang (an alert event at once), and the campaign goes on (the policy only alerts);
 commit the done campaign: its hosts are checked, its backups deleted on the hosts and on the controller, it is
@@ -26,6 +29,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +42,8 @@ import pytest
 import escalator
 from escalator.errors import ExitCode, InputError
 from escalator.events import HostPhase
+from ansible_collections.opnfv.escalator.plugins.module_utils import run_guard
+from ansible_collections.opnfv.escalator.plugins.module_utils.control import silences
 
 pytestmark = pytest.mark.lab
 
@@ -102,6 +108,10 @@ class Alertmanager:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+def _silence(am, silence_id):
+    return am.call('GET', '/api/v2/silence/%s' % silence_id)
 
 
 def _events(state_dir, campaign=CAMPAIGN):
@@ -211,22 +221,40 @@ def test_pause_request_then_a_firing_alert_holds_the_next_batch(seeded_lab, tmp_
             assert _status(state_dir)['hosts'][second_host]['state'] == 'pending'
             am.fire({'alertname': 'EscalatorLabTest', 'escalator_test': CAMPAIGN, 'instance': 'noc:9100'},
                     resolved=True)
+            # -- kill -9 once the batch holds its host's silence and the host has started (the gate is over) ----
+            campaign_dir = os.path.join(state_dir, CAMPAIGN)
+            _wait(lambda: second_host in [e['host'] for e in silences.read_record(campaign_dir)]
+                  and _status(state_dir)['hosts'][second_host]['state'] != 'pending', 300,
+                  'the second batch to hold its silence')
+            silence_id = [e['id'] for e in silences.read_record(campaign_dir) if e['host'] == second_host][-1]
+            assert _silence(am, silence_id)['status']['state'] == 'active'
+            playbook = run_guard.holder(campaign_dir)['pid']
+            assert os.getpgid(playbook) != os.getpgrp()     # its own session (ansible-runner's pty): not ours
+            os.killpg(os.getpgid(playbook), signal.SIGKILL)
         finally:
             runner.join(timeout=1500)
-        second = outcome['result']
+        assert 'result' not in outcome or outcome['result'].exit_code != ExitCode.OK, outcome
+        # no run any more: the detached watcher alone expires the killed run's silence
+        _wait(lambda: _silence(am, silence_id)['status']['state'] == 'expired', 60,
+              'the watcher to expire the killed run\'s silence')
+        assert run_guard.holder(campaign_dir) is None
+        # -- run 4: the same command resumes the killed campaign and finishes it ---------------------------------
+        second = escalator.upgrade(CAMPAIGN, INVENTORY, settings, **options)
         assert second.exit_code == ExitCode.OK, (second.exit_code, second.message, second.artifacts)
         status = _status(state_dir)
         assert {h: status['hosts'][h]['state'] for h in hosts} == {h: 'done' for h in hosts}
         assert status['campaign']['state'] == 'done'
         gone = [e for e in _events(state_dir) if e['action'] == 'gate']
-        assert gone and gone[-1]['data']['waited_s'] >= 6, gone
+        assert gone and max(e['data'].get('waited_s') or 0 for e in gone) >= 6, gone
         hangs = [e for e in _events(state_dir) if e['action'] == 'alert' and e['data'].get('kind') == 'hang']
         assert [(e['object_id'], e['data']['phase']) for e in hangs] == [(second_host, 'upgrade')], hangs
         assert hangs[0]['error_code'] == 'E_HANG' and 'its expected 0:00:03' in hangs[0]['message']
-        # every silence of the campaign (one per maintained host) is expired once the run has ended
+        # every silence of the campaign (one per maintained host and run: the killed run's too) is expired once
+        # the run has ended
         _wait(lambda: all(s['status']['state'] == 'expired' for s in am.silences(marker)), 60,
               'every silence to expire after the run')
-        assert sorted(s['matchers'][0]['value'].split('(')[0] for s in am.silences(marker)) == sorted(hosts)
+        assert sorted(s['matchers'][0]['value'].split('(')[0] for s in am.silences(marker)) == sorted(
+            hosts + [second_host])
 
         # -- commit: the hosts are checked, the backups deleted (hosts and controller), the campaign closed ---------
         assert all(_backups_on(lab, h, CAMPAIGN) for h in hosts) and (backups / CAMPAIGN).is_dir()

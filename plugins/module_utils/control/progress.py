@@ -126,11 +126,19 @@ def check_hangs(store, expected, multiple, hosts, alerted, now, webhook=None, by
     return any(((status.get('hosts') or {}).get(h) or {}).get('state') in ACTIVE + ('pending',) for h in hosts)
 
 
+def _run_of(holder):
+    """The run holding the lock (its ansible-playbook's pid and start time), or None."""
+    return None if holder is None else (holder.get('pid'), holder.get('pid_start'))
+
+
 def _watch(store, expected, multiple, hosts, webhook, poll, proc, by_host,
            policy):  # pragma: no cover - in the watcher process
     alerted = set()
     seen_active = False
-    while run_guard.holder(store.path, proc=proc) is not None:
+    run = _run_of(run_guard.holder(store.path, proc=proc))
+    # watch the run that started us only: after a kill -9 a resumed run holds the lock again, and its own gate
+    # starts its own watcher (two would raise every hang alert twice)
+    while run is not None and _run_of(run_guard.holder(store.path, proc=proc)) == run:
         try:
             busy = check_hangs(store, expected, multiple, hosts, alerted,
                                datetime.datetime.now(datetime.timezone.utc), webhook, by_host, policy)

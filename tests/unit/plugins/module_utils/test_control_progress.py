@@ -95,3 +95,20 @@ def test_elapsed_vs_expected_eta_and_hang_alert(earlier):
     assert len(hangs) == 1 and hangs[0]['object_id'] == 'n1' and hangs[0]['error_code'] == 'E_HANG'
     assert hangs[0]['message'].startswith('n1 has been at upgrade for 0:00:50, 3.3x its expected 0:00:15')
     assert progress.hangs(store.read_status(), expected, 0, clock()) == []   # 0: no detection
+
+
+def test_a_killed_runs_hang_watcher_stops_when_a_resumed_run_holds_the_lock(monkeypatch):
+    """kill -9 then resume: the run lock is held again, by the resumed run. The killed run's watcher must stop
+    there (the resumed run's gate starts its own): two watchers raised each hang alert twice (lab, issue 14)."""
+    killed = dict(pid=100, pid_start='1')
+    resumed = dict(pid=200, pid_start='2')
+    holders = iter([killed, killed, killed, resumed, resumed, resumed, None])     # its start, then each poll
+    monkeypatch.setattr(progress.run_guard, 'holder', lambda path, proc='/proc': next(holders))
+    checks = []
+    monkeypatch.setattr(progress, 'check_hangs', lambda *args, **kwargs: checks.append(args) or True)
+    monkeypatch.setattr(progress.time, 'sleep', lambda seconds: None)
+
+    class Store:
+        path = '/nonexistent'
+    progress._watch(Store(), {}, 3, ['compute1'], None, 5, '/proc', None, 'alert')  # pylint: disable=protected-access
+    assert len(checks) == 2          # under the killed run only
