@@ -26,10 +26,8 @@ import time
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_info
 from ansible_collections.opnfv.escalator.plugins.module_utils.connection import error_from_exception, status_code
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_API, E_INVALID_INPUT, EscalatorError
-
-E_CANARY = 'E_CANARY'             # the host did not take the canary in by live migration (or at boot)
-E_CANARY_BOOT = 'E_CANARY_BOOT'   # the canary could not be started on any enabled host: says nothing of the host
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
+    E_API, E_CANARY, E_CANARY_BOOT, E_INVALID_INPUT, EscalatorError)
 
 # what the live migration's record says when it is over without the server on the host
 MIGRATION_OVER = ('error', 'failed', 'cancelled', 'completed', 'done')

@@ -30,6 +30,8 @@ E_PRECHECK = 'E_PRECHECK'                    # health checks refused the campaig
 E_STATE = 'E_STATE'                          # the campaign state store refused a change, or cannot be read/written
 E_UNREACHABLE = 'E_UNREACHABLE'              # Ansible could not reach the host
 E_HANG = 'E_HANG'                            # a phase ran past escalator_hang_multiple times its expectation
+E_CANARY = 'E_CANARY'                        # the host did not take the canary in by live migration
+E_CANARY_BOOT = 'E_CANARY_BOOT'              # the canary could not be started on any enabled host (not the host's fault)
 
 
 class EscalatorError(Exception):

@@ -69,6 +69,10 @@ HINTS = {
     'E_PAUSED': control.PAUSED_HINT,
     'E_HANG': 'a phase ran past escalator_hang_multiple times its expected duration (escalator_hang_policy fail): '
               'the host was failed and rolled back; find what hung (its phase in the events), then resume',
+    'E_CANARY': 'the upgraded host did not take the canary server in (escalator_verify_canary): it was rolled back; '
+                'see the canary result in the verify report and the host\'s nova-compute log',
+    'E_CANARY_BOOT': 'the canary server could not start on any enabled host (flavor, image, network or capacity: '
+                     'escalator_verify_canary_*); the host was not released - fix the canary settings and resume',
     'E_STATE': 'the campaign\'s state refuses this (the message says why and what to do first)',
 }
 

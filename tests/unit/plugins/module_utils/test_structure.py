@@ -18,7 +18,7 @@ PREFIX = 'ansible_collections.opnfv.escalator.plugins.module_utils.'
 # the report script, the callbacks). Only openstack.py, the module base, imports AnsibleModule.
 ENGINES = ('connection', 'maintenance', 'host_info', 'host_capacity', 'compute_checks', 'lock', 'nova_computes', 'run_guard',
            'planner.engine', 'plan_check.rules', 'state', 'campaign_settings', 'timestamps', 'http_client',
-           'host_facts', 'host_backup', 'vnfm.delivery')
+           'host_facts', 'host_backup', 'vnfm.delivery', 'canary', 'server_policy', 'detach')
 MAX_LINES = 500
 # over MAX_LINES, owned by another change of issue 15 at the time: a debt, remove once split
 TOO_LONG_NOT_YET = set()
