@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 
 import pytest
@@ -16,23 +15,11 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.errors import Esca
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
 from ansible_collections.opnfv.escalator.plugins.modules import campaign_gate
 from ansible_collections.opnfv.escalator.tests.unit.module_runner import run_module
+from ansible_collections.opnfv.escalator.tests.unit.fake_clock import Clock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-UTC = datetime.timezone.utc
-T0 = datetime.datetime(2026, 12, 8, 22, 0, tzinfo=UTC)
 PHASE_STATES = {'maintenance': 'draining', 'notify': 'draining', 'evacuate': 'draining', 'backup': 'upgrading',
                 'upgrade': 'upgrading', 'verify': 'verifying'}
-
-
-class Clock:
-    def __init__(self):
-        self.moment = T0
-
-    def __call__(self):
-        return self.moment
-
-    def advance(self, seconds):
-        self.moment += datetime.timedelta(seconds=seconds)
 
 
 def plan(hosts_moves):

@@ -9,20 +9,9 @@ import pytest
 
 from ansible_collections.opnfv.escalator.plugins.module_utils.control import history, progress
 from ansible_collections.opnfv.escalator.plugins.module_utils.state import CampaignStore
+from ansible_collections.opnfv.escalator.tests.unit.fake_clock import Clock
 
 UTC = datetime.timezone.utc
-T0 = datetime.datetime(2026, 12, 8, 22, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self):
-        self.moment = T0
-
-    def __call__(self):
-        return self.moment
-
-    def advance(self, seconds):
-        self.moment += datetime.timedelta(seconds=seconds)
 
 
 def upgrade_host(store, clock, host, seconds, end='done'):

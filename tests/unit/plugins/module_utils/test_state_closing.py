@@ -4,7 +4,6 @@ rolled back host by host in the reverse order of their upgrade."""
 
 from __future__ import annotations
 
-import datetime
 
 import pytest
 
@@ -12,17 +11,7 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.state import (
     CAMPAIGN_STATES, CampaignStore, StateError, rollback_order)
 from ansible_collections.opnfv.escalator.plugins.modules import campaign_state, campaign_state_info
 from ansible_collections.opnfv.escalator.tests.unit.module_runner import run_module
-
-T0 = datetime.datetime(2026, 12, 8, 22, 0, tzinfo=datetime.timezone.utc)
-
-
-class Clock:
-    def __init__(self):
-        self.moment = T0
-
-    def __call__(self):
-        self.moment += datetime.timedelta(seconds=1)
-        return self.moment
+from ansible_collections.opnfv.escalator.tests.unit.fake_clock import Clock
 
 
 def upgrade(store, *hosts):
@@ -35,7 +24,7 @@ def upgrade(store, *hosts):
 @pytest.fixture
 def done(tmp_path):
     """A done campaign: c3 upgraded first, then c1, then c2."""
-    store = CampaignStore('c1', str(tmp_path), now=Clock())
+    store = CampaignStore('c1', str(tmp_path), now=Clock(tick=1))
     store.start(run_id='run-1', plan={'batches': [['c3'], ['c1'], ['c2']]})
     upgrade(store, 'c3', 'c1', 'c2')
     store.finish()
@@ -88,7 +77,7 @@ def test_commit_closes_a_done_campaign_for_good(done):
     ('incomplete', 'resume it (escalator upgrade)'),
 ])
 def test_only_a_done_campaign_can_be_committed(tmp_path, state, words):
-    store = CampaignStore('c1', str(tmp_path), now=Clock())
+    store = CampaignStore('c1', str(tmp_path), now=Clock(tick=1))
     store.start(run_id='run-1', plan={'batches': [['c1'], ['c2']]})
     upgrade(store, 'c1')
     if state == 'failed':
