@@ -16,10 +16,12 @@ run 4  the same command resumes the killed campaign and finishes it; every silen
 commit the done campaign: its hosts are checked, its backups deleted on the hosts and on the controller, it is
        committed, and a rollback of it is refused.
 
-A second campaign (three hosts, escalator_hang_policy fail) makes its last host's notify phase hang (the sample VNF
-manager stops replying): the host is flagged (E_HANG alert), its phase interrupted at its limit, the host failed and
-left as it was (its software untouched, out of maintenance); then `escalator rollback --campaign` rolls the two
-upgraded hosts back, the last upgraded first, without VNF outage (the probe), and the campaign ends rolled_back.
+A second campaign (two hosts, escalator_hang_policy fail) makes its second host's notify phase hang (the sample VNF
+manager stops replying once the canary is verified): the host is flagged (E_HANG alert), its phase interrupted at its
+limit, the host failed and left as it was (its software untouched, out of maintenance); then `escalator rollback
+--campaign` rolls the upgraded canary back without VNF outage (the probe), and the campaign ends rolled_back. The
+order of a campaign rollback (the last upgraded first) is the playbook's `serial` over the order
+state/closing.py gives, tested with more hosts in test_state_closing.py (a third host here cost ~2.5 min).
 
 Maintenance windows are tested in depth with an injected clock (tests/unit/plugins/module_utils/
 test_control_windows.py); here a closed window pauses a run and an always-open one lets the next run go.
@@ -282,11 +284,11 @@ def _version(lab, host):
     return lab.ssh(host, "dpkg-query -W -f='${Version}' lab-kernel").stdout.strip()
 
 
-def test_a_hang_fails_the_host_then_the_campaign_rolls_back_last_upgraded_first(seeded_lab, tmp_path):
+def test_a_hang_fails_the_host_then_the_campaign_is_rolled_back(seeded_lab, tmp_path):
     lab = seeded_lab
     campaign = 'ctl-hang-rollback'
     state_dir = str(tmp_path / 'campaigns')
-    hosts = lab.hosts[:3]
+    hosts = lab.hosts[:2]
     settings = {
         'escalator_hosts': hosts, 'escalator_max_batch_size': 1, 'escalator_canary_hosts': 1,
         'escalator_backup_controller_dir': str(tmp_path / 'backups'), 'escalator_vnfm_reply_timeout': 300,
@@ -303,20 +305,19 @@ def test_a_hang_fails_the_host_then_the_campaign_rolls_back_last_upgraded_first(
                        check=True, capture_output=True, timeout=120)
         subprocess.run([sys.executable, PROBE, 'start', '--out', probe, '--clouds', lab.clouds_yaml],
                        check=True, capture_output=True, timeout=120)
-        # the VNF manager stops replying once the second host is being verified: the third host's notify hangs
+        # the VNF manager stops replying once the canary is being verified: the second host's notify hangs
         verified = []
 
         def on_event(event):
             if isinstance(event, HostPhase) and event.phase == 'verify' and event.host not in verified:
                 verified.append(event.host)
-                if len(verified) == 2:
-                    _vnfm_control(mode='never')
+                _vnfm_control(mode='never')
         run = escalator.upgrade(campaign, INVENTORY, settings, event_handler=on_event, **options)
         assert run.exit_code == ExitCode.FAILED, (run.exit_code, run.message, run.artifacts)
         status = _status(state_dir, campaign)
         upgraded = [h for h in verified if status['hosts'][h]['state'] == 'done']
         hung = [h for h in hosts if h not in verified]
-        assert len(upgraded) == 2 and len(hung) == 1, status['hosts']
+        assert len(upgraded) == 1 and len(hung) == 1, status['hosts']
         record = status['hosts'][hung[0]]
         assert (record['state'], record['error_code']) == ('failed', 'E_HANG'), record
         assert 'hang: ran past its phase' in record['message'], record
