@@ -32,6 +32,13 @@ E_UNREACHABLE = 'E_UNREACHABLE'              # Ansible could not reach the host
 E_HANG = 'E_HANG'                            # a phase ran past escalator_hang_multiple times its expectation
 E_CANARY = 'E_CANARY'                        # the host did not take the canary in by live migration
 E_CANARY_BOOT = 'E_CANARY_BOOT'              # the canary could not be started on any enabled host (not the host's fault)
+# the containers upgrade method (module compute_containers, plugins/module_utils/containers/)
+E_CONTAINER_NOT_FOUND = 'E_CONTAINER_NOT_FOUND'  # a listed container is not on the host
+E_IMAGE_NOT_FOUND = 'E_IMAGE_NOT_FOUND'          # the registry has no such image, tag or digest
+E_REGISTRY = 'E_REGISTRY'                        # the registry cannot be reached or refused the pull
+E_IMAGE_DIGEST = 'E_IMAGE_DIGEST'                # the image pulled (or run) is not on the expected digest
+E_CONTAINER_UNHEALTHY = 'E_CONTAINER_UNHEALTHY'  # a recreated container is not running or not healthy
+E_CONTAINER_ENGINE = 'E_CONTAINER_ENGINE'        # podman/docker (or systemctl) failed to stop, create or start it
 
 
 class EscalatorError(Exception):
