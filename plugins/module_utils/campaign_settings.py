@@ -29,6 +29,7 @@ import difflib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import campaign_id as campaign_ids
+from ansible_collections.opnfv.escalator.plugins.module_utils.containers import spec as containers_spec
 from ansible_collections.opnfv.escalator.plugins.module_utils.control.settings import CONTROL_SPEC
 from ansible_collections.opnfv.escalator.plugins.module_utils.metrics_settings import METRICS_SPEC
 
@@ -201,6 +202,15 @@ def _duplicates(inventory):
     return problems
 
 
+def _method_problems(given):
+    """Rules across the upgrade method's fields that no argument spec can say: the containers method needs its
+    containers, each with a tag or a digest (containers/spec.py, the check the host-side module makes too)."""
+    if given.get('escalator_upgrade_method') != 'containers':
+        return []
+    return containers_spec.problems(given.get('escalator_upgrade_containers') or [],
+                                    given.get('escalator_upgrade_container_engine') or 'podman')
+
+
 def check(settings, inventory, role_specs=None, vnfm_check=None):
     """Every problem with the campaign's settings, as sentences (empty: all is well).
 
@@ -225,6 +235,10 @@ def check(settings, inventory, role_specs=None, vnfm_check=None):
     for scope, given in scopes:
         given = {name: value for name, value in given.items() if name.startswith(PREFIX)}
         found = _unknown_names(given, known) + _check_values(given, spec)
+        # per host only: its method and containers may come from the controller's scope (group_vars/all, extra
+        # variables) or its own groups (the containers of a group of hosts)
+        if scope != 'the controller':
+            found += _method_problems(dict(settings or {}, **given))
         if vnfm_check is not None and given.get('escalator_vnfm'):
             found += ['escalator_vnfm: %s' % problem for problem in vnfm_check(given['escalator_vnfm'])]
         for problem in found:

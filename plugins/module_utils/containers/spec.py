@@ -80,7 +80,7 @@ def targets(containers, engine='podman'):
     found = problems(containers, engine)
     if found:
         raise EscalatorError('Invalid containers input: %s. Nothing was changed.' % '; '.join(found),
-                             code=E_INVALID_INPUT, problems=found,
+                             code=E_INVALID_INPUT, reasons=found,
                              hint='fix escalator_upgrade_containers (docs/roles.md, upgrade: containers)')
     return [Target(entry['name'], entry['image'], entry.get('tag') or None, entry.get('digest') or None,
                    entry.get('unit') or None) for entry in containers]
