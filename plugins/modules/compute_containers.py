@@ -133,10 +133,9 @@ error_code:
   type: str
 '''
 
-import datetime
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import timestamps
 from ansible_collections.opnfv.escalator.plugins.module_utils.containers import engine as engines
 from ansible_collections.opnfv.escalator.plugins.module_utils.containers import operations, record, spec
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_INVALID_INPUT, EscalatorError
@@ -182,7 +181,7 @@ def act(module):
             raise EscalatorError('; '.join(problem['msg'] for problem in result['problems']),
                                  code=result['problems'][0]['code'], **result)
     else:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        stamp = timestamps.format_ts(seconds=True)
         result = operations.backup(host, targets, params['backup_dir'],
                                    dict(campaign_id=params['campaign_id'], run_id=params['run_id'],
                                         host=params['host'], timestamp=stamp), check_mode)
