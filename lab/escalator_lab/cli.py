@@ -1,4 +1,4 @@
-"""`lab` command line: up, down, status, seed, reset, fault, env."""
+"""`lab` command line: up, down, status, seed, reset, fault, containers, env."""
 import argparse
 import concurrent.futures
 import contextlib
@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 
-from . import common, controlplane, hosts, install
+from . import common, containers, controlplane, hosts, install
 from .common import (CLOUD, CLOUDS_YAML, CONFIG, DATA, INVENTORY, LAB_SRC, LOGS, MAX_HOSTS,
                      REPO_INVENTORY_DIR, RUN, SSH_KEY, STATE, VENV, LabError, host_index,
                      host_ip, host_name, log, save_json, settings)
@@ -96,7 +96,9 @@ def ensure_hosts_running(idx):
             i, 'systemctl is-system-running --wait >/dev/null; true', check=False,
             timeout=90).returncode == 0, 90, 1)
         if hosts.running_agent(i)[0] is None:
-            hosts.ssh(i, 'systemctl enable --now nova-compute.service')
+            # a containerised host may have no container yet: `containers on` creates it
+            hosts.ssh(i, 'systemctl enable --now %s' % containers.agent_unit(i),
+                      check=hosts.profile(i) != 'containers')
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(start, idx))
 
@@ -143,7 +145,7 @@ def cmd_up(args):
                 log('hosts: capacity now %s; restarting nova-compute on %s',
                     {k: cfg[k] for k in capacity}, ', '.join(host_name(i) for i in resized))
                 for i in resized:
-                    hosts.ssh(i, 'systemctl restart nova-compute.service')
+                    hosts.ssh(i, 'systemctl restart %s' % containers.agent_unit(i))
                 since = time.time()
         save_json(CONFIG, cfg)
         write_inventory(n)
@@ -154,6 +156,8 @@ def cmd_up(args):
         if not os.path.exists(SEEDED) or old['hosts'] != n:
             cloud_call('reset', host_names(n))
             common.write(SEEDED, 'ok\n')
+        if args.containers:
+            _containers_on(list(range(1, n + 1)))
         log('lab up: done in %.1fs; `%s env` prints the settings', time.monotonic() - t0,
             os.path.join(LAB_SRC, 'lab'))
     return 0
@@ -222,7 +226,7 @@ def cmd_down(args):
 def _gather_status():
     cfg = settings()
     data = {'state_dir': STATE, 'clouds_yaml': CLOUDS_YAML, 'inventory': INVENTORY,
-            'control_plane': controlplane.status(), 'hosts': [], 'servers': [],
+            'control_plane': controlplane.status() + containers.registry_status(), 'hosts': [], 'servers': [],
             'nova_services': [], 'api_error': None}
     idx = current_hosts()
     cloud = None
@@ -251,6 +255,7 @@ def _gather_status():
                              'pid': pid, 'running_version': running_ver},
             'packages': hosts.packages(i), 'reboot_required': hosts.reboot_required(i),
             'upgrade_broken': hosts.upgrade_broken(i),
+            'profile': hosts.profile(i), 'container': containers.container_info(i),
             'servers': sorted(s['name'] for s in data['servers'] if s['host'] == h)})
     data['configured_hosts'] = cfg['hosts']
     return data
@@ -291,6 +296,10 @@ def cmd_status(args):
                      'yes' if h['reboot_required'] else 'no', len(h['servers'])))
         if nc['disabled_reason']:
             print('  %-9s disabled reason: %s' % ('', nc['disabled_reason']))
+        if h['profile'] == 'containers':
+            c = h['container'] or {}
+            print('  %-9s container %s: %s %s' % ('', containers.CONTAINER, c.get('image', 'none'),
+                                                   c.get('digest') or ''))
     if data['servers']:
         print('\nSERVERS')
         fmt = '  %-10s %-16s %-8s %-8s %s'
@@ -354,8 +363,10 @@ def cmd_reset(args):
         n = _n()
         idx = list(range(1, n + 1))
         ensure_hosts_running(idx)
+        # every host back on the package profile (the containerised one is opt-in, per test)
+        converted = containers.switch([i for i in idx if hosts.profile(i) == 'containers'], False)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            changed = any(pool.map(reset_host, idx))
+            changed = any(pool.map(reset_host, idx)) or bool(converted)
         # heartbeats newer than now: a nova-compute restarted by a downgrade is really back
         cloud_call('wait_computes', host_names(n), 180, time.time() if changed else None)
         summary = cloud_call('reset', host_names(n), quiet=True)
@@ -386,9 +397,9 @@ def cmd_fault(args):
         elif a == 'reboot':
             hosts.ssh(i, 'systemctl reboot', check=False, timeout=30)
         elif a == 'stop-compute':
-            hosts.ssh(i, 'systemctl stop nova-compute.service')
+            hosts.ssh(i, 'systemctl stop %s' % containers.agent_unit(i))
         elif a == 'start-compute':
-            hosts.ssh(i, 'systemctl start nova-compute.service')
+            hosts.ssh(i, 'systemctl start %s' % containers.agent_unit(i))
         elif a == 'break-upgrade':
             hosts.break_upgrade(i, True)
         elif a == 'fix-upgrade':
@@ -400,6 +411,43 @@ def cmd_fault(args):
         common.wait_for('sshd on %s' % args.host, lambda: hosts.ssh_ready(i), 120, 0.2)
         cloud_call('wait_computes', [args.host], 180, time.time())
         log('fault: %s is back (nova-compute up)', args.host)
+    return 0
+
+
+def _containers_on(idx):
+    t0 = time.monotonic()
+    containers.ensure_machine()
+    ensure_hosts_running(idx)
+    since = time.time()
+    changed = containers.switch(idx, True)
+    if changed:
+        cloud_call('wait_computes', [host_name(i) for i in changed], 240, since)
+    log('containers on: %s containerised (%s changed) in %.1fs',
+        ', '.join(host_name(i) for i in idx), ', '.join(host_name(i) for i in changed) or 'none',
+        time.monotonic() - t0)
+
+
+def cmd_containers(args):
+    """Switch hosts between the package profile and the containerised one (docs/lab.md)."""
+    common.require_root()
+    have = current_hosts()
+    idx = [host_index(h) for h in args.hosts] if args.hosts else have
+    bad = [host_name(i) for i in idx if i not in have]
+    if bad:
+        raise LabError('not lab hosts: %s' % ', '.join(bad))
+    with common.lock():
+        if args.state == 'on':
+            _containers_on(idx)
+            return 0
+        t0 = time.monotonic()
+        ensure_hosts_running(idx)
+        since = time.time()
+        changed = containers.switch(idx, False)
+        if changed:
+            cloud_call('wait_computes', [host_name(i) for i in changed], 240, since)
+        log('containers off: %s on packages (%s changed) in %.1fs',
+            ', '.join(host_name(i) for i in idx), ', '.join(host_name(i) for i in changed)
+            or 'none', time.monotonic() - t0)
     return 0
 
 
@@ -438,6 +486,8 @@ def build_parser():
     s.add_argument('--vcpus', type=int, help='vCPUs per host (default 16)')
     s.add_argument('--memory-mb', dest='memory_mb', type=int, help='RAM per host (32768)')
     s.add_argument('--disk-gb', dest='disk_gb', type=int, help='disk per host (200)')
+    s.add_argument('--containers', action='store_true', help='then run every host\'s '
+                   'nova-compute as a Podman container (`lab containers on`)')
     s.set_defaults(fn=cmd_up)
     s = sub.add_parser('down', help='stop and remove everything the lab made')
     s.add_argument('--purge', action='store_true', help='also remove the caches (venv, '
@@ -456,6 +506,12 @@ def build_parser():
     s.add_argument('--wait', action='store_true', help='for link-up, crash, power-on, reboot, '
                    'start-compute: wait until nova-compute is up again')
     s.set_defaults(fn=cmd_fault)
+    s = sub.add_parser('containers', help='hosts run nova-compute as a Podman container (on, '
+                       'image %s:1.0) or from the lab package (off); `lab reset` sets off'
+                       % containers.IMAGE)
+    s.add_argument('state', choices=['on', 'off'])
+    s.add_argument('hosts', nargs='*', help='default: every host')
+    s.set_defaults(fn=cmd_containers)
     s = sub.add_parser('env', help='print shell export lines for users (--json: one object, for programs)')
     s.add_argument('--json', action='store_true')
     s.set_defaults(fn=cmd_env)

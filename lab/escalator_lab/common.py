@@ -20,6 +20,7 @@ VENV = os.path.join(STATE, 'venv')            # kept by `lab down`: OpenStack se
 PIP_CACHE = os.path.join(CACHE, 'pip')
 DEBOOTSTRAP = os.path.join(CACHE, 'debootstrap')   # pristine bookworm minbase
 BASE = os.path.join(CACHE, 'base')            # customised host root (lower overlay layer)
+BASE_CT = os.path.join(CACHE, 'base-containers')   # base + podman: containerised hosts' lower
 REPO = os.path.join(CACHE, 'apt-repo')        # local flat apt repository
 SSH_DIR = os.path.join(STATE, 'ssh')          # kept: the lab's client key
 LOGS = os.path.join(STATE, 'logs')

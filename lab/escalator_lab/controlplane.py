@@ -440,6 +440,8 @@ def all_running():
 
 def stop():
     stop_recorded(list(reversed(OPENSTACK)), timeout=15)
+    # the image registry of the containerised profile (containers.py), when it was started
+    stop_recorded(['registry', 'registry-lo'], timeout=10)
     if recorded('rabbitmq'):
         # RabbitMQ shuts down cleanly on SIGTERM
         stop_recorded(['rabbitmq'], timeout=30)

@@ -10,7 +10,7 @@ import time
 import uuid
 
 from . import controlplane
-from .common import (BASE, BLACKHOLE, BRIDGE, CTRL_IP, GW_NOBODY, HOST_MOUNT_REPO,
+from .common import (BASE, BASE_CT, BLACKHOLE, BRIDGE, CTRL_IP, GW_NOBODY, HOST_MOUNT_REPO,
                      HOST_MOUNT_VENV, HOSTS_DIR, LAB_SRC, REPO, RUN, SSH_DIR,
                      SSH_KEY, VENV, LabError, children, host_index, host_ip, host_name,
                      launch, ledger, ledger_add, ledger_remove, log, pid_alive, read, recorded,
@@ -37,6 +37,21 @@ def host_dir(i):
 
 def root(i):
     return os.path.join(host_dir(i), 'root')
+
+
+def profile_file(i):
+    """Exists (content "containers") while the host runs the containerised profile."""
+    return os.path.join(host_dir(i), 'profile')
+
+
+def profile(i):
+    return (read(profile_file(i)) or 'packages').strip()
+
+
+def containers_dir(i):
+    """The host's /var/lib/containers: a machine directory (podman's overlay driver cannot use
+    an overlayfs upper layer)."""
+    return os.path.join(host_dir(i), 'containers')
 
 
 def stop_file(i):
@@ -122,7 +137,8 @@ def ensure_root(i, capacity):
         os.makedirs(os.path.join(hd, d), exist_ok=True)
     if not os.path.ismount(r):
         run(['mount', '-t', 'overlay', 'esclab-' + h, '-o',
-             'lowerdir=%s,upperdir=%s/upper,workdir=%s/work' % (BASE, hd, hd), r])
+             'lowerdir=%s,upperdir=%s/upper,workdir=%s/work' % (
+                 BASE_CT if profile(i) == 'containers' else BASE, hd, hd), r])
         ledger_add('mounts', r)
     j = lambda *p: os.path.join(r, *p)  # noqa: E731
     if not os.path.exists(j('etc', 'escalator-lab', 'host')):
@@ -246,7 +262,9 @@ def supervise(name):
             'systemd-nspawn', '-q', '-D', root(i), '-b', '-M', name, '--register=no',
             '--keep-unit', '--network-namespace-path=/run/netns/' + netns(i),
             '--console=passive', '--bind-ro=%s:%s' % (VENV, HOST_MOUNT_VENV),
-            '--bind-ro=%s:%s' % (REPO, HOST_MOUNT_REPO)])
+            '--bind-ro=%s:%s' % (REPO, HOST_MOUNT_REPO)] + (
+                ['--bind=%s:/var/lib/containers' % containers_dir(i)]
+                if profile(i) == 'containers' else []))
         print('%s nspawn exit %d' % (time.strftime('%F %T'), rc), flush=True)
         if rc == 0 or os.path.exists(stop_file(i)):      # powered off from inside / by lab
             break

@@ -21,9 +21,9 @@ SYSTEM_PY = '/usr/bin/python3'
 
 
 # --- Debian packages on the machine ---------------------------------------------------
-def missing_apt_packages():
+def missing_apt_packages(packages=None):
     missing = []
-    for pkg in APT_PACKAGES:
+    for pkg in packages or APT_PACKAGES:
         p = subprocess.run(['dpkg-query', '-W', '-f=${Status}', pkg], capture_output=True,
                            text=True)
         if p.returncode != 0 or 'install ok installed' not in p.stdout:
@@ -31,8 +31,9 @@ def missing_apt_packages():
     return missing
 
 
-def ensure_apt_packages():
-    missing = missing_apt_packages()
+def ensure_apt_packages(packages=None):
+    """Install the lab's Debian packages (or `packages`) that are missing."""
+    missing = missing_apt_packages(packages)
     if not missing:
         return
     log('apt: installing %s', ' '.join(missing))
@@ -50,7 +51,7 @@ def ensure_apt_packages():
     finally:
         if added:
             os.unlink(policy)
-    still = missing_apt_packages()
+    still = missing_apt_packages(missing)
     if still:
         raise LabError('apt did not install %s (see %s)' % (still, logfile))
 
