@@ -25,7 +25,9 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Inspects and says what it would do (a container whose target image is not on the host yet counts as changed); pulls, stops, creates and writes nothing.
+    description:
+      - Inspects and says what it would do (a container whose target image is not on the host yet counts as
+        changed); pulls, stops, creates and writes nothing.
   diff_mode:
     support: full
     description: The image of each container before and after.

@@ -96,8 +96,8 @@ class FakeContainerHost(object):
                 return 125, '', ('Error: pinging container registry 10.213.0.1:5000: Get "http://10.213.0.1:5000/v2/":'
                                  ' dial tcp 10.213.0.1:5000: connect: connection refused')
             ref = command[1]
-            image = self.registry.get(ref) or next((image for image in self.registry.values()
-                                                     if ref in image['RepoDigests']), None)
+            image = self.registry.get(ref) or next(
+                (image for image in self.registry.values() if ref in image['RepoDigests']), None)
             if image is None:
                 return 125, '', 'Error: reading manifest %s: manifest unknown' % ref
             have = self.images.setdefault(image['Id'], copy.deepcopy(image))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.containers import health, record, recreate, spec
+from ansible_collections.opnfv.escalator.plugins.module_utils.containers import health, record, recreate
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import (
     E_CONTAINER_NOT_FOUND, E_CONTAINER_UNHEALTHY, E_IMAGE_DIGEST, E_IMAGE_NOT_FOUND, E_INVALID_INPUT, EscalatorError)
 
