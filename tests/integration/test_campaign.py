@@ -285,13 +285,68 @@ STRICT_VNFM = json.dumps(dict(escalator_vnfm=[
     for project in ('vnf-a', 'vnf-b')]))
 
 
-def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, tmp_path):
-    """A host whose upgrade fails is rolled back and the campaign stops. Combined: the VNF managers stop answering
-    once a host is back (MAINTENANCE_COMPLETE refused, on_unreachable: fail): that host is never rolled back (it
-    is in service, taking instances), it stays at 2.0, enabled, done, with a recorded warning and alert."""
+# The containerised profile (issue 18): lab/lab containers on - nova-compute as the Podman container nova_compute,
+# run by container-nova_compute.service, images 1.0 and 2.0 in the lab's registry (docs/lab.md).
+IMAGE = '10.213.0.1:5050/escalator-lab/nova-compute'
+CONTAINERS = dict(
+    escalator_upgrade_method='containers',
+    escalator_upgrade_containers=[dict(name='nova_compute', image=IMAGE, tag='2.0',
+                                       unit='container-nova_compute.service')],
+    escalator_services=['container-nova_compute.service'],
+    escalator_verify_process_service='container-nova_compute.service',
+    escalator_verify_expected_versions={},
+)
+
+
+def running_container(lab, host):
+    """(the running nova_compute container's image id, the agent version its nova-compute process runs)."""
+    image_id = lab.ssh(host, "podman inspect --format '{{.Image}}' nova_compute").stdout.strip()
+    return image_id, lab.host_status(host)['nova_compute']['running_version']
+
+
+def image_id(lab, host, tag):
+    return lab.ssh(host, "podman image inspect --format '{{.Id}}' %s:%s" % (IMAGE, tag)).stdout.strip()
+
+
+def test_containerised_hosts_a_failed_upgrade_rolls_the_host_back_to_its_digests_and_the_campaign_resumes(
+        seeded_lab, tmp_path):
+    """The containers method on the lab's containerised profile (every host), one chained scenario:
+
+    1. molecule's containers scenario on one host (the role's converge, idempotence, verify, cleanup);
+    2. a campaign whose second host's 2.0 container never comes back healthy (lab fault break-upgrade): that host is
+       rolled back to the image it ran (the same image id), the campaign stops. Combined: the VNF managers stop
+       answering once a host is back (MAINTENANCE_COMPLETE refused, on_unreachable: fail): that host is never rolled
+       back (it is in service, taking instances), it stays at 2.0, enabled, done, with a recorded warning and alert;
+    3. the cause fixed, the same command resumes it and upgrades every host's container to 2.0, without VNF outage
+       (the probe) and without touching the host already back in service."""
     lab, conn = seeded_lab, seeded_lab.conn
+    t0 = time.monotonic()
+    lab.run('containers', 'on')
+    try:
+        _containerised_campaign(lab, conn, tmp_path, t0)
+    finally:
+        lab.reset()     # every host back on the package profile
+
+
+def _containerised_campaign(lab, conn, tmp_path, t0):
+    old = {host: image_id(lab, host, '1.0') for host in lab.hosts}
+    assert all(running_container(lab, host) == (old[host], '1.0') for host in lab.hosts)
+    converted = time.monotonic()
+    molecule = subprocess.run(
+        [os.path.join(VENV_BIN, 'molecule'), 'test', '-s', 'containers'], capture_output=True, text=True, check=False,
+        env=dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''), NO_COLOR='1',
+                 ANSIBLE_NOCOLOR='1', ANSIBLE_HOST_KEY_CHECKING='False', ESCALATOR_LAB_INVENTORY=lab.inventory,
+                 ESCALATOR_MOLECULE_HOST=lab.hosts[-1]),
+        cwd=REPO, timeout=1800)
+    assert molecule.returncode == 0, (molecule.stdout + molecule.stderr)[-6000:]
+    assert 'already prepared' not in molecule.stdout + molecule.stderr
+    assert running_container(lab, lab.hosts[-1]) == (old[lab.hosts[-1]], '1.0'), 'molecule must put the host back'
+    print('containers on: %.1fs, molecule containers: %.1fs' % (converted - t0, time.monotonic() - converted))
+
     before = servers_snapshot(conn)
-    campaign = Campaign(lab, tmp_path, 'e2e-failure')
+    campaign = Campaign(lab, tmp_path, 'e2e-containers')
+    settings = tmp_path / 'containers.json'
+    settings.write_text(json.dumps(CONTAINERS))
     # pinned serial: batch 2 is the broken host alone, so nothing else is upgraded before the campaign stops
     # (with the default auto batch size another host would share its batch)
     batches = planned_batches(lab, campaign, max_batch_size=1)
@@ -299,7 +354,7 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
     lab.break_upgrade(broken)
     campaign.start_helpers(vnfm_args=['--refuse-complete'])
     try:
-        rc, log = campaign.run('-e', STRICT_VNFM, '-e', 'escalator_max_batch_size=1')
+        rc, log = campaign.run('-e', '@%s' % settings, '-e', STRICT_VNFM, '-e', 'escalator_max_batch_size=1')
     finally:
         campaign.stop_helpers()
         lab.fix_upgrade(broken)
@@ -310,35 +365,40 @@ def test_failed_upgrade_rolls_the_host_back_and_stops_the_campaign(seeded_lab, t
     alerts = [e for e in events(campaign) if e.get('action') == 'alert' and e.get('object_id') == canary]
     assert any('not rolled back' in (e.get('message') or '') for e in alerts), alerts
     assert status['hosts'][broken]['state'] == 'rolled_back', status['hosts'][broken]
-    assert agent_version(lab, canary) == '2.0', 'a host back in service must never be rolled back'
-    assert agent_version(lab, broken) == '1.0', 'the failed host must be back at 1.0'
+    assert status['hosts'][broken]['error_code'] == 'E_CONTAINER_UNHEALTHY', status['hosts'][broken]
+    assert running_container(lab, canary) == (image_id(lab, canary, '2.0'), '2.0'), \
+        'a host back in service must never be rolled back'
+    assert running_container(lab, broken) == (old[broken], '1.0'), 'the failed host must run its old image again'
     services = compute_services(conn)
     assert services[canary].status == 'enabled' and services[canary].state == 'up'
     assert services[broken].status == 'enabled' and services[broken].state == 'up'
     for host in later:
-        assert agent_version(lab, host) == '1.0'
+        assert running_container(lab, host) == (old[host], '1.0')
         assert services[host].status == 'enabled' and not services[host].disabled_reason
         assert status['hosts'][host]['state'] == 'pending'
     after = servers_snapshot(conn)
     assert set(after) == set(before), 'an instance was lost'
     assert all(state in ('ACTIVE', 'SHUTOFF') for _name, state in after.values())
     assert 'rolled back' in log
+    assert campaign.outage() == {'vnf-a': 0, 'vnf-b': 0}
 
     # the documented resume (issue 12 item 2): the cause fixed, the same command again, with
     # escalator_max_failed_hosts 0 - the earlier run's failure must not refuse it; the canary is not touched again
     canary_record = dict(status['hosts'][canary])
     campaign.start_helpers()
     try:
-        rc, log = campaign.run()
+        rc, log = campaign.run('-e', '@%s' % settings)
     finally:
         campaign.stop_helpers()
     assert rc == 0, log[-6000:]
     status = campaign.status()
     assert {host['state'] for host in status['hosts'].values()} == {'done'}, status['hosts']
-    assert {host: agent_version(lab, host) for host in lab.hosts} == {host: '2.0' for host in lab.hosts}
+    assert {host: running_container(lab, host)[1] for host in lab.hosts} == {host: '2.0' for host in lab.hosts}
+    assert all(running_container(lab, host)[0] == image_id(lab, host, '2.0') != old[host] for host in lab.hosts)
     assert status['hosts'][canary]['updated'] == canary_record['updated'], 'the resume touched a host back in service'
     assert all(s.status == 'enabled' for s in compute_services(conn).values())
     assert servers_snapshot(conn) == before
+    assert campaign.outage() == {'vnf-a': 0, 'vnf-b': 0}
 
 
 def test_killed_campaign_resumes_and_completes_around_an_operator_disabled_host(seeded_lab, tmp_path):

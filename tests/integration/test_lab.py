@@ -102,7 +102,7 @@ def test_lab_up_twice_is_a_noop_that_still_writes_this_checkouts_inventory(seede
 def test_traffic_stays_on_loopback_and_bridge(exclusive_lab):
     lab = exclusive_lab
     out = subprocess.run(['ss', '-Hltn'], capture_output=True, text=True, check=True).stdout
-    lab_ports = {'5000', '5672', '8774', '8778', '9292', '9696', '13306', '25672', '4369'}
+    lab_ports = {'5000', '5050', '5672', '8774', '8778', '9292', '9696', '13306', '25672', '4369'}  # 5050: registry
     for line in out.splitlines():
         local = line.split()[3]
         addr, port = local.rsplit(':', 1)
