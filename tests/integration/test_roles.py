@@ -145,7 +145,7 @@ def test_rollback_refuses_a_tampered_backup(lab, host, tmp_path):
 
 @pytest.mark.parametrize('role_name, variables, message', [
     ('upgrade', dict(escalator_upgrade_method='magic'), 'escalator_upgrade_method'),
-    ('upgrade', dict(escalator_upgrade_method='containers'), 'not implemented in this release'),
+    ('upgrade', dict(escalator_upgrade_method='containers'), 'method containers needs escalator_upgrade_containers'),
     ('upgrade', dict(escalator_upgrade_packages='lab-kernel'), 'escalator_upgrade_packages'),
     ('upgrade', dict(escalator_upgrade_method='command'), 'Nothing to upgrade'),
     ('backup', dict(escalator_backup_keep='many'), 'escalator_backup_keep'),
