@@ -99,7 +99,8 @@ class Evacuation(TaskMachine):
         task.dest = record.dest_compute
         task.state = TaskState.RUNNING
         task.started = task.attempt_started = self.clock()
-        task.deadline = task.started + self.opts['migration_timeout']
+        task.deadline = task.started + (self.slow(task)['timeout'] if task.kind == LIVE
+                                        else self.opts['migration_timeout'])
         task.entry['attempts'].append(dict(method=task.kind, destination=record.dest_compute, outcome='adopted',
                                            error='migration %s was already in progress' % record.id,
                                            migration_id=record.id))
@@ -111,7 +112,8 @@ class Evacuation(TaskMachine):
                 continue
             migrations = list_migrations(self.conn, task.id)
             record = next((migration for migration in migrations if migration.id == task.migration), None)
-            if record is not None and record.status in IN_PROGRESS and self._migration_action('abort', task, record):
+            if record is not None and record.status in IN_PROGRESS and self._migration_action(
+                    'abort', task, record, 'on_timeout=abort, over the overall timeout=%s' % self.opts['timeout']):
                 task.aborting = True
 
     def _overall_timeout(self, tasks, deadline):

@@ -16,8 +16,8 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options
     ADOPT, COLD, COLD_STATUSES, FAIL, LEFT_ALONE, LIVE, LIVE_STATUSES, OWN_ACTION, SKIP, invalid, normalize_options,
 )
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.placement import Placement, need_of
-from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.report import report_entry
-from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.server_tags import tagged_method
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.report import report_entry, slow_report
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.server_tags import slow_policy, tagged_method
 
 
 def plan_evacuation(conn, host, options=None, opts=None, warn=None):
@@ -123,11 +123,17 @@ def _untagged_method(instance, opts, status):
 
 def _classify(instances, entries, opts, warn):
     """Each instance's method into its report entry; returns ``(movable, policy_errors)``: the
-    (instance, entry, method, then) to place, and the entries the policy forbids to move."""
+    (instance, entry, method, then, slow) to place (slow: what its live migration gets when it does not converge,
+    server_tags.slow_policy), and the entries the policy forbids to move."""
     policy_errors = []
     movable = []
     for instance, entry in zip(instances, entries):
         method, reason, then = _method_for(instance, opts, warn)
+        slow = None
+        if method not in (LEFT_ALONE, SKIP, FAIL):
+            slow, problem = slow_policy(instance, opts)
+            if problem:
+                method, reason = FAIL, problem
         entry['method'] = {SKIP: 'skipped', ADOPT: None}.get(method, method)
         if method == LEFT_ALONE:
             entry['result'] = LEFT_ALONE
@@ -138,7 +144,7 @@ def _classify(instances, entries, opts, warn):
             entry['error'] = reason
             policy_errors.append(entry)
         else:
-            movable.append((instance, entry, method, then))
+            movable.append((instance, entry, method, then, slow))
     return movable, policy_errors
 
 
@@ -158,8 +164,8 @@ def _place(movable, placement, result, opts, warn):
         ordered = [item for item in ordered if item[0]['id'] in moves] + \
             [item for item in ordered if item[0]['id'] not in moves]
     placer = _Placer(placement, result, opts, warn)
-    for instance, entry, method, then in ordered:
-        placer.place(instance, entry, method, then)
+    for instance, entry, method, then, slow in ordered:
+        placer.place(instance, entry, method, then, slow)
     return placer.stuck
 
 
@@ -173,9 +179,11 @@ class _Placer:
         self.warn = warn
         self.stuck = []
 
-    def place(self, instance, entry, method, then=None):
-        item = dict(method=method, candidates=[], planned=None, need=need_of(instance), then=then)
+    def place(self, instance, entry, method, then=None, slow=None):
+        item = dict(method=method, candidates=[], planned=None, need=need_of(instance), then=then, slow=slow)
         self.result['plan'][instance['id']] = item
+        if method == LIVE:
+            entry['slow_migration'] = slow_report(slow)
         if method == ADOPT:
             return
         moves = self.opts['moves']

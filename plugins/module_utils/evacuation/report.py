@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The evacuation report: one entry per instance (what moved how, where, how long, every attempt),
-the summary the module returns, and the error that carries it when the host was not emptied."""
+"""The evacuation report: one entry per instance (what moved how, where, how long, every attempt, and for a
+live migration what it gets when it does not converge and what was sent to Nova), the summary the module returns,
+and the error that carries it when the host was not emptied."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ def report_entry(instance, source):
     return dict(id=instance['id'], name=instance['name'], project_id=instance['project_id'], **{'from': source},
                 to=None, method=None, status_before=instance['status'], status_after=instance['status'],
                 result=None, seconds=0.0, migration_id=None, error=None, candidates=[], attempts=[],
-                plan=None, plan_note=None)
+                plan=None, plan_note=None, slow_migration=None)
+
+
+def slow_report(policy):
+    """An instance's ``slow_migration`` (live migrations only): the policy for a migration that does not converge
+    and its timeout, each with where it came from (``server`` metadata or the module ``option``), what was ``sent``
+    to Nova ({action: force_complete|abort, at: UTC time, after: seconds into the migration, why, migration_id}),
+    and ``live_seconds``, how long its (last) live migration ran."""
+    return dict(policy, sent=[], live_seconds=None)
 
 
 def summary(entries, host, remaining, started, clock, changed):

@@ -3,7 +3,9 @@
 VNFM's replies and status_policy (docs/planner.md, "Server policies"): live, cold, stop (stopped, moved cold, left
 SHUTOFF), notify (its VNFM moves it: the own_action wait, then own_action_fallback), skip (refused: its host should
 not be in the campaign). The tag on the server now wins; without one, the plan's move says (``policy``), so a
-campaign keeps what the operator reviewed when a tag is removed mid-campaign."""
+campaign keeps what the operator reviewed when a tag is removed mid-campaign. And what its live migration gets when
+it does not converge: ``escalator:on_slow_migration`` / ``escalator:migration_timeout`` over on_timeout /
+migration_timeout (``slow_policy``)."""
 
 from __future__ import annotations
 
@@ -55,3 +57,17 @@ def tagged_method(instance, opts, status, warn):
     if method != FAIL and opts['decisions'].get(instance['id']) == OWN_ACTION:
         return OWN_ACTION, None, method      # the VNFM acts first; its fallback keeps the server's policy
     return method, reason, None
+
+
+def slow_policy(instance, opts):
+    """``(policy, problem)``: what its live migration gets when it does not converge, and the seconds that means,
+    each with where it came from: ``{"policy", "policy_from", "timeout", "timeout_from"}`` (``*_from``: ``server``,
+    its escalator:on_slow_migration / escalator:migration_timeout, or ``option``, on_timeout / migration_timeout).
+    A bad value is a problem sentence naming the server and the fix (refused before anything moves)."""
+    problems = sp.migration_problems(instance)
+    if problems:
+        return None, '; '.join(problems)
+    choice = sp.slow_migration_of(instance)[0]
+    seconds = sp.migration_timeout_of(instance)[0]
+    return dict(policy=choice or opts['on_timeout'], policy_from='server' if choice else 'option',
+                timeout=seconds or opts['migration_timeout'], timeout_from='server' if seconds else 'option'), None

@@ -8,10 +8,14 @@ record to its end, time out), polled by the engine.
   first. ``completed`` while the server still sits on the source is a failure, a server in ERROR is
   a failure, never ignored.
 * After a failure no new migration starts (unless ``keep_going``): ``stop_starting``.
+* A live migration over its timeout (the server's ``escalator:migration_timeout``, else ``migration_timeout``) gets
+  its policy (the server's ``escalator:on_slow_migration``, else ``on_timeout``): force-complete, abort, abort then
+  a cold migration, or nothing (fail); what was sent and when goes into its report (``slow_migration``).
 """
 
 from __future__ import annotations
 
+from ansible_collections.opnfv.escalator.plugins.module_utils import server_policy as sp
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import E_MIGRATION_FAILED
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options import (
     COLD, COLD_STATUSES, FAIL, LIVE, LIVE_STATUSES, STOP,
@@ -20,8 +24,10 @@ from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.sdk imp
     CANCELLED_STATES, COLD_DONE, COLD_READY, FAILED_STATES, IN_PROGRESS, LIVE_DONE, error_message, failure_reason,
     fault_suffix, get_server, is_no_valid_host, list_migrations, newest_migration, status_code,
 )
+from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.report import slow_report
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.stopping import STOPPED, StopFirst
 from ansible_collections.opnfv.escalator.plugins.module_utils.openstack import error_from_exception
+from ansible_collections.opnfv.escalator.plugins.module_utils.timestamps import format_ts
 
 # How long Nova may take to create a migration record after accepting a request.
 RECORD_GRACE = 60
@@ -48,6 +54,7 @@ class Task:
         self.id = entry['id']
         self.method = plan['method']          # live | cold | stop | own_action | adopt
         self.then = plan.get('then')          # after an own_action wait: how its server policy moves it
+        self.slow = plan.get('slow')          # a live migration that does not converge (server_tags.slow_policy)
         self.candidates = list(plan['candidates'])
         self.state = TaskState.PENDING
         self.kind = None                      # live | cold while running
@@ -84,7 +91,38 @@ class TaskMachine(StopFirst):
         task.entry['attempts'].append(dict(method=task.kind, destination=dest or 'scheduler', outcome=outcome,
                                            error=error, migration_id=migration_id))
 
+    def slow(self, task):
+        """The task's policy for a live migration that does not converge (the preflight's; the options' for a task
+        without one), its report entry's ``slow_migration`` made on first use."""
+        if task.slow is None:
+            task.slow = dict(policy=self.opts['on_timeout'], policy_from='option',
+                             timeout=self.opts['migration_timeout'], timeout_from='option')
+        if task.entry.get('slow_migration') is None:
+            task.entry['slow_migration'] = slow_report(task.slow)
+        return task.slow
+
+    def _live_ended(self, task):
+        """A live migration of the task ended (any way): how long it ran, into its report."""
+        if task.kind == LIVE and task.attempt_started is not None:
+            self.slow(task)
+            task.entry['slow_migration']['live_seconds'] = round(self.clock() - task.attempt_started, 1)
+
+    def _why_slow(self, task):
+        """Why a live migration over its timeout gets what it gets, naming the settings that chose it."""
+        slow = self.slow(task)
+        server = slow['policy_from'] == 'server', slow['timeout_from'] == 'server'
+        return '%s=%s, over %s=%s' % (sp.SLOW_KEY if server[0] else 'on_timeout', slow['policy'],
+                                      sp.TIMEOUT_KEY if server[1] else 'migration_timeout', slow['timeout'])
+
+    @staticmethod
+    def _why_aborted(task):
+        """The reason of the abort sent last (its slow-migration policy, or the overall timeout)."""
+        sent = [item for item in (task.entry.get('slow_migration') or {}).get('sent', []) if item['action'] == 'abort']
+        return sent[-1]['why'] if sent else 'aborted'
+
     def _finish(self, task, result, error=None, server=None):
+        if task.state == TaskState.RUNNING:
+            self._live_ended(task)
         task.state = TaskState.DONE
         task.entry['result'] = result
         if error:
@@ -175,7 +213,8 @@ class TaskMachine(StopFirst):
         task.forced = False
         task.aborting = False
         task.attempt_started = self.clock()
-        task.deadline = task.attempt_started + self.opts['migration_timeout']
+        task.deadline = task.attempt_started + (self.slow(task)['timeout'] if task.kind == LIVE
+                                                else self.opts['migration_timeout'])
 
     def _scheduler_refused(self, task, text, server):
         if is_no_valid_host(text):
@@ -266,14 +305,34 @@ class TaskMachine(StopFirst):
                 return
             if task.aborting or state in CANCELLED_STATES:
                 self._attempt(task, task.dest, 'cancelled', migration_id=record.id)
+                if task.aborting and self._cold_after_abort(task, record, server):
+                    return
                 self._finish(task, 'timeout' if task.aborting else 'failed',
-                             ('live migration %s aborted after %ss (on_timeout=abort); the server is back on %s'
-                              % (record.id, int(self.clock() - task.attempt_started), self.host)) if task.aborting
+                             ('live migration %s aborted after %ss (%s); the server is back on %s'
+                              % (record.id, int(self.clock() - task.attempt_started), self._why_aborted(task),
+                                 self.host)) if task.aborting
                              else 'live migration %s was cancelled by someone else' % record.id, server)
                 return
             self._failed_attempt(task, record, state, server)
             return
         self._check_timeout(task, record)
+
+    def _cold_after_abort(self, task, record, server):
+        """escalator:on_slow_migration=abort_then_cold: the aborted live migration's server, back and running on the
+        source, is cold-migrated (a restart rather than a long freeze). Not after the overall timeout or a failure
+        that stops the run (nothing new starts then), nor for a server Nova cannot cold-migrate. True when started."""
+        if self.slow(task)['policy'] != sp.ABORT_THEN_COLD or self.stop_starting or \
+                (server.status or '').upper() not in COLD_STATUSES:
+            return False
+        seconds = int(self.clock() - task.attempt_started)
+        self._live_ended(task)
+        task.aborting = False
+        task.fell_back = True
+        task.candidates = list(self.plan[task.id]['candidates']) or [None]
+        self._attempt(task, None, 'fallback', 'live migration %s aborted after %ss (%s): cold-migrating instead'
+                      % (record.id, seconds, self._why_aborted(task)))
+        self.start(task, kind=COLD)
+        return True
 
     def _poll_cold(self, task, record, state, server):
         status = (server.status or '').upper()
@@ -321,6 +380,7 @@ class TaskMachine(StopFirst):
         """Nova ended the migration in ``state`` (error, failed) with the server still on the source: ask
         the scheduler again, try the next candidate, fall back, or fail (see ``_retry``)."""
         reason = failure_reason(self.conn, task.id) or 'migration %s: %s' % (record.id, state)
+        self._live_ended(task)
         self._attempt(task, task.dest, state, reason, record.id)
         if is_no_valid_host(reason) and task.dest is None:
             self._scheduler_refused(task, reason, server)
@@ -371,16 +431,17 @@ class TaskMachine(StopFirst):
         seconds = int(now - task.attempt_started)
         mid = record.id if record is not None else None
         if task.kind == LIVE and not task.forced and record is not None and record.status in IN_PROGRESS:
-            action = self.opts['on_timeout']
-            if action == 'abort':
-                if self._migration_action('abort', task, record):
+            slow = self.slow(task)
+            why = self._why_slow(task)
+            if slow['policy'] in (sp.ABORT, sp.ABORT_THEN_COLD):
+                if self._migration_action('abort', task, record, why):
                     task.aborting = True
                 return
-            if action == 'force_complete':
-                if self._migration_action('force_complete', task, record):
+            if slow['policy'] == sp.FORCE_COMPLETE:
+                if self._migration_action('force_complete', task, record, why):
                     task.forced = True
-                    task.deadline = now + self.opts['migration_timeout']
-                    self._attempt(task, task.dest, 'force_complete', 'over migration_timeout after %ss' % seconds, mid)
+                    task.deadline = now + slow['timeout']
+                    self._attempt(task, task.dest, 'force_complete', why, mid)
                 return
         server = get_server(self.conn, task.id)
         self._attempt(task, task.dest, 'timeout', migration_id=mid)
@@ -390,7 +451,9 @@ class TaskMachine(StopFirst):
                                                           server.status if server else 'deleted',
                                                           server.compute_host if server else '-'), server)
 
-    def _migration_action(self, action, task, record):
+    def _migration_action(self, action, task, record, why):
+        """Nova's abort (microversion 2.24) or force-complete (2.22) of the task's live migration ``record``; True
+        when accepted, and then recorded in the report's ``slow_migration.sent``."""
         try:
             if action == 'abort':
                 self.conn.compute.abort_server_migration(record.id, task.id, ignore_missing=False)
@@ -400,6 +463,10 @@ class TaskMachine(StopFirst):
             if status_code(exc) in (400, 404, 409):
                 return False          # not in a state that allows it (yet / any more): look again next round
             raise error_from_exception(exc, during='%s of migration %s' % (action, record.id)) from exc
+        self.slow(task)
+        task.entry['slow_migration']['sent'].append(dict(
+            action=action, at=format_ts(), after=round(self.clock() - task.attempt_started, 1), why=why,
+            migration_id=record.id))
         return True
 
     def _poll_own_action(self, task):

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Per-server policy from server metadata, as the planner holds it (docs/planner.md, "Server policies"): which
-servers carry ``escalator:action`` and ``escalator:budget``, the hosts a ``skip`` leaves out, the ``notify``
+servers carry ``escalator:action`` and ``escalator:budget`` (and valid ``escalator:on_slow_migration`` /
+``escalator:migration_timeout`` values, which the evacuation reads), the hosts a ``skip`` leaves out, the ``notify``
 servers that never move, the mode of a tagged server's move, the groups whose budget their members set, and the
 plan's ``server_policies`` section. The vocabulary and its reading: module_utils/server_policy.py."""
 
@@ -29,9 +30,10 @@ class ServerPolicies:
             self.tagged[inst["id"]] = inst
             for key in sp.unknown_keys(inst):
                 self.warnings.append("server %s on %s: metadata key %s is not Escalator's (it knows %s): ignored"
-                                     % (inst.get("name") or inst["id"], host["name"], key, ", ".join(sp.KEYS)))
+                                     % (inst.get("name") or inst["id"], host["name"], key, ", ".join(sp.KNOWN_KEYS)))
             action, problem = sp.action_of(inst)
-            for found in (problem, sp.budget_of(inst)[1]):
+            # the migration keys change no move, but a bad value would fail the evacuation: refused here already
+            for found in [problem, sp.budget_of(inst)[1]] + sp.migration_problems(inst):
                 if found:
                     self.reasons.append(found)
             if action is None:
