@@ -115,6 +115,8 @@ options:
     description:
       - Seconds one migration may take (from its request to done). What happens to a live migration over it is
         O(on_timeout); a cold migration over it is reported as C(timeout).
+      - A server's C(escalator:migration_timeout) metadata (seconds, an integer >= 1) is its live migrations' own
+        timeout instead; an invalid value fails the preflight with E(E_POLICY). See C(docs/modules.md).
     type: int
     default: 600
   timeout:
@@ -135,6 +137,13 @@ options:
       - V(force_complete) pauses the guest so that the migration can converge (a short freeze of the guest), then
         waits one more O(migration_timeout).
       - V(fail) leaves it running in Nova, reports it as C(timeout) and starts nothing new.
+      - The default of every server without C(escalator:on_slow_migration) metadata. That key chooses per server
+        V(force_complete), V(abort) or V(abort_then_cold) (abort, then a cold migration - a restart rather than a
+        long freeze); an unknown value fails the preflight with E(E_POLICY). Each live move's
+        RV(instances[].slow_migration) says which was used and what was sent. Force-complete means post-copy only
+        where nova-compute has C([libvirt] live_migration_permit_post_copy = true); otherwise Nova pauses the guest
+        until the copy converges. See C(docs/modules.md), compute_evacuate.
+      - The overall O(timeout) stays this option's (an abort then is never followed by a cold migration).
     type: str
     choices: [abort, force_complete, fail]
     default: abort
@@ -375,6 +384,20 @@ instances:
       type: list
       elements: dict
       sample: [{method: live, destination: compute-1, outcome: moved, error: null, migration_id: 42}]
+    slow_migration:
+      description:
+        - For a live move (also one that fell back to cold), what its live migration gets when it does not converge
+          and what happened; null for the others.
+        - C(policy) (V(force_complete), V(abort), V(abort_then_cold), V(fail)) and C(policy_from) (V(server) - its
+          C(escalator:on_slow_migration) - or V(option) - O(on_timeout)); C(timeout) (seconds) and C(timeout_from)
+          (V(server) - C(escalator:migration_timeout) - or V(option) - O(migration_timeout)).
+        - C(sent) - each force-complete or abort Escalator sent to Nova - C(action), C(at) (UTC), C(after) (seconds
+          into the live migration), C(why) and C(migration_id); empty when it converged in time.
+        - C(live_seconds) - how long its last live migration ran (null until one ran).
+      type: dict
+      sample: {policy: force_complete, policy_from: server, timeout: 120, timeout_from: server, live_seconds: 131.5,
+               sent: [{action: force_complete, at: "2026-12-03T10:00:02.000Z", after: 120.0, migration_id: 42,
+                       why: "escalator:on_slow_migration=force_complete, over escalator:migration_timeout=120"}]}
 moved:
   description: Ids of the instances moved off the host.
   returned: always
