@@ -440,7 +440,9 @@ class TaskMachine(StopFirst):
             if slow['policy'] == sp.FORCE_COMPLETE:
                 if self._migration_action('force_complete', task, record, why):
                     task.forced = True
-                    task.deadline = now + slow['timeout']
+                    # how long a forced migration takes to end (post-copy, or the paused guest's last copy) is not
+                    # what a server's own timeout measures (how long pre-copy may try): the module's bound holds
+                    task.deadline = now + self.opts['migration_timeout']
                     self._attempt(task, task.dest, 'force_complete', why, mid)
                 return
         server = get_server(self.conn, task.id)

@@ -114,6 +114,23 @@ def test_the_servers_own_timeout():
     assert slow['sent'][0]['after'] == 10.0 and result['duration'] < 60
 
 
+def test_after_a_force_complete_the_module_bound_holds_not_the_servers_timeout():
+    cloud = make_cloud()
+    vnf = slow_server(cloud, 'vnf', {SLOW: 'force_complete', TIMEOUT: '10'})
+    forced = cloud.compute.force_complete_server_migration
+
+    def force_without_effect(migration, server=None):     # a forced migration that still does not end
+        forced(migration, server)
+        cloud.migrations[-1].forced = False
+        cloud.faults[vnf.id] = 'stuck'
+    cloud.compute.force_complete_server_migration = force_without_effect
+    error = failing(cloud, 'E_MIGRATION_TIMEOUT', migration_timeout=100, on_timeout='fail')
+    item = entry(error.details, vnf)
+    assert item['result'] == 'timeout' and 'after force-complete' in item['error']
+    assert [sent['after'] for sent in item['slow_migration']['sent']] == [10.0]
+    assert 110 <= item['slow_migration']['live_seconds'] < 115
+
+
 def test_the_default_is_the_module_option_and_a_converging_migration_sends_nothing():
     cloud = make_cloud()
     plain = cloud.add_server('plain', SRC)                  # converges in ~6 s
