@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """compute_evacuate against the lab's real Nova, run by `ansible` as a user would.
 
-Evacuating the seed's busiest host (anti-affinity members, a standalone server, the SHUTOFF one);
+Evacuating the seed's busiest host (anti-affinity members, a standalone server, the SHUTOFF one, one server whose
+live migration is force-completed by its own escalator:on_slow_migration policy);
 `No valid host` seen by the preflight (nothing half-done); a stopped nova-compute as a clear error.
 Every test restores what it changed (hosts re-enabled, nova-compute started, servers/groups it made deleted).
 """
@@ -16,6 +17,8 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REASON = 'escalator:itest-evacuate: evacuation test'
+SLOW = 'escalator:on_slow_migration'
+TIMEOUT = 'escalator:migration_timeout'
 
 pytestmark = pytest.mark.lab
 
@@ -83,11 +86,17 @@ def test_evacuate_busy_host(seeded_lab, cloud):
     members = {m for g in groups for m in g.member_ids}
     assert members & set(on_host), 'the seed should put an anti-affinity member on %s' % host
     records_before = {sid: len(migrations_of(cloud, sid)) for sid in on_host}
+    # one slow migration handled per instance: a 2 s timeout of its own is always over before the lab driver's ~5 s
+    # live migration ends (the request, the conductor and pre-live-migration take most of it), so Escalator sends
+    # Nova's force-complete (2.22), which the lab driver (nova's FakeLiveMigrateDriver) honours at once
+    forced = next(sid for sid, s in sorted(on_host.items()) if s.status == 'ACTIVE')
+    cloud.compute.set_server_metadata(forced, **{SLOW: 'force_complete', TIMEOUT: '2'})
 
     cloud.compute.disable_service(service(cloud, host), disabled_reason=REASON)
     try:
         started = time.monotonic()
-        failed, result = run_module(seeded_lab, host=host, max_concurrent=2, migration_timeout=300, timeout=900)
+        failed, result = run_module(seeded_lab, host=host, max_concurrent=2, migration_timeout=300, timeout=900,
+                                    poll_interval=1)
         seconds = time.monotonic() - started
         assert not failed, result
         assert result['changed'] is True and result['remaining'] == [] and result['failed_instances'] == []
@@ -105,6 +114,19 @@ def test_evacuate_busy_host(seeded_lab, cloud):
             newest = max(records, key=lambda m: int(m.id))
             assert newest.status == ('confirmed' if old.status == 'SHUTOFF' else 'completed')
             assert newest.id == entry['migration_id']
+            slow = entry['slow_migration']
+            if sid == forced:
+                assert (slow['policy'], slow['policy_from'], slow['timeout'], slow['timeout_from']) == (
+                    'force_complete', 'server', 2, 'server'), slow
+                assert [sent['action'] for sent in slow['sent']] == ['force_complete'], (slow, entry['attempts'])
+                assert slow['sent'][0]['migration_id'] == newest.id and slow['live_seconds'] > 2
+            elif entry['method'] == 'live':
+                assert (slow['policy'], slow['policy_from'], slow['sent']) == ('abort', 'option', []), slow
+            else:
+                assert slow is None, slow
+        print('force-completed %s after %.1fs, migration over in %.1fs' % (
+            on_host[forced].name, result_slow(result, forced)['sent'][0]['after'],
+            result_slow(result, forced)['live_seconds']))
         for group in groups:
             hosts = [after[m].compute_host for m in group.member_ids if m in after]
             assert len(hosts) == len(set(hosts)), 'anti-affinity broken in %s' % group.name
@@ -113,6 +135,11 @@ def test_evacuate_busy_host(seeded_lab, cloud):
         assert not failed and again['changed'] is False
     finally:
         cloud.compute.enable_service(service(cloud, host))
+        cloud.compute.delete_server_metadata(forced, [SLOW, TIMEOUT])
+
+
+def result_slow(result, sid):
+    return next(item for item in result['instances'] if item['id'] == sid)['slow_migration']
 
 
 def test_no_valid_host_is_refused_before_anything_moves(seeded_lab, cloud, disabled):
