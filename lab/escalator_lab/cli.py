@@ -157,7 +157,7 @@ def cmd_up(args):
             cloud_call('reset', host_names(n))
             common.write(SEEDED, 'ok\n')
         if args.containers:
-            _containers_on(list(range(1, n + 1)))
+            _containers_switch(list(range(1, n + 1)), True)
         log('lab up: done in %.1fs; `%s env` prints the settings', time.monotonic() - t0,
             os.path.join(LAB_SRC, 'lab'))
     return 0
@@ -414,17 +414,20 @@ def cmd_fault(args):
     return 0
 
 
-def _containers_on(idx):
+def _containers_switch(idx, on):
+    """Hosts `idx` onto the containerised profile (`on`) or back onto packages; waits for the changed ones'
+    nova-compute."""
     t0 = time.monotonic()
-    containers.ensure_machine()
+    if on:
+        containers.ensure_machine()
     ensure_hosts_running(idx)
     since = time.time()
-    changed = containers.switch(idx, True)
+    changed = containers.switch(idx, on)
     if changed:
         cloud_call('wait_computes', [host_name(i) for i in changed], 240, since)
-    log('containers on: %s containerised (%s changed) in %.1fs',
-        ', '.join(host_name(i) for i in idx), ', '.join(host_name(i) for i in changed) or 'none',
-        time.monotonic() - t0)
+    log('containers %s: %s %s (%s changed) in %.1fs', 'on' if on else 'off',
+        ', '.join(host_name(i) for i in idx), 'containerised' if on else 'on packages',
+        ', '.join(host_name(i) for i in changed) or 'none', time.monotonic() - t0)
 
 
 def cmd_containers(args):
@@ -436,18 +439,7 @@ def cmd_containers(args):
     if bad:
         raise LabError('not lab hosts: %s' % ', '.join(bad))
     with common.lock():
-        if args.state == 'on':
-            _containers_on(idx)
-            return 0
-        t0 = time.monotonic()
-        ensure_hosts_running(idx)
-        since = time.time()
-        changed = containers.switch(idx, False)
-        if changed:
-            cloud_call('wait_computes', [host_name(i) for i in changed], 240, since)
-        log('containers off: %s on packages (%s changed) in %.1fs',
-            ', '.join(host_name(i) for i in idx), ', '.join(host_name(i) for i in changed)
-            or 'none', time.monotonic() - t0)
+        _containers_switch(idx, args.state == 'on')
     return 0
 
 

@@ -8,9 +8,8 @@ import pytest
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import run
 from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation.options import normalize_options
+from ansible_collections.opnfv.escalator.tests.unit.evacuation_calls import SRC, calls, entry, evacuate, failing
 from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud
-
-SRC = 'cmp1'
 
 
 def make_cloud(hosts=4, **host_kwargs):
@@ -20,25 +19,6 @@ def make_cloud(hosts=4, **host_kwargs):
     cloud.hosts[SRC].status = 'disabled'
     cloud.hosts[SRC].disabled_reason = 'escalator:c1: upgrade'
     return cloud
-
-
-def evacuate(cloud, host=SRC, check_mode=False, **options):
-    return run.evacuate(cloud, host, options, clock=cloud.clock, sleep=cloud.sleep, check_mode=check_mode)
-
-
-def failing(cloud, code, host=SRC, **options):
-    with pytest.raises(EscalatorError) as info:
-        evacuate(cloud, host, **options)
-    assert info.value.code == code, info.value.msg
-    return info.value
-
-
-def calls(cloud, name):
-    return [call for call in cloud.calls if call[0] == name]
-
-
-def entry(result, server):
-    return next(item for item in result['instances'] if item['id'] == server.id)
 
 
 def assert_settled(cloud):

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import types
 
-import pytest
-
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
-from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import run
-from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud, http_error
-
-SRC = 'cmp1'
+from ansible_collections.opnfv.escalator.tests.unit.evacuation_calls import SRC, calls, entry, evacuate, failing
+from ansible_collections.opnfv.escalator.tests.unit.evacuation_calls import make_cloud as base_cloud
+from ansible_collections.opnfv.escalator.tests.unit.fakecloud import http_error
 
 
 def _stop_server(compute, server):
@@ -31,36 +27,13 @@ def _stop_server(compute, server):
 
 
 def make_cloud(hosts=3):
-    cloud = FakeCloud()
-    for index in range(1, hosts + 1):
-        cloud.add_host('cmp%d' % index)
-    cloud.hosts[SRC].status = 'disabled'
-    cloud.hosts[SRC].disabled_reason = 'escalator:c1: upgrade'
+    cloud = base_cloud(hosts)
     cloud.compute.stop_server = types.MethodType(_stop_server, cloud.compute)
     return cloud
 
 
 def tagged(cloud, name, action, status='ACTIVE', host=SRC, **kwargs):
     return cloud.add_server(name, host, status=status, metadata={'escalator:action': action}, **kwargs)
-
-
-def evacuate(cloud, **options):
-    return run.evacuate(cloud, SRC, options, clock=cloud.clock, sleep=cloud.sleep)
-
-
-def failing(cloud, code, **options):
-    with pytest.raises(EscalatorError) as info:
-        evacuate(cloud, **options)
-    assert info.value.code == code, info.value.msg
-    return info.value
-
-
-def calls(cloud, name, server=None):
-    return [call for call in cloud.calls if call[0] == name and (server is None or call[1] == server.id)]
-
-
-def entry(result, server):
-    return next(item for item in result['instances'] if item['id'] == server.id)
 
 
 def test_cold_tag_is_moved_cold_only_even_when_the_vnfm_says_live():

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
-from ansible_collections.opnfv.escalator.plugins.module_utils.evacuation import run
 from ansible_collections.opnfv.escalator.plugins.module_utils.plan_check.rules import check_plan
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.engine import plan_campaign
 from ansible_collections.opnfv.escalator.plugins.module_utils.planner.fingerprint import fingerprint
-from ansible_collections.opnfv.escalator.tests.unit.fakecloud import FakeCloud
+from ansible_collections.opnfv.escalator.tests.unit.evacuation_calls import SRC, calls, entry, evacuate, failing, make_cloud
 
-SRC = 'cmp1'
 SLOW = 'escalator:on_slow_migration'
 TIMEOUT = 'escalator:migration_timeout'
-
-
-def make_cloud(hosts=3):
-    cloud = FakeCloud()
-    for index in range(1, hosts + 1):
-        cloud.add_host('cmp%d' % index)
-    cloud.hosts[SRC].status = 'disabled'
-    cloud.hosts[SRC].disabled_reason = 'escalator:c1: upgrade'
-    return cloud
 
 
 def slow_server(cloud, name, metadata=None, status='ACTIVE'):
@@ -36,25 +24,6 @@ def slow_server(cloud, name, metadata=None, status='ACTIVE'):
     server = cloud.add_server(name, SRC, status=status, metadata=metadata)
     cloud.faults[server.id] = 'stuck'
     return server
-
-
-def evacuate(cloud, check_mode=False, **options):
-    return run.evacuate(cloud, SRC, options, clock=cloud.clock, sleep=cloud.sleep, check_mode=check_mode)
-
-
-def failing(cloud, code, **options):
-    with pytest.raises(EscalatorError) as info:
-        evacuate(cloud, **options)
-    assert info.value.code == code, info.value.msg
-    return info.value
-
-
-def calls(cloud, name):
-    return [call for call in cloud.calls if call[0] == name]
-
-
-def entry(result, server):
-    return next(item for item in result['instances'] if item['id'] == server.id)
 
 
 # -- each choice ---------------------------------------------------------------------------------
