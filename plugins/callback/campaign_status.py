@@ -198,6 +198,18 @@ def _check_mode(task):
     return bool(context.CLIARGS.get('check', False))
 
 
+# what an evacuation's event keeps of each instance's report entry (the module's result has it all): how and where it
+# moved, and for a live migration the slow-migration policy it had and what was sent to Nova (issue 17 point 6)
+MOVE_FIELDS = ('id', 'name', 'method', 'result', 'from', 'to', 'seconds')
+
+
+def _moved(entry):
+    moved = {key: entry.get(key) for key in MOVE_FIELDS}
+    if entry.get('slow_migration'):
+        moved['slow_migration'] = entry['slow_migration']
+    return moved
+
+
 def task_event(host, task_name, module, status, result, duration, delegated_to=None, ignored=False, play=None):
     """The fields of the event for one task result (plain data; ``result`` is the task's result dict).
 
@@ -223,6 +235,8 @@ def task_event(host, task_name, module, status, result, duration, delegated_to=N
         data['ignored'] = True
     if no_log:
         data['no_log'] = True
+    elif isinstance(module, str) and module.endswith('compute_evacuate') and isinstance(result.get('instances'), list):
+        data['instances'] = [_moved(entry) for entry in result['instances'] if isinstance(entry, dict)]
     event_result = {'ok': 'ok', 'changed': 'changed', 'skipped': 'skipped'}.get(status, 'failed')
     return event_result, error_code, message, data
 

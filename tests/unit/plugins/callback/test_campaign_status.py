@@ -446,3 +446,27 @@ def test_another_run_s_campaign_is_not_closed(callback, store):
     callback._plugin_options['run_id'] = 'run-0'   # not the run the campaign records: it is someone else's
     callback.v2_playbook_on_stats(None)
     assert store.read_status()['campaign']['state'] == 'running'
+
+
+def test_an_evacuation_s_event_records_how_each_instance_moved_and_its_slow_migration_policy():
+    """Issue 17 point 6: the choice per instance (force-complete, abort...) reaches the campaign's events.jsonl, not
+    only the module's result; nothing else of the report (candidates, attempts) is copied."""
+    slow = dict(action='force_complete', action_from='server', timeout=10, timeout_from='server', live_seconds=12.5,
+                sent=[dict(action='force_complete', at='2026-12-03T19:00:00Z', after=10.1, why='timeout',
+                           migration_id=7)])
+    instances = [dict(id='i1', name='web', project_id='p', method='live', result='moved', seconds=13.0,
+                      to='compute2', candidates=['compute2', 'compute3'], attempts=[{'x': 1}], slow_migration=slow,
+                      **{'from': 'compute1'}),
+                 dict(id='i2', name='db', project_id='p', method='cold', result='moved', seconds=4.0, to='compute3',
+                      slow_migration=None, **{'from': 'compute1'})]
+    _result, _code, _message, data = campaign_status.task_event(
+        'compute1', 'Evacuate the host', 'opnfv.escalator.compute_evacuate', 'changed', dict(instances=instances), 20.0)
+    assert data['instances'] == [
+        {'id': 'i1', 'name': 'web', 'method': 'live', 'result': 'moved', 'from': 'compute1', 'to': 'compute2',
+         'seconds': 13.0, 'slow_migration': slow},
+        {'id': 'i2', 'name': 'db', 'method': 'cold', 'result': 'moved', 'from': 'compute1', 'to': 'compute3',
+         'seconds': 4.0}]
+    # any other module's "instances" is not an evacuation report
+    _result, _code, _message, data = campaign_status.task_event(
+        'compute1', 'Facts', 'opnfv.escalator.compute_host_facts', 'ok', dict(instances=instances), 1.0)
+    assert 'instances' not in data
