@@ -1,4 +1,4 @@
-"""`lab` command line: up, down, status, seed, reset, fault, containers, env."""
+"""`lab` command line: up, down, status, seed, reset, fault, containers, guests, env."""
 import argparse
 import concurrent.futures
 import contextlib
@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 
-from . import common, containers, controlplane, hosts, install
+from . import common, containers, controlplane, guests, hosts, install
 from .common import (CLOUD, CLOUDS_YAML, CONFIG, DATA, INVENTORY, LAB_SRC, LOGS, MAX_HOSTS,
                      REPO_INVENTORY_DIR, RUN, SSH_KEY, STATE, VENV, LabError, host_index,
                      host_ip, host_name, log, save_json, settings)
@@ -71,9 +71,11 @@ def lab_is_up(n):
         return False
     if current_hosts() != list(range(1, n + 1)) or not controlplane.all_running():
         return False
+    mode = common.guests_mode()
     for i in range(1, n + 1):
         if hosts.power_state(i) != 'on' or hosts.link_state(i) != 'up' or \
-                not hosts.ssh_ready(i) or hosts.running_agent(i)[0] is None:
+                not hosts.ssh_ready(i) or hosts.running_agent(i)[0] is None or \
+                guests.host_guests(i) != mode:
             return False
     return True
 
@@ -112,9 +114,11 @@ def cmd_up(args):
     cfg['hosts'] = n
     if not 2 <= n <= MAX_HOSTS:
         raise LabError('--hosts must be between 2 and %d' % MAX_HOSTS)
-    for k in ('vcpus', 'memory_mb', 'disk_gb'):
+    for k in ('vcpus', 'memory_mb', 'disk_gb', 'guests'):
         if getattr(args, k):
             cfg[k] = getattr(args, k)
+    if cfg['guests'] == 'real' and args.containers:
+        raise LabError('--containers and --guests real do not combine (one profile per host)')
     with common.lock():
         if lab_is_up(n) and cfg == dict(settings(), hosts=n):
             # another checkout may have brought it up: give this one its inventory and clouds.yaml
@@ -130,14 +134,21 @@ def cmd_up(args):
             hosts.ensure_bridge()        # the control plane binds the bridge address
             controlplane.start(after_keystone=_after_keystone)
             f_img.result()
+        if cfg['guests'] == 'real':
+            guests.ensure_machine()
         have = current_hosts()
         extra = [i for i in have if i > n]
         if extra:
             _remove_hosts(extra)
         cfg['hosts'] = n
         capacity = ('vcpus', 'memory_mb', 'disk_gb')
-        started = hosts.up(n, {k: cfg[k] for k in capacity})
+        started = hosts.up(n, {k: cfg[k] for k in capacity}, cfg['guests'])
         ensure_hosts_running(range(1, n + 1))
+        # hosts that existed in the other guest mode switch now (their servers deleted first)
+        other = [i for i in range(1, n + 1) if guests.host_guests(i) != cfg['guests']]
+        if other:
+            save_json(CONFIG, dict(settings(), guests=cfg['guests']))
+            _guests_switch_hosts(other, cfg['guests'])
         since = None
         if any(old[k] != cfg[k] for k in capacity):
             resized = [i for i in have if i <= n and host_name(i) not in started]
@@ -153,7 +164,7 @@ def cmd_up(args):
         cloud_call('discover_hosts')
         log('nova: %d nova-compute services up%s', n,
             (' (booted %s)' % ', '.join(started)) if started else '')
-        if not os.path.exists(SEEDED) or old['hosts'] != n:
+        if not os.path.exists(SEEDED) or old['hosts'] != n or other:
             cloud_call('reset', host_names(n))
             common.write(SEEDED, 'ok\n')
         if args.containers:
@@ -256,8 +267,10 @@ def _gather_status():
             'packages': hosts.packages(i), 'reboot_required': hosts.reboot_required(i),
             'upgrade_broken': hosts.upgrade_broken(i),
             'profile': hosts.profile(i), 'container': containers.container_info(i),
+            'guests': guests.host_guests(i),
             'servers': sorted(s['name'] for s in data['servers'] if s['host'] == h)})
     data['configured_hosts'] = cfg['hosts']
+    data['guests'] = common.guests_mode()
     return data
 
 
@@ -266,7 +279,8 @@ def cmd_status(args):
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
-    print('Escalator lab  state=%s  clouds.yaml=%s (cloud %s)' % (STATE, CLOUDS_YAML, CLOUD))
+    print('Escalator lab  state=%s  clouds.yaml=%s (cloud %s)  guests=%s' % (
+        STATE, CLOUDS_YAML, CLOUD, data['guests']))
     print('\nCONTROL PLANE')
     fmt = '  %-15s %-8s %-8s %s'
     print(fmt % ('SERVICE', 'PID', 'HEALTH', 'LISTEN'))
@@ -296,6 +310,9 @@ def cmd_status(args):
                      'yes' if h['reboot_required'] else 'no', len(h['servers'])))
         if nc['disabled_reason']:
             print('  %-9s disabled reason: %s' % ('', nc['disabled_reason']))
+        if h['guests'] != data['guests']:
+            print('  %-9s guests: %s (the lab is %s: `lab reset` switches it)' % (
+                '', h['guests'], data['guests']))
         if h['profile'] == 'containers':
             c = h['container'] or {}
             print('  %-9s container %s: %s %s' % ('', containers.CONTAINER, c.get('image', 'none'),
@@ -365,8 +382,13 @@ def cmd_reset(args):
         ensure_hosts_running(idx)
         # every host back on the package profile (the containerised one is opt-in, per test)
         converted = containers.switch([i for i in idx if hosts.profile(i) == 'containers'], False)
+        # every host in the lab's guest mode (a host left in the other one by an interrupted switch)
+        mode = common.guests_mode()
+        other = [i for i in idx if guests.host_guests(i) != mode]
+        if other:
+            _guests_switch_hosts(other, mode)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            changed = any(pool.map(reset_host, idx)) or bool(converted)
+            changed = any(pool.map(reset_host, idx)) or bool(converted) or bool(other)
         # heartbeats newer than now: a nova-compute restarted by a downgrade is really back
         cloud_call('wait_computes', host_names(n), 180, time.time() if changed else None)
         summary = cloud_call('reset', host_names(n), quiet=True)
@@ -438,8 +460,49 @@ def cmd_containers(args):
     bad = [host_name(i) for i in idx if i not in have]
     if bad:
         raise LabError('not lab hosts: %s' % ', '.join(bad))
+    if args.state == 'on' and common.guests_mode() == 'real':
+        raise LabError('the lab runs real guests: the containerised profile needs `lab guests '
+                       'fake` first (one profile per host)')
     with common.lock():
         _containers_switch(idx, args.state == 'on')
+    return 0
+
+
+def _guests_switch_hosts(idx, mode):
+    """Hosts `idx` onto guest mode `mode`: their servers deleted while the old driver still runs
+    (the new one would not know them), roots switched (a power cycle each, in parallel), then
+    their nova-computes waited for."""
+    if mode == 'real':
+        guests.ensure_machine()
+    ensure_hosts_running(idx)
+    names = [host_name(i) for i in idx]
+    cloud_call('delete_servers_on', names)
+    since = time.time()
+    changed = guests.switch(idx, mode)
+    if changed:
+        cloud_call('wait_computes', [host_name(i) for i in changed], 300, since)
+    return changed
+
+
+def cmd_guests(args):
+    """Switch a running lab between fake guests (the lab driver) and real QEMU guests."""
+    common.require_root()
+    idx = current_hosts()
+    if not idx:
+        raise LabError('the lab is not up (run `lab up --guests %s`)' % args.mode)
+    with common.lock():
+        t0 = time.monotonic()
+        if args.mode == 'real':
+            guests.ensure_machine()
+            _containers_switch([i for i in idx if hosts.profile(i) == 'containers'], False)
+        save_json(CONFIG, dict(settings(), guests=args.mode))
+        changed = _guests_switch_hosts([i for i in idx if guests.host_guests(i) != args.mode],
+                                       args.mode)
+        if changed:
+            cloud_call('reset', host_names(len(idx)))      # reseed for the new mode
+            common.write(SEEDED, 'ok\n')
+        log('guests %s: %s changed in %.1fs', args.mode,
+            ', '.join(host_name(i) for i in changed) or 'nothing', time.monotonic() - t0)
     return 0
 
 
@@ -480,6 +543,8 @@ def build_parser():
     s.add_argument('--disk-gb', dest='disk_gb', type=int, help='disk per host (200)')
     s.add_argument('--containers', action='store_true', help='then run every host\'s '
                    'nova-compute as a Podman container (`lab containers on`)')
+    s.add_argument('--guests', choices=common.GUESTS_MODES, help='fake: the lab driver (default); '
+                   'real: libvirt + QEMU guests in every host (default: as before)')
     s.set_defaults(fn=cmd_up)
     s = sub.add_parser('down', help='stop and remove everything the lab made')
     s.add_argument('--purge', action='store_true', help='also remove the caches (venv, '
@@ -504,6 +569,10 @@ def build_parser():
     s.add_argument('state', choices=['on', 'off'])
     s.add_argument('hosts', nargs='*', help='default: every host')
     s.set_defaults(fn=cmd_containers)
+    s = sub.add_parser('guests', help='switch a running lab between fake guests (the lab '
+                       'driver) and real QEMU guests (libvirt); servers are deleted and reseeded')
+    s.add_argument('mode', choices=common.GUESTS_MODES)
+    s.set_defaults(fn=cmd_guests)
     s = sub.add_parser('env', help='print shell export lines for users (--json: one object, for programs)')
     s.add_argument('--json', action='store_true')
     s.set_defaults(fn=cmd_env)

@@ -21,6 +21,7 @@ PIP_CACHE = os.path.join(CACHE, 'pip')
 DEBOOTSTRAP = os.path.join(CACHE, 'debootstrap')   # pristine bookworm minbase
 BASE = os.path.join(CACHE, 'base')            # customised host root (lower overlay layer)
 BASE_CT = os.path.join(CACHE, 'base-containers')   # base + podman: containerised hosts' lower
+BASE_LV = os.path.join(CACHE, 'base-libvirt')      # base + libvirt/QEMU: real-guest hosts' lower
 REPO = os.path.join(CACHE, 'apt-repo')        # local flat apt repository
 SSH_DIR = os.path.join(STATE, 'ssh')          # kept: the lab's client key
 LOGS = os.path.join(STATE, 'logs')
@@ -54,6 +55,7 @@ PASSWORD = 'lab-secret'           # every lab account; the lab is local-only by 
 CLOUD = 'escalator-lab'
 MAX_HOSTS = 16                    # 16 nspawn hosts take ~3 GiB more memory (docs/lab.md); 10.213.0.11-.26
 DEFAULT_CAPACITY = {'vcpus': 16, 'memory_mb': 32768, 'disk_gb': 200}
+GUESTS_MODES = ('fake', 'real')   # Nova's lab driver (no guests) / libvirt + QEMU guests
 
 
 def host_name(i):
@@ -135,9 +137,16 @@ def save_json(path, data):
 
 
 def settings():
-    cfg = dict(DEFAULT_CAPACITY, hosts=4)
+    cfg = dict(DEFAULT_CAPACITY, hosts=4, guests='fake')
     cfg.update(load_json(CONFIG, {}))
     return cfg
+
+
+def guests_mode():
+    """The lab-wide guest mode: 'fake' (the lab driver, today's lab) or 'real' (libvirt + QEMU
+    guests in every host; docs/lab.md "Real guests")."""
+    mode = settings().get('guests', 'fake')
+    return mode if mode in GUESTS_MODES else 'fake'
 
 
 # --- commands ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 import uuid
 
 from . import controlplane
-from .common import (BASE, BASE_CT, BLACKHOLE, BRIDGE, CTRL_IP, GW_NOBODY, HOST_MOUNT_REPO,
+from .common import (BASE, BASE_CT, BASE_LV, BLACKHOLE, BRIDGE, CTRL_IP, GW_NOBODY, HOST_MOUNT_REPO,
                      HOST_MOUNT_VENV, HOSTS_DIR, LAB_SRC, REPO, RUN, SSH_DIR,
                      SSH_KEY, VENV, LabError, children, host_index, host_ip, host_name,
                      launch, ledger, ledger_add, ledger_remove, log, pid_alive, read, recorded,
@@ -130,18 +130,28 @@ def link_state(i):
 
 
 # --- root filesystems ------------------------------------------------------------------
+def lower_layer(i):
+    """The host's lower overlay layer: its profile's (containers) or its guest mode's base."""
+    from . import guests        # the real-guest profile builds on this module
+    if profile(i) == 'containers':
+        return BASE_CT
+    return BASE_LV if guests.host_guests(i) == 'real' else BASE
+
+
 def ensure_root(i, capacity):
     """Mount the host's overlay (base + private upper) and give it its identity once."""
+    from . import guests
     h, hd, r = host_name(i), host_dir(i), root(i)
     for d in ('upper', 'work', 'root'):
         os.makedirs(os.path.join(hd, d), exist_ok=True)
     if not os.path.ismount(r):
         run(['mount', '-t', 'overlay', 'esclab-' + h, '-o',
-             'lowerdir=%s,upperdir=%s/upper,workdir=%s/work' % (
-                 BASE_CT if profile(i) == 'containers' else BASE, hd, hd), r])
+             'lowerdir=%s,upperdir=%s/upper,workdir=%s/work' % (lower_layer(i), hd, hd), r])
         ledger_add('mounts', r)
     j = lambda *p: os.path.join(r, *p)  # noqa: E731
-    if not os.path.exists(j('etc', 'escalator-lab', 'host')):
+    mode = guests.host_guests(i)
+    first = not os.path.exists(j('etc', 'escalator-lab', 'host'))
+    if first:
         write(j('etc/hostname'), h + '\n')
         write(j('etc/hosts'), '127.0.0.1 localhost\n127.0.1.1 %s\n%s controller\n' % (h, CTRL_IP))
         write(j('etc/machine-id'), uuid.uuid4().hex + '\n', 0o444)
@@ -154,12 +164,13 @@ def ensure_root(i, capacity):
         os.makedirs(j('root/.ssh'), mode=0o700, exist_ok=True)
         shutil.copy(SSH_KEY + '.pub', j('root/.ssh/authorized_keys'))
         os.chmod(j('root/.ssh/authorized_keys'), 0o600)
-        write(j('etc/nova/nova.conf'), controlplane.compute_conf(h, host_ip(i)), 0o640)
         for d in ('var/lib/nova/lock', 'var/lib/nova/instances'):
             os.makedirs(j(d), exist_ok=True)
         # the node identity a real deployment tool writes before nova-compute first starts
         write(j('var/lib/nova/compute_id'), node_uuid(h) + '\n')
         write(j('etc/escalator-lab/host'), '%s %s\n' % (h, host_ip(i)))
+    if first or mode == 'real':
+        guests.write_host_files(i, mode)        # nova.conf (+ libvirt's per-host files)
     write(j('etc/nova/nova.conf.d/50-lab-capacity.conf'), controlplane.capacity_conf(capacity))
 
 
@@ -246,6 +257,15 @@ def remove_cgroup(d):
         raise LabError('cgroup %s is not empty (a lab process is still running?)' % d)
 
 
+def guest_args(i):
+    """nspawn arguments of a real-guest host (none for a fake one)."""
+    from . import guests
+    if guests.host_guests(i) != 'real':
+        return []
+    node = guests.uffd_node(i)
+    return guests.nspawn_args(node if os.path.exists(node) else None, guests.SHARED_INSTANCES)
+
+
 def supervise(name):
     """Runs as the host's recorded "power supply" process (hidden `lab _supervise HOST`)."""
     i = host_index(name)
@@ -264,7 +284,7 @@ def supervise(name):
             '--console=passive', '--bind-ro=%s:%s' % (VENV, HOST_MOUNT_VENV),
             '--bind-ro=%s:%s' % (REPO, HOST_MOUNT_REPO)] + (
                 ['--bind=%s:/var/lib/containers' % containers_dir(i)]
-                if profile(i) == 'containers' else []))
+                if profile(i) == 'containers' else []) + guest_args(i))
         print('%s nspawn exit %d' % (time.strftime('%F %T'), rc), flush=True)
         if rc == 0 or os.path.exists(stop_file(i)):      # powered off from inside / by lab
             break
@@ -396,11 +416,13 @@ def running_agent(i):
 
 
 # --- bring up / tear down ------------------------------------------------------------------
-def up(n, capacity):
+def up(n, capacity, guests_mode='fake'):
+    from . import guests
     ensure_ssh_key()
     ensure_bridge()
     started = []
     for i in range(1, n + 1):
+        guests.prepare_new_host(i, guests_mode)
         ensure_root(i, capacity)
         ensure_netns(i)
         if power_on(i):
