@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Real guests in the lab (issue 17), the pure parts: the Neutron stand-in's ports (life cycle,
+Nova's legacy migration PUT of binding:host_id, the MAC <-> IP rule the guest relies on, fake mode
+unchanged), the segment's command lines (lab/escalator_lab/vnet.py), guestctl against a UDP
+responder on 127.0.0.1, the guest program itself when gcc is there.  The lab side is exercised by
+`lab/lab reset` in real mode (docs/lab.md, "Real guests: network and image")."""
+import importlib.util
+import io
+import json
+import os
+import sys
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+
+LAB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'lab')
+sys.path.insert(0, LAB)
+
+
+def load_stub(tmp_path, mode):
+    """A fresh copy of the stand-in (one per gunicorn worker) on a state dir in tmp_path."""
+    spec = importlib.util.spec_from_file_location('neutron_stub_%s' % uuid.uuid4().hex,
+                                                  os.path.join(LAB, 'files', 'neutron_stub.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.CONFIG = str(tmp_path / 'config.json')
+    mod.PORTS_FILE = str(tmp_path / 'data' / 'neutron-stub.json')
+    if mode is not None:
+        (tmp_path / 'config.json').write_text(json.dumps({'hosts': 4, 'guests': mode}))
+    return mod
+
+
+def call(app, method, path, body=None, **query):
+    data = json.dumps(body).encode() if body is not None else b''
+    environ = {'REQUEST_METHOD': method, 'PATH_INFO': path,
+               'QUERY_STRING': urlencode(query, doseq=True), 'wsgi.input': io.BytesIO(data),
+               'CONTENT_LENGTH': str(len(data)), 'HTTP_HOST': '10.213.0.1:9696'}
+    out = {}
+
+    def start_response(status, headers):
+        out['status'] = int(status.split()[0])
+    raw = b''.join(app.application(environ, start_response))
+    return out['status'], (json.loads(raw) if raw else None)
+
+
+@pytest.fixture
+def stub(tmp_path):
+    return load_stub(tmp_path, 'real')
+
+
+def create_port(stub, device_id='vm-1', project='p1', **extra):
+    body = {'port': dict({'device_id': device_id, 'network_id': stub.NETWORK_ID,
+                          'admin_state_up': True, 'tenant_id': project}, **extra)}
+    return call(stub, 'POST', '/v2.0/ports', body)
+
+
+@pytest.mark.parametrize('mode', [None, 'fake'])
+def test_fake_mode_answers_as_before(tmp_path, mode):
+    stub = load_stub(tmp_path, mode)
+    assert call(stub, 'GET', '/v2.0/ports', device_id='x') == (200, {'ports': []})
+    assert call(stub, 'GET', '/v2.0/networks', id=stub.NETWORK_ID) == (200, {'networks': []})
+    assert call(stub, 'GET', '/v2.0/security-groups') == (200, {'security_groups': []})
+    assert call(stub, 'GET', '/v2.0/extensions') == (200, {'extensions': []})
+    status, body = call(stub, 'GET', '/v2.0/ports/abc')
+    assert status == 404 and body['NeutronError']['type'] == 'NotFound'
+    assert call(stub, 'DELETE', '/v2.0/ports/abc') == (204, None)
+    status, body = create_port(stub)
+    assert status == 400 and "networks='none'" in body['NeutronError']['message']
+    assert call(stub, 'PUT', '/v2.0/ports/abc', {'port': {}})[0] == 400
+    assert call(stub, 'GET', '/v2.0/quotas/p1')[1]['quota']['port'] == -1
+    assert not os.path.exists(stub.PORTS_FILE)
+
+
+def test_network_subnet_and_security_group(stub):
+    status, body = call(stub, 'GET', '/v2.0/networks', id=[stub.NETWORK_ID])
+    assert status == 200 and [n['name'] for n in body['networks']] == ['lab-vnf-net']
+    net = body['networks'][0]
+    assert net['mtu'] == 1450 and net['subnets'] == [stub.SUBNET_ID] and net['shared'] is True
+    assert net['router:external'] is False
+    # Nova's two searches without ids: the tenant's own (none), then the shared ones (ours)
+    assert call(stub, 'GET', '/v2.0/networks', tenant_id='p1', shared='False')[1] == {'networks': []}
+    assert call(stub, 'GET', '/v2.0/networks', shared='True')[1]['networks'] == [net]
+    assert call(stub, 'GET', '/v2.0/networks/' + stub.NETWORK_ID)[1] == {'network': net}
+    status, body = call(stub, 'GET', '/v2.0/subnets', id=[stub.SUBNET_ID])
+    sub = body['subnets'][0]
+    assert (sub['name'], sub['cidr'], sub['ip_version'], sub['enable_dhcp']) == (
+        'lab-vnf-subnet', '10.218.0.0/24', 4, False)
+    assert sub['dns_nameservers'] == [] and sub['host_routes'] == []
+    groups = call(stub, 'GET', '/v2.0/security-groups', tenant_id='p1')[1]['security_groups']
+    assert [g['name'] for g in groups] == ['default']
+    # no binding-extended: Nova keeps its legacy migration flow (a PUT of binding:host_id)
+    assert call(stub, 'GET', '/v2.0/extensions') == (200, {'extensions': []})
+    # anything else on networks stays refused
+    assert call(stub, 'POST', '/v2.0/networks', {'network': {'name': 'x'}})[0] == 400
+
+
+def test_port_life_cycle_with_legacy_migration(stub):
+    status, body = create_port(stub, 'vm-1')
+    assert status == 201
+    p = body['port']
+    assert p['fixed_ips'] == [{'subnet_id': stub.SUBNET_ID, 'ip_address': '10.218.0.10'}]
+    assert p['mac_address'] == 'fa:16:3e:00:00:0a'
+    assert (p['binding:vif_type'], p['binding:vif_details'], p['binding:vnic_type']) == (
+        'tap', {}, 'normal')
+    assert p['status'] == 'ACTIVE' and p['security_groups'] == [] and p['project_id'] == 'p1'
+    # Nova binds it to the boot host
+    status, body = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {
+        'binding:host_id': 'compute1', 'device_owner': 'compute:nova',
+        'binding:profile': {}, 'mac_address': 'aa:aa:aa:aa:aa:aa'}})
+    assert status == 200 and body['port']['binding:host_id'] == 'compute1'
+    assert body['port']['mac_address'] == 'fa:16:3e:00:00:0a'        # the MAC is the address
+    assert call(stub, 'GET', '/v2.0/ports', device_id='vm-1')[1]['ports'] == [body['port']]
+    assert call(stub, 'GET', '/v2.0/ports', device_id='vm-2')[1]['ports'] == []
+    # a second port: the next address
+    p2 = create_port(stub, 'vm-2')[1]['port']
+    assert (p2['fixed_ips'][0]['ip_address'], p2['mac_address']) == ('10.218.0.11', 'fa:16:3e:00:00:0b')
+    listed = call(stub, 'GET', '/v2.0/ports', device_id=['vm-1', 'vm-2'], fields=['id'])[1]['ports']
+    assert [x['id'] for x in listed] == [p['id'], p2['id']]
+    # live migration, legacy flow: the destination's PUT of binding:host_id
+    body = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {'binding:host_id': 'compute2'}})[1]
+    got = call(stub, 'GET', '/v2.0/ports/' + p['id'])[1]['port']
+    assert got == body['port'] and got['binding:host_id'] == 'compute2'
+    assert got['fixed_ips'][0]['ip_address'] == '10.218.0.10' and got['device_id'] == 'vm-1'
+    # unbinding (Nova sends None)
+    got = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {
+        'binding:host_id': None, 'device_id': '', 'device_owner': ''}})[1]['port']
+    assert got['binding:host_id'] == '' and got['device_id'] == ''
+    # delete: gone, and its address is handed out again
+    assert call(stub, 'DELETE', '/v2.0/ports/' + p['id']) == (204, None)
+    status, body = call(stub, 'GET', '/v2.0/ports/' + p['id'])
+    assert status == 404 and body['NeutronError']['type'] == 'PortNotFound'
+    assert call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {}})[0] == 404
+    assert create_port(stub, 'vm-3')[1]['port']['fixed_ips'][0]['ip_address'] == '10.218.0.10'
+
+
+def test_ports_are_shared_between_workers(tmp_path):
+    w1, w2 = load_stub(tmp_path, 'real'), load_stub(tmp_path, 'real')
+    p = create_port(w1, 'vm-1')[1]['port']
+    assert call(w2, 'GET', '/v2.0/ports/' + p['id'])[1]['port'] == p
+    call(w2, 'PUT', '/v2.0/ports/' + p['id'], {'port': {'binding:host_id': 'compute3'}})
+    assert call(w1, 'GET', '/v2.0/ports', device_id='vm-1')[1]['ports'][0]['binding:host_id'] == 'compute3'
+    assert create_port(w2, 'vm-2')[1]['port']['fixed_ips'][0]['ip_address'] == '10.218.0.11'
+
+
+def test_mac_ip_rule_over_the_whole_range(stub):
+    """The guest's init takes 10.218.0.<last MAC byte>: every port's MAC must name its IP."""
+    seen = set()
+    for i in range(stub.LAST_PORT - stub.FIRST_PORT + 1):
+        p = create_port(stub, 'vm-%d' % i)[1]['port']
+        n = int(p['fixed_ips'][0]['ip_address'].split('.')[-1])
+        assert int(p['mac_address'].split(':')[-1], 16) == n
+        assert p['mac_address'].startswith('fa:16:3e:00:00:')
+        seen.add(n)
+    assert seen == set(range(10, 200))          # .201/.202 (service addresses) never handed out
+    status, body = create_port(stub, 'vm-full')
+    assert status == 409 and body['NeutronError']['type'] == 'IpAddressGenerationFailure'
+    with open(os.path.join(LAB, 'guest', 'init')) as f:
+        assert 'IP=10.218.0.$((0x$last))/24' in f.read()
+
+
+def test_requested_fixed_ip(stub):
+    p = create_port(stub, 'vm-1', fixed_ips=[{'ip_address': '10.218.0.42'}])[1]['port']
+    assert (p['fixed_ips'][0]['ip_address'], p['mac_address']) == ('10.218.0.42', 'fa:16:3e:00:00:2a')
+    status, body = create_port(stub, 'vm-2', fixed_ips=[{'ip_address': '10.218.0.42'}])
+    assert status == 409 and body['NeutronError']['type'] == 'IpAddressAlreadyAllocated'
+    for bad in ('10.218.0.201', '10.9.0.5'):
+        status, body = create_port(stub, 'vm-3', fixed_ips=[{'ip_address': bad}])
+        assert status == 400 and body['NeutronError']['type'] == 'InvalidIpForSubnet'
+    status, body = call(stub, 'POST', '/v2.0/ports', {'port': {'network_id': 'other'}})
+    assert status == 400
