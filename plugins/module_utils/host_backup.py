@@ -114,10 +114,14 @@ def retention(root, current, keep, check_mode=False):
 
 
 def take(host, root, campaign_id, run_id, inventory_host, nova_host, paths, services, optional_services=(),
-         keep=0, check_mode=False):
+         keep=0, check_mode=False, record=None):
     """Take the backup of this run unless a complete one exists; apply the retention. Returns
-    {changed, dir, existed, manifest, removed}."""
+    {changed, dir, existed, manifest, removed} and, with ``record``, ``containers``.
+
+    ``record(directory, timestamp)`` (containers/host_calls.py: containers.json) writes its part of the backup in
+    the same call, before the manifest that marks the backup complete, and returns what it did ({existed, ...})."""
     directory = run_dir(root, campaign_id, run_id)
+    recorded = record(directory, host_facts.now_stamp(host.clock)['iso']) if record else None
     existed = check_existing(host_files.backup(directory))
     if existed:
         manifest = host_files.backup(directory)['manifest']
@@ -145,5 +149,8 @@ def take(host, root, campaign_id, run_id, inventory_host, nova_host, paths, serv
                                                             if described['paths'][path] != 'absent'])
             write_json(os.path.join(directory, 'manifest.json'), manifest)
     removed = retention(root, directory, keep, check_mode=check_mode)
-    return dict(changed=not existed or bool(removed), dir=directory, existed=existed, manifest=manifest,
-                removed=removed)
+    result = dict(changed=not existed or bool(removed), dir=directory, existed=existed, manifest=manifest,
+                  removed=removed)
+    if recorded is not None:
+        result.update(changed=result['changed'] or not recorded['existed'], containers=recorded)
+    return result

@@ -21,6 +21,11 @@ description:
   - Retention (O(keep)) - the newest runs under O(root) (all campaigns, by manifest time) stay and the
     current one always does; only directories holding a manifest are deleted.
   - Sets the fact C(escalator_backup_manifest) (the manifest).
+  - With O(containers) (the C(containers) upgrade method), also records the listed containers in C(containers.json)
+    next to the manifest and before it, in the same call - per container its unit, image reference, running image ID,
+    repository digest and full C(inspect), what a rollback recreates it from. It is never rewritten once the manifest
+    exists; a complete backup without it is refused (C(E_INVALID_INPUT)), as is a container the host does not have
+    (C(E_CONTAINER_NOT_FOUND)). The same record as M(opnfv.escalator.compute_containers) O(operation=backup) writes.
 author:
   - Escalator developers (@opnfv)
 attributes:
@@ -72,6 +77,40 @@ options:
     description: Runs kept under O(root) (the current one always); V(0) keeps every run.
     type: int
     default: 0
+  containers:
+    description:
+      - The containers to record in C(containers.json) (the C(containers) upgrade method), before the manifest.
+      - Left out, nothing of the containers is recorded and no container engine is asked.
+    type: dict
+    suboptions:
+      engine:
+        description: The container engine.
+        type: str
+        choices: [podman, docker]
+        default: podman
+      targets:
+        description: The containers, in restart order, as the upgrade role's C(escalator_upgrade_containers).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          name:
+            description: The container's name.
+            type: str
+            required: true
+          image:
+            description: The image's repository, without tag or digest.
+            type: str
+            required: true
+          tag:
+            description: The target tag.
+            type: str
+          digest:
+            description: The target digest (C(sha256:...)).
+            type: str
+          unit:
+            description: The systemd unit that runs the container.
+            type: str
 '''
 
 EXAMPLES = r'''
@@ -85,6 +124,20 @@ EXAMPLES = r'''
     services: [nova-compute]
     optional_services: [libvirtd, ovn-controller]
     keep: 3
+
+- name: Back up a containerised host, its agent containers recorded in containers.json in the same call
+  opnfv.escalator.compute_backup:
+    root: /var/backups/escalator
+    campaign_id: c2026-01
+    run_id: c2026-01
+    host: "{{ inventory_hostname }}"
+    paths: [/etc/kolla]
+    services: [kolla-nova_compute-container.service]
+    containers:
+      engine: podman
+      targets:
+        - {name: nova_compute, image: registry:4000/kolla/nova-compute, tag: 2024.1-ubuntu-jammy,
+           unit: kolla-nova_compute-container.service}
 '''
 
 RETURN = r'''
@@ -106,6 +159,14 @@ manifest:
            "packages": {"lab-kernel": {"version": "1.0", "arch": "all", "hold": false}},
            "services": {"nova-compute": {"enabled": "enabled", "active": "running"}},
            "paths": {"/etc/nova": "directory"}, "files": [], "archive": {"name": "config.tar.gz", "sha256": "9f8...", "size": 2345}}
+containers:
+  description: With O(containers) - C(containers.json), C(path); C(existed) (kept as it was); when it was written (would
+    be, in check mode), C(containers), per container C(name), C(image_id), C(repository), C(digest), C(running).
+  returned: when O(containers) is given
+  type: dict
+  sample: {"path": "/var/backups/escalator/c2026-01/c2026-01/containers.json", "existed": false,
+           "containers": [{"name": "nova_compute", "image_id": "9f8...", "repository": "registry:4000/kolla/nova-compute",
+                           "digest": "sha256:1a2...", "running": true}]}
 removed:
   description: The older runs deleted by the retention (to be deleted, in check mode).
   returned: success
@@ -113,7 +174,9 @@ removed:
   elements: str
   sample: [/var/backups/escalator/c2026-10/c2026-10]
 error_code:
-  description: C(E_INVALID_INPUT) for a bad campaign or run id, root, or a service the host does not have.
+  description: C(E_INVALID_INPUT) for a bad campaign or run id, root, or a service the host does not have; with
+    O(containers), also bad containers input, an engine the host does not have or a complete backup without
+    C(containers.json), C(E_CONTAINER_NOT_FOUND) or C(E_CONTAINER_ENGINE), each with a C(hint).
   returned: failure
   type: str
 '''
@@ -121,6 +184,8 @@ error_code:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_backup, host_facts
+from ansible_collections.opnfv.escalator.plugins.module_utils.containers import host_calls
+from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
 
 TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin']
 
@@ -137,6 +202,16 @@ def main():
             services=dict(type='list', elements='str', default=[]),
             optional_services=dict(type='list', elements='str', default=[]),
             keep=dict(type='int', default=0),
+            containers=dict(type='dict', options=dict(
+                engine=dict(type='str', default='podman', choices=['podman', 'docker']),
+                targets=dict(type='list', elements='dict', required=True, options=dict(
+                    name=dict(type='str', required=True),
+                    image=dict(type='str', required=True),
+                    tag=dict(type='str'),
+                    digest=dict(type='str'),
+                    unit=dict(type='str'),
+                )),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -144,9 +219,15 @@ def main():
     host = host_facts.Host(lambda argv: module.run_command(argv, check_rc=False),
                            lambda name: module.get_bin_path(name, opt_dirs=TOOL_DIRS))
     try:
+        record = host_calls.recorder(host.run, host.which, params['containers'], dict(
+            campaign_id=params['campaign_id'], run_id=params['run_id'], host=params['host']),
+            check_mode=module.check_mode) if params['containers'] else None
         result = host_backup.take(host, params['root'], params['campaign_id'], params['run_id'], params['host'],
                                   params['nova_host'] or params['host'], params['paths'], params['services'],
-                                  params['optional_services'], keep=params['keep'], check_mode=module.check_mode)
+                                  params['optional_services'], keep=params['keep'], check_mode=module.check_mode,
+                                  record=record)
+    except EscalatorError as exc:
+        module.fail_json(**exc.to_result())
     except host_backup.BackupError as exc:
         extra = dict(error_code=exc.code) if exc.code else {}
         module.fail_json(msg=exc.msg, **dict(exc.details, **extra))

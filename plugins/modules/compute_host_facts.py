@@ -19,12 +19,22 @@ description:
   - Each part is gathered only when an option asks for it; RV(package_manager), RV(package_format) and
     RV(now) always are.
   - Read-only, except O(refresh_sources) which refreshes the package index (C(apt-get update),
-    C(dnf makecache)), not the host's configuration. C(changed) is always false.
+    C(dnf makecache)), not the host's configuration, and O(containers.operation=pull), which pulls images.
+    C(changed) is false unless that pull brought an image the host did not have.
+  - With O(containers) (the C(containers) upgrade method), the roles' container work is done in the same call - the
+    precheck's pull, the verify's check - with the operations, error codes and hints of
+    M(opnfv.escalator.compute_containers); a problem there is reported in RV(containers.problems), not as a failure
+    of the module, so that the other answers still come back.
   - Stdlib only; supports apt (dpkg) and dnf/yum (rpm) hosts with systemd.
 author:
   - Escalator developers (@opnfv)
-extends_documentation_fragment:
-  - opnfv.escalator.read_only
+attributes:
+  check_mode:
+    support: full
+    description: Answers the same; O(containers.operation=pull) pulls nothing (an image not on the host yet counts as changed).
+  diff_mode:
+    support: none
+    description: Changes no configuration.
 options:
   packages:
     description:
@@ -93,6 +103,54 @@ options:
   backup_root:
     description: The directory of the backups (C(<root>/<campaign>/<run>/manifest.json)) whose runs to list in RV(backup_runs).
     type: path
+  containers:
+    description:
+      - The agent containers of the C(containers) upgrade method, checked after the other answers; RV(containers).
+      - Left out, no container engine is asked.
+    type: dict
+    suboptions:
+      operation:
+        description:
+          - V(pull) (the precheck) - every container looked up and every target image pulled, its digest checked;
+            nothing is stopped. The upgrade then finds the images on the host.
+          - V(verify) (the verify role) - each container runs its target image (a tag is checked against the image the
+            host has under that tag; no registry is asked), is running and, where the image has a health check, healthy
+            within O(containers.health_timeout).
+        type: str
+        choices: [pull, verify]
+        required: true
+      engine:
+        description: The container engine.
+        type: str
+        choices: [podman, docker]
+        default: podman
+      targets:
+        description: The containers and their target images, as the upgrade role's C(escalator_upgrade_containers).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          name:
+            description: The container's name.
+            type: str
+            required: true
+          image:
+            description: The image's repository, without tag or digest.
+            type: str
+            required: true
+          tag:
+            description: The target tag (pulled by V(pull)).
+            type: str
+          digest:
+            description: The target digest (C(sha256:...)); with O(containers.targets[].tag), the digest the tag must be on.
+            type: str
+          unit:
+            description: The systemd unit that runs the container.
+            type: str
+      health_timeout:
+        description: V(verify) - seconds a container may take to pass its health check.
+        type: int
+        default: 120
 notes:
   - The roles call it once or twice each; see C(docs/roles.md).
 '''
@@ -113,6 +171,16 @@ EXAMPLES = r'''
     refresh_sources: true
     offered: [nova-compute]
     reboot: true
+
+- name: Precheck of a containerised host - the target images pulled in the same call
+  opnfv.escalator.compute_host_facts:
+    free_space: [/, /var]
+    reboot: true
+    containers:
+      operation: pull
+      engine: podman
+      targets:
+        - {name: nova_compute, image: registry:4000/kolla/nova-compute, tag: 2024.1-ubuntu-jammy}
 '''
 
 RETURN = r'''
@@ -270,11 +338,38 @@ backup_runs:
   type: list
   elements: dict
   sample: [{"dir": "/var/backups/escalator/c1/c1", "mtime": 1795324290.5}]
+containers:
+  description: The containers' check of O(containers).
+  returned: when O(containers) is given
+  type: dict
+  contains:
+    operation: {description: "O(containers.operation).", type: str}
+    changed: {description: "V(pull) brought an image the host did not have.", type: bool}
+    problems:
+      description:
+        - What is wrong, each with its C(code) (C(E_INVALID_INPUT), C(E_CONTAINER_NOT_FOUND), C(E_IMAGE_NOT_FOUND),
+          C(E_REGISTRY), C(E_IMAGE_DIGEST), C(E_CONTAINER_UNHEALTHY), C(E_CONTAINER_ENGINE)), C(msg) and C(hint)
+          (V(null) for V(verify)'s findings); empty when all is well.
+        - V(pull) stops at the first problem, V(verify) lists one per container.
+      type: list
+      elements: dict
+    images:
+      description: V(pull) - per pulled reference, C(id), C(digest), C(pinned) (what a container is created with) and C(pulled).
+      type: dict
+    containers:
+      description: V(verify) - per container, C(name), C(image), C(image_id) (running) and C(target_id).
+      type: list
+      elements: dict
+  sample: {"operation": "pull", "changed": true, "problems": [],
+           "images": {"registry:4000/kolla/nova-compute:2.0": {"reference": "registry:4000/kolla/nova-compute:2.0",
+                      "id": "9f8...", "digest": "sha256:1a2...", "pinned": "registry:4000/kolla/nova-compute@sha256:1a2...",
+                      "pulled": true}}}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_facts
+from ansible_collections.opnfv.escalator.plugins.module_utils.containers import host_calls
 
 # where the tools live on the hosts the roles support (sbin is not on every remote user's PATH)
 TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin']
@@ -299,6 +394,18 @@ def main():
             describe_paths=dict(type='list', elements='path'),
             backup_dir=dict(type='path'),
             backup_root=dict(type='path'),
+            containers=dict(type='dict', options=dict(
+                operation=dict(type='str', required=True, choices=['pull', 'verify']),
+                engine=dict(type='str', default='podman', choices=['podman', 'docker']),
+                targets=dict(type='list', elements='dict', required=True, options=dict(
+                    name=dict(type='str', required=True),
+                    image=dict(type='str', required=True),
+                    tag=dict(type='str'),
+                    digest=dict(type='str'),
+                    unit=dict(type='str'),
+                )),
+                health_timeout=dict(type='int', default=120),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -316,7 +423,10 @@ def main():
         module.fail_json(msg=exc.msg, **exc.details)
     except OSError as exc:
         module.fail_json(msg='cannot read %s on the host: %s' % (exc.filename or 'a file', exc.strerror or exc))
-    module.exit_json(changed=False, **result)
+    # after the host's answers (as the roles asked before): its problems are data, never a failure of this call
+    if module.params['containers']:
+        result['containers'] = host_calls.check(run, which, module.params['containers'], check_mode=module.check_mode)
+    module.exit_json(changed=result.get('containers', {}).get('changed', False), **result)
 
 
 if __name__ == '__main__':
