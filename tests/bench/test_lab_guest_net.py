@@ -169,3 +169,37 @@ def test_requested_fixed_ip(stub):
         assert status == 400 and body['NeutronError']['type'] == 'InvalidIpForSubnet'
     status, body = call(stub, 'POST', '/v2.0/ports', {'port': {'network_id': 'other'}})
     assert status == 400
+
+
+# --- the segment: vnet command lines -------------------------------------------------------------
+def test_vnet_host_and_machine_command_lines():
+    from escalator_lab import vnet
+    assert vnet.host_create(2) == [
+        ['ip', '-n', 'esclab-compute2', 'link', 'add', 'brvnf', 'mtu', '1450', 'type', 'bridge'],
+        ['ip', '-n', 'esclab-compute2', 'link', 'add', 'vx17', 'type', 'vxlan', 'id', '17',
+         'local', '10.213.0.12', 'dev', 'eth0', 'dstport', '4789'],
+        ['ip', '-n', 'esclab-compute2', 'link', 'set', 'vx17', 'master', 'brvnf', 'mtu', '1450', 'up'],
+        ['ip', '-n', 'esclab-compute2', 'link', 'set', 'brvnf', 'up']]
+    assert vnet.machine_create() == [
+        ['ip', 'link', 'add', 'escvx0', 'type', 'vxlan', 'id', '17', 'local', '10.213.0.1',
+         'dev', 'escbr0', 'dstport', '4789'],
+        ['ip', 'addr', 'replace', '10.218.0.1/24', 'dev', 'escvx0'],
+        ['ip', 'link', 'set', 'escvx0', 'mtu', '1450', 'up']]
+    # head-end replication: each host floods to the machine and every other host, never itself
+    assert vnet.peers(2, [1, 2, 3]) == ['10.213.0.1', '10.213.0.11', '10.213.0.13']
+
+
+def test_vnet_flood_list_is_reconciled():
+    from escalator_lab import vnet
+    shown = ('00:00:00:00:00:00 dst 10.213.0.1 self permanent\n'
+             '00:00:00:00:00:00 dst 10.213.0.14 self permanent\n'
+             'fa:16:3e:00:00:0a dst 10.213.0.12 self \n'
+             '5a:1b:2c:3d:4e:5f master brvnf permanent\n')
+    have = vnet.parse_flood(shown)
+    assert have == {'10.213.0.1', '10.213.0.14'}         # learnt guest MACs are not flood entries
+    assert vnet.fdb_sync('esclab-compute1', 'vx17', vnet.peers(1, [1, 2]), have) == [
+        ['bridge', '-n', 'esclab-compute1', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx17',
+         'dst', '10.213.0.12'],
+        ['bridge', '-n', 'esclab-compute1', 'fdb', 'del', '00:00:00:00:00:00', 'dev', 'vx17',
+         'dst', '10.213.0.14']]
+    assert vnet.fdb_sync(None, 'escvx0', ['10.213.0.11'], {'10.213.0.11'}) == []
