@@ -203,3 +203,162 @@ def test_vnet_flood_list_is_reconciled():
         ['bridge', '-n', 'esclab-compute1', 'fdb', 'del', '00:00:00:00:00:00', 'dev', 'vx17',
          'dst', '10.213.0.14']]
     assert vnet.fdb_sync(None, 'escvx0', ['10.213.0.11'], {'10.213.0.11'}) == []
+
+
+# --- guestctl against UDP responders on 127.0.0.1 --------------------------------------------------
+class Responder:
+    """A guest stand-in on 127.0.0.1: echo and control on free ports, `drop` requests unanswered."""
+
+    def __init__(self, drop=0, refuse=False):
+        import socket
+        import threading
+        self.socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+        for s in self.socks:
+            s.bind(('127.0.0.1', 0))
+            s.settimeout(0.1)
+        self.echo_port, self.control_port = (s.getsockname()[1] for s in self.socks)
+        self.drop, self.refuse, self.seen, self.n, self.svc = drop, refuse, [], 0, []
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import socket
+        while not self.stop:
+            for k, s in enumerate(self.socks):
+                try:
+                    data, peer = s.recvfrom(2048)
+                except socket.timeout:
+                    continue
+                text = data.decode()
+                self.seen.append(text)
+                if self.drop:
+                    self.drop -= 1
+                    continue
+                if k == 0:
+                    self.n += 1
+                    s.sendto(b'stray reply', peer)           # not ours: must be ignored
+                    s.sendto(('%s n=%d boot=0badf00d' % (text, self.n)).encode(), peer)
+                elif self.refuse:
+                    s.sendto(b'err ip addr add failed', peer)
+                elif text == 'svc list':
+                    s.sendto(' '.join(['ok'] + self.svc).encode(), peer)
+                else:
+                    _, verb, ip = text.split()
+                    (self.svc.append if verb == 'add' else self.svc.remove)(ip)
+                    s.sendto(('ok %s %s' % (verb, ip)).encode(), peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        for s in self.socks:
+            s.close()
+
+
+@pytest.fixture
+def responder():
+    made = []
+
+    def make(**kw):
+        made.append(Responder(**kw))
+        return made[-1]
+    yield make
+    for r in made:
+        r.close()
+
+
+def test_guestctl_svc_add_list_del(responder):
+    from escalator_lab import guestctl
+    r = responder()
+    assert guestctl.send_svc('127.0.0.1', 'add', '10.218.0.201', port=r.control_port) == 'ok add 10.218.0.201'
+    assert r.seen == ['svc add 10.218.0.201']
+    assert guestctl.svc_list('127.0.0.1', port=r.control_port) == ['10.218.0.201']
+    assert guestctl.send_svc('127.0.0.1', 'del', '10.218.0.201', port=r.control_port) == 'ok del 10.218.0.201'
+    assert guestctl.svc_list('127.0.0.1', port=r.control_port) == []
+    with pytest.raises(ValueError):
+        guestctl.send_svc('127.0.0.1', 'move', '10.218.0.201', port=r.control_port)
+
+
+def test_guestctl_resends_and_times_out(responder):
+    from escalator_lab import guestctl
+    r = responder(drop=2)          # the first two requests are lost: answered on the third send
+    assert guestctl.send_svc('127.0.0.1', 'add', '10.218.0.202', timeout=3, port=r.control_port)
+    assert r.seen == ['svc add 10.218.0.202'] * 3
+    silent = responder(drop=100)
+    with pytest.raises(guestctl.GuestTimeout, match='no reply from 127.0.0.1'):
+        guestctl.send_svc('127.0.0.1', 'add', '10.218.0.202', timeout=0.6, port=silent.control_port)
+    refusing = responder(refuse=True)
+    with pytest.raises(guestctl.GuestRefused, match='err ip addr add failed'):
+        guestctl.send_svc('127.0.0.1', 'add', '10.218.0.202', port=refusing.control_port)
+
+
+def test_guestctl_echo_matches_by_payload(responder):
+    from escalator_lab import guestctl
+    r = responder()
+    first = guestctl.echo('127.0.0.1', port=r.echo_port)
+    second = guestctl.wait_answer('127.0.0.1', timeout=2, port=r.echo_port)
+    assert (first['n'], second['n'], second['boot']) == (1, 2, '0badf00d')
+    assert second['reply'].endswith(' n=2 boot=0badf00d') and second['seconds'] < 2
+
+
+def test_guest_program_protocol(tmp_path):
+    """The guest's own C program, built like the image builds it, in its dry mode on 127.0.0.1."""
+    import shutil
+    import socket
+    import subprocess
+    from escalator_lab import guestctl
+    if not shutil.which('gcc'):
+        pytest.skip('no gcc')
+    exe = str(tmp_path / 'udpecho')
+    subprocess.run(['gcc', '-O2', '-Wall', '-Werror', '-o', exe, os.path.join(LAB, 'guest', 'udpecho.c')],
+                   check=True)
+    ports = []
+    for _ in range(2):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(('127.0.0.1', 0))
+            ports.append(s.getsockname()[1])
+    p = subprocess.Popen([exe, '127.0.0.1', str(ports[0]), str(ports[1])], stdout=subprocess.PIPE,
+                         env=dict(os.environ, LABGUEST_DRY='1'))
+    try:
+        assert p.stdout.readline().startswith(b'udpecho: ready boot=')
+        e1 = guestctl.echo('127.0.0.1', port=ports[0])
+        e2 = guestctl.echo('127.0.0.1', port=ports[0])
+        assert (e1['n'], e2['n']) == (1, 2) and e1['boot'] == e2['boot'] and len(e1['boot']) == 8
+        assert guestctl.send_svc('127.0.0.1', 'add', '10.218.0.201', port=ports[1]) == 'ok add 10.218.0.201'
+        assert guestctl.send_svc('127.0.0.1', 'add', '10.218.0.201', port=ports[1]) == 'ok add 10.218.0.201'
+        assert guestctl.svc_list('127.0.0.1', port=ports[1]) == ['10.218.0.201']
+        assert guestctl.send_svc('127.0.0.1', 'del', '10.218.0.201', port=ports[1]) == 'ok del 10.218.0.201'
+        assert guestctl.svc_list('127.0.0.1', port=ports[1]) == []
+        with pytest.raises(guestctl.GuestRefused, match='bad address'):
+            guestctl.send_svc('127.0.0.1', 'add', '10.218.0.300', port=ports[1])
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_guest_program_obeys_only_the_controller(tmp_path):
+    import shutil
+    import socket
+    import subprocess
+    from escalator_lab import guestctl
+    if not shutil.which('gcc'):
+        pytest.skip('no gcc')
+    exe = str(tmp_path / 'udpecho')
+    subprocess.run(['gcc', '-O2', '-o', exe, os.path.join(LAB, 'guest', 'udpecho.c')], check=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        echo_port = s.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        ctl_port = s.getsockname()[1]
+    # the controller is 10.218.0.1: a request from 127.0.0.1 is dropped without an answer
+    p = subprocess.Popen([exe, '10.218.0.1', str(echo_port), str(ctl_port)], stdout=subprocess.PIPE,
+                         env=dict(os.environ, LABGUEST_DRY='1'))
+    try:
+        p.stdout.readline()
+        with pytest.raises(guestctl.GuestTimeout):
+            guestctl.send_svc('127.0.0.1', 'add', '10.218.0.201', timeout=0.6, port=ctl_port)
+        assert guestctl.echo('127.0.0.1', port=echo_port)['n'] == 1     # echo answers anyone
+    finally:
+        p.kill()
+        p.wait()
