@@ -24,6 +24,9 @@ It is deliberately strict in what it trusts: it never assumes a host is fine
 because Nova says so (the TCP check catches a host that is powered off long before
 Nova notices), and a sample that fails is never counted as healthy.
 
+With real guests (the lab's ``guests: real`` mode, or ``--mode packets``) service is measured from packets
+instead: packet_probe.py (docs/lab.md, "Packet probe"). ``--mode api`` keeps this check on any lab.
+
 Usage (stdlib + openstacksdk)::
 
   probe.py start --out /var/lib/escalator-lab/probe/run1 [--interval 0.2]
@@ -42,6 +45,7 @@ import threading
 import time
 
 DEFAULT_STATE_DIR = '/var/lib/escalator-lab'
+LAB_SRC = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 RUNNING = ('ACTIVE', 'MIGRATING')
 
 
@@ -229,18 +233,46 @@ class Probe:
         os.replace(path + '.tmp', path)
 
 
+def lab_guests_mode():
+    """'real' or 'fake': the lab's guests setting (the lab's own answer when it has one)."""
+    if LAB_SRC not in sys.path:
+        sys.path.insert(0, LAB_SRC)
+    try:
+        from escalator_lab import common
+        if hasattr(common, 'guests_mode'):
+            return common.guests_mode()
+        return common.settings().get('guests', 'fake')
+    except Exception:  # noqa: BLE001 - no lab here: nothing but the API can be probed
+        return 'fake'
+
+
+def probe_mode(args):
+    if args.mode != 'auto':
+        return args.mode
+    return 'packets' if lab_guests_mode() == 'real' else 'api'
+
+
 def serve(args):
     import openstack
     os.makedirs(args.out, exist_ok=True)
     os.environ['OS_CLIENT_CONFIG_FILE'] = args.clouds
     conn = openstack.connect(cloud=args.cloud, api_timeout=5)
     addresses = host_addresses(args.inventory)
-    probe = Probe(conn, addresses, args, vnfs=[v for v in (args.vnfs or '').split(',') if v])
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with open(os.path.join(args.out, 'probe.pid'), 'w') as handle:
         handle.write('%d\n' % os.getpid())
+    if probe_mode(args) == 'packets':
+        import packet_probe
+        try:
+            return packet_probe.PacketProbe(args, conn, addresses).run(stop, args.duration)
+        finally:
+            try:
+                os.unlink(os.path.join(args.out, 'probe.pid'))
+            except OSError:
+                pass
+    probe = Probe(conn, addresses, args, vnfs=[v for v in (args.vnfs or '').split(',') if v])
     deadline = time.time() + args.duration if args.duration else None
     last_summary = 0.0
     try:
@@ -341,6 +373,28 @@ def parser():
                    help='a nova-compute heartbeat older than this is not fresh (seconds)')
     p.add_argument('--ssh-port', type=int, default=22)
     p.add_argument('--connect-timeout', type=float, default=0.5)
+    p.add_argument('--mode', default='auto', choices=['auto', 'api', 'packets'],
+                   help='api: service from API states; packets: from UDP echoes of the guests; '
+                        'auto (default): packets when the lab runs real guests')
+    packets = p.add_argument_group('packet mode')
+    packets.add_argument('--probe-interval', type=float, default=0.01,
+                         help='seconds between two datagrams to each target (default 0.01)')
+    packets.add_argument('--reply-timeout', type=float, default=0.5,
+                         help='a datagram not answered within this many seconds is lost (default 0.5)')
+    packets.add_argument('--min-lost', type=int, default=3,
+                         help='this many lost datagrams in a row are an outage; fewer are a blip (default 3)')
+    packets.add_argument('--gap-floor', type=float, default=None,
+                         help='reply gaps longer than this are kept for the migrations\' downtime '
+                              '(default 2.5 probe intervals)')
+    packets.add_argument('--echo-port', type=int, default=7, help='the guests\' UDP echo port (default 7)')
+    packets.add_argument('--bind', default='0.0.0.0', help='local address of the probe\'s socket')
+    packets.add_argument('--poll-interval', type=float, default=1.0,
+                         help='seconds between two looks at the cloud (targets, causes; default 1)')
+    packets.add_argument('--cause-slack', type=float, default=2.0,
+                         help='an event this many seconds before or after an outage can be its cause (default 2)')
+    packets.add_argument('--guests', default='all', choices=['all', 'none'],
+                         help='probe every server\'s own address too (default all)')
+    packets.add_argument('--network', default='', help='only guest addresses on this network (default: any)')
     return p
 
 
