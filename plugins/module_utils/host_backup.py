@@ -7,7 +7,8 @@ complete backup, which is never overwritten (an archive that no longer matches i
 manifest records the installed packages, the services' enabled/active states, every saved path and file
 (type, sha256, mode, owner ...) and the archive's sha256. Retention: the newest ``keep`` runs under
 ``<root>`` (by manifest time, all campaigns) stay, the current one always; only directories holding a
-manifest are deleted.
+manifest are deleted. With the containers method, the same call first writes ``containers.json``
+(containers/host_calls.py, through ``take``'s ``record``), before the manifest.
 
 Stdlib only (it runs on the compute host); what the host is asked comes from ``host_facts``.
 """

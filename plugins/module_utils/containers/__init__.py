@@ -12,4 +12,6 @@ One concept a file:
 ``health``     running and healthy after a start (the image's health check where it has one)
 ``record``     containers.json in the host's backup: the running digests and the full inspect
 ``operations`` pull, upgrade, rollback, verify, backup: what the module does, changed decided before acting
+``host_calls`` the precheck's pull and the verify's check inside compute_host_facts, containers.json inside
+               compute_backup (the roles' calls: no task of the method's own)
 """
