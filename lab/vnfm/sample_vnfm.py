@@ -17,6 +17,10 @@ On a notification (HTTP POST /maintenance, oslo envelope or AODH event alarm):
   the old active to ``standby``, with the project's own credentials) and records
   when; then it PUTs ``ACK_<STATE>`` with an action per instance (default
   LIVE_MIGRATE, ``--action``) to ``reply_url``.
+  With real guests (the members carry server metadata ``vnf_service_ip``), the switchover also moves the
+  VNF's service address: ``svc add <ip>`` to the new active first (it announces itself with gratuitous
+  ARPs), then the roles, then ``svc del <ip>`` to the old one, over the guests' control port (UDP 9). When
+  the new active does not confirm, the roles stay as they are (the active is then live-migrated).
 * ``MAINTENANCE_COMPLETE`` (project) or ``maintenance.host`` ``MAINTENANCE_COMPLETE``
   (admin): records that the host is back and, for the project one, ACKs.
 
@@ -55,6 +59,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOG = logging.getLogger('sample-vnfm')
 DEFAULT_STATE_DIR = '/var/lib/escalator-lab'
+LAB_SRC = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 MODES = ('ack', 'nack', 'late', 'never', 'garbage')
 ACTIONS = ('LIVE_MIGRATE', 'MIGRATE', 'OWN_ACTION')
 
@@ -62,6 +67,26 @@ ACTIONS = ('LIVE_MIGRATE', 'MIGRATE', 'OWN_ACTION')
 def now_iso(epoch=None):
     return datetime.datetime.fromtimestamp(epoch or time.time(), datetime.timezone.utc).isoformat(
         timespec='milliseconds')
+
+
+# -- the guests' control port (real guests only) ------------------------------------------------
+
+def send_svc(guest_ip, op, svc_ip, timeout, port):
+    """`svc add|del <ip>` to a guest's control port: the lab's guestctl (UDP, resent until answered; raises
+    when the guest does not confirm). Imported only here: a VNFM of fake guests never needs it."""
+    if LAB_SRC not in sys.path:
+        sys.path.append(LAB_SRC)
+    from escalator_lab import guestctl
+    return guestctl.send_svc(guest_ip, op, svc_ip, timeout=timeout, port=port)
+
+
+def guest_ip(server):
+    """The server's first IPv4 address (Nova's addresses field)."""
+    for _net, entries in sorted((server.addresses or {}).items()):
+        for entry in entries or ():
+            if entry.get('version', 4) == 4 and entry.get('addr'):
+                return entry['addr']
+    return None
 
 
 # -- the notification, whatever the delivery shape --------------------------------------
@@ -206,11 +231,32 @@ class VNFM:
                         continue
                     new = standbys[0]
                     started = time.time()
+                    service_ip = active.metadata.get('vnf_service_ip')
+                    if service_ip and not self.move_service(name, service_ip, new, 'add'):
+                        continue                    # the old active keeps the address and the role
                     # the standby takes over first: there is always an active
                     conn.compute.set_server_metadata(new, escalator_role='active')
                     conn.compute.set_server_metadata(active, escalator_role='standby')
+                    if service_ip:
+                        self.move_service(name, service_ip, active, 'del')
                     self.record('switchover', vnf=name, project_id=project_id, old_active=active.id,
-                                new_active=new.id, started=started, seconds=round(time.time() - started, 3))
+                                new_active=new.id, started=started, seconds=round(time.time() - started, 3),
+                                **({'service_ip': service_ip} if service_ip else {}))
+
+    def move_service(self, vnf, service_ip, server, op):
+        """Tell a member's guest to add or drop the service address; True when it confirmed."""
+        address = guest_ip(server)
+        try:
+            if not address:
+                raise OSError('%s has no IPv4 address' % server.name)
+            reply = send_svc(address, op, service_ip, self.args.svc_timeout, self.args.svc_port)
+        except Exception as exc:  # noqa: BLE001 - a guest that does not answer is recorded, never fatal
+            self.record('service_address_failed', vnf=vnf, server=server.id, guest_ip=address, op=op,
+                        service_ip=service_ip, error=str(exc)[:300] or type(exc).__name__)
+            return False
+        self.record('service_address', vnf=vnf, server=server.id, guest_ip=address, op=op, service_ip=service_ip,
+                    reply=str(reply)[:200])
+        return True
 
     def reply(self, payload, reply, raw=None):
         url = payload['reply_url']
@@ -429,6 +475,10 @@ def parser():
     p.add_argument('--delay', type=float, default=30.0, help='seconds before replying in mode late')
     p.add_argument('--action', default='LIVE_MIGRATE', choices=ACTIONS, help='the action replied per instance')
     p.add_argument('--no-switchover', action='store_true', help='do not switch the active role over')
+    p.add_argument('--svc-port', type=int, default=9,
+                   help='real guests\' control port (UDP) that moves a VNF\'s service address (default 9)')
+    p.add_argument('--svc-timeout', type=float, default=2.0,
+                   help='seconds a guest has to confirm svc add/del (default 2)')
     p.add_argument('--refuse-complete', action='store_true',
                    help='answer every MAINTENANCE_COMPLETE notification with HTTP 503 (a VNFM gone once the host is back)')
     p.add_argument('--state-dir', default=DEFAULT_STATE_DIR)
