@@ -5,8 +5,8 @@ import datetime
 import os
 import time
 
-from .common import (CLOUD, CLOUDS_YAML, CTRL_IP, LOGS, PASSWORD, PORTS, LabError, log, run,
-                     wait_for, write)
+from .common import (CLOUD, CLOUDS_YAML, CTRL_IP, LOGS, PASSWORD, PORTS, LabError, guests_mode,
+                     log, run, wait_for, write)
 
 SEED_PROJECTS = ['vnf-a', 'vnf-b', 'tenant']
 FLAVORS = {   # name: (vcpus, ram MB, disk GB)
@@ -15,8 +15,26 @@ FLAVORS = {   # name: (vcpus, ram MB, disk GB)
     'm1.medium': (4, 8192, 40),
     'm1.large': (8, 16384, 80),
 }
+# Real guests (issue 17; docs/lab.md "Real guests: network and image"): QEMU guests under TCG on
+# a 2-core machine, so the same flavor names with small RAM, one vCPU and a 1 GB root disk (the
+# guest runs from its initramfs and never mounts it).
+FLAVORS_REAL = {
+    'm1.tiny': (1, 128, 1),
+    'm1.small': (1, 192, 1),
+    'm1.medium': (1, 256, 1),
+    'm1.large': (1, 384, 1),
+}
 IMAGE = 'lab-image'
 IMAGE_SIZE = 1024 * 1024
+# the real guest in Glance: kernel (aki) + initramfs (ari) + a tiny root disk (ami) naming both
+GUEST_KERNEL_IMAGE = 'lab-guest-kernel'
+GUEST_INITRD_IMAGE = 'lab-guest-initrd'
+GUEST_IMAGE = 'lab-guest'
+GUEST_CMDLINE = 'console=ttyS0 quiet'     # quiet: every console byte is slow under TCG
+NETWORK = 'lab-vnf-net'
+# each VNF's service address, held by its active member (the guests' control port moves it)
+SERVICE_IPS = {'vnf-a': '10.218.0.201', 'vnf-b': '10.218.0.202'}
+GUEST_BOOT_TIMEOUT = 300      # all guests boot at once: ~1 core each for 10-25 s, 2 cores
 # The seeded workloads.  `slot` is a host position (slot % N); an anti-affinity partner never
 # lands on its partner's host.  With 4 hosts compute1 carries 4 servers: both VNF actives, a
 # standalone server and the SHUTOFF one; compute4 carries one, so evacuating compute1 has room.
@@ -164,8 +182,13 @@ def delete_compute_services(names):
 
 
 # --- seed / reset ----------------------------------------------------------------------------
-def plan(hosts):
-    """[(name, project, flavor, host, group, metadata, state)] for these hosts."""
+def flavors_for(mode):
+    return FLAVORS_REAL if mode == 'real' else FLAVORS
+
+
+def plan(hosts, mode='fake'):
+    """[(name, project, flavor, host, group, metadata, state)] for these hosts.  With real guests,
+    both members of a VNF pair carry their VNF's service address (vnf_service_ip)."""
     n = len(hosts)
     if n < 2:
         raise LabError('the seeded workloads need at least 2 hosts')
@@ -177,6 +200,8 @@ def plan(hosts):
             idx = (partner + 1) % n
         if group:
             placed.setdefault(group, idx)
+        if mode == 'real' and meta.get('vnf') in SERVICE_IPS:
+            meta = dict(meta, vnf_service_ip=SERVICE_IPS[meta['vnf']])
         out.append((name, project, flavor, hosts[idx], group, meta, state))
     return out
 
@@ -188,10 +213,44 @@ def flavor_name(server):
     return getattr(f, 'original_name', None) or getattr(f, 'name', None)
 
 
-def _ensure_base(c):
+def flavor_ram(server):
+    f = server.flavor
+    return f.get('ram') if isinstance(f, dict) else getattr(f, 'ram', None)
+
+
+def _ensure_guest_images(c):
+    """The real guest's three Glance images, uploaded again when the built files change."""
+    from . import guest_image
+    guest_image.ensure()
+    stamp = guest_image.stamp()
+    images = {i.name: i for i in c.image.images() if i.name in (
+        GUEST_KERNEL_IMAGE, GUEST_INITRD_IMAGE, GUEST_IMAGE)}
+    current = [images.get(n) for n in (GUEST_KERNEL_IMAGE, GUEST_INITRD_IMAGE, GUEST_IMAGE)]
+    if all(i is not None and i.status == 'active' and
+           (i.properties or {}).get('escalator_lab_stamp') == stamp for i in current):
+        return current[2]
+    log('seed: uploading the real guest images (kernel, initramfs, root disk) to Glance')
+    for i in images.values():
+        c.image.delete_image(i)
+    made = {}
+    for name, path, fmt in ((GUEST_KERNEL_IMAGE, guest_image.KERNEL, 'aki'),
+                            (GUEST_INITRD_IMAGE, guest_image.INITRD, 'ari')):
+        with open(path, 'rb') as f:
+            made[fmt] = c.image.create_image(
+                name=name, data=f.read(), disk_format=fmt, container_format=fmt,
+                visibility='public', wait=True, escalator_lab_stamp=stamp)
+    with open(guest_image.ROOT_DISK, 'rb') as f:
+        # os_shutdown_timeout 0: the busybox guest ignores ACPI, a stop is an immediate power-off
+        return c.image.create_image(
+            name=GUEST_IMAGE, data=f.read(), disk_format='ami', container_format='ami',
+            visibility='public', wait=True, kernel_id=made['aki'].id, ramdisk_id=made['ari'].id,
+            os_command_line=GUEST_CMDLINE, os_shutdown_timeout='0', escalator_lab_stamp=stamp)
+
+
+def _ensure_base(c, mode='fake'):
     idn = c.identity
     flavors = {f.name: f for f in c.compute.flavors(is_public=None)}
-    for name, (vcpus, ram, disk) in FLAVORS.items():
+    for name, (vcpus, ram, disk) in flavors_for(mode).items():
         f = flavors.get(name)
         if f and (f.vcpus, f.ram, f.disk) != (vcpus, ram, disk):
             c.compute.delete_flavor(f)
@@ -204,6 +263,8 @@ def _ensure_base(c):
             c.image.delete_image(img)
         c.image.create_image(name=IMAGE, data=b'\0' * IMAGE_SIZE, disk_format='raw',
                              container_format='bare', visibility='public', wait=True)
+    if mode == 'real':
+        _ensure_guest_images(c)
     roles = {r.name: r for r in idn.roles()}
     admin = idn.find_user('admin', domain_id='default')
     projects = {}
@@ -258,10 +319,12 @@ def _delete_servers(c, servers):
 def reset(hosts, quiet=False):
     """Bring the workloads to the seeded state, touching only what differs.  Returns a summary."""
     t0 = time.monotonic()
+    mode = guests_mode()
     c = connect()
-    projects = _ensure_base(c)
+    projects = _ensure_base(c, mode)
     pid2name = {p.id: n for n, p in projects.items()}
-    want = plan(hosts)
+    want = plan(hosts, mode)
+    flavor_rams = {name: spec[1] for name, spec in flavors_for(mode).items()}
     want_by_key = {(w[1], w[0]): w for w in want}
     broken_migrations = {m.server_id for m in c.compute.migrations()
                          if m.status in ('error', 'failed')}
@@ -272,7 +335,9 @@ def reset(hosts, quiet=False):
         w = want_by_key.get(key)
         if (w is None or key in keep or s.compute_host != w[3]
                 or s.status not in ('ACTIVE', 'SHUTOFF') or s.task_state
-                or s.id in broken_migrations or flavor_name(s) != w[2]):
+                or s.id in broken_migrations or flavor_name(s) != w[2]
+                or flavor_ram(s) not in (None, flavor_rams[w[2]])
+                or _network_mismatch(s, mode)):
             delete.append(s)
             continue
         keep[key] = s
@@ -337,14 +402,18 @@ def reset(hosts, quiet=False):
     # still checked by the scheduler's filters) and anti-affinity partners are pinned apart,
     # so the boots can run in parallel without the anti-affinity race.
     flavors = {f.name: f for f in c.compute.flavors(is_public=None)}
-    image = c.image.find_image(IMAGE)
+    image = c.image.find_image(GUEST_IMAGE if mode == 'real' else IMAGE)
+    networks = 'none'
+    if mode == 'real':
+        networks = [{'uuid': c.network.find_network(NETWORK, ignore_missing=False).id}]
+        _delete_stale_ports(c)
     todo = [w for w in want if (w[1], w[0]) not in keep]
 
     def boot(w):
         name, project, flavor, host, group, meta, state = w
         pc = _project_conn(project)
         kw = dict(name=name, flavor_id=flavors[flavor].id, image_id=image.id,
-                  networks='none', host=host, metadata=meta)
+                  networks=networks, host=host, metadata=meta)
         if group:
             kw['scheduler_hints'] = {'group': groups[(project, group)].id}
         # Anti-affinity can still count a partner that just moved or was deleted (the scheduler's view
@@ -368,6 +437,8 @@ def reset(hosts, quiet=False):
         return name
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         created = list(pool.map(boot, todo))
+    if mode == 'real':
+        _guests_answer_and_hold_services(c, want)
     problems = verify(c, hosts)
     if problems:
         raise LabError('workloads not in the seeded state after reset:\n  ' +
@@ -379,11 +450,67 @@ def reset(hosts, quiet=False):
     return summary
 
 
+def guest_ip(server):
+    """The real guest's address on the segment (from Nova's network info), None if it has none."""
+    for addrs in (server.addresses or {}).values():
+        for a in addrs:
+            if a.get('version', 4) == 4 and a.get('addr', '').startswith('10.218.0.'):
+                return a['addr']
+    return None
+
+
+def _network_mismatch(server, mode):
+    """A server seeded for the other guest mode: a real guest needs its port, a fake one none."""
+    return (guest_ip(server) is None) == (mode == 'real')
+
+
+def _delete_stale_ports(c):
+    """Ports on the segment whose server is gone (e.g. a server deleted while its host was down)."""
+    alive = {s.id for s in c.compute.servers(all_projects=True)}
+    for port in c.network.ports():
+        if port.device_id not in alive:
+            log('reset: deleting port %s (%s) of a server that is gone', port.id,
+                port.fixed_ips[0]['ip_address'] if port.fixed_ips else '-')
+            c.network.delete_port(port)
+
+
+def _guests_answer_and_hold_services(c, want):
+    """Every ACTIVE seeded guest answers UDP 7 from the machine; each VNF's active member holds its
+    service address and the standby does not."""
+    from . import guestctl
+    t0 = time.monotonic()
+    servers = {s.name: s for s in c.compute.servers(all_projects=True, details=True)}
+    active = [(w, servers[w[0]]) for w in want if w[6] == 'ACTIVE' and w[0] in servers]
+
+    def wait(item):
+        w, s = item
+        ip = guest_ip(s)
+        if ip is None:
+            raise LabError('%s has no address on %s' % (s.name, NETWORK))
+        try:
+            guestctl.wait_answer(ip, timeout=GUEST_BOOT_TIMEOUT)
+        except guestctl.GuestTimeout as e:
+            raise LabError('guest %s (%s on %s) does not answer UDP 7 after %ds: %s' % (
+                s.name, ip, s.compute_host, GUEST_BOOT_TIMEOUT, e)) from e
+        svc = w[5].get('vnf_service_ip')
+        if svc:
+            guestctl.send_svc(ip, 'add' if w[5].get('escalator_role') == 'active' else 'del', svc,
+                              timeout=10)
+        return s.name
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(wait, active))
+    log('reset: %d real guests answer, service addresses held by the actives (%.1fs)',
+        len(active), time.monotonic() - t0)
+
+
 def verify(c, hosts):
-    """Differences between the cloud and the seeded state (empty list = as seeded)."""
+    """Differences between the cloud and the seeded state (empty list = as seeded).  With real
+    guests also: every ACTIVE guest answers UDP 7 from the machine, each VNF's service address
+    answers and is held by its active member."""
     problems = []
+    mode = guests_mode()
     projects = {p.id: p.name for p in c.identity.projects()}
-    want = {(w[1], w[0]): w for w in plan(hosts)}
+    want = {(w[1], w[0]): w for w in plan(hosts, mode)}
     seen = set()
     for s in c.compute.servers(all_projects=True, details=True):
         key = (projects.get(s.project_id), s.name)
@@ -395,6 +522,8 @@ def verify(c, hosts):
         if s.compute_host != w[3] or s.status != w[6] or s.task_state:
             problems.append('%s/%s: host=%s status=%s task=%s, want host=%s status=%s' % (
                 key + (s.compute_host, s.status, s.task_state, w[3], w[6])))
+        elif mode == 'real' and s.status == 'ACTIVE':
+            problems += _verify_guest(s, w)
     for key in set(want) - seen:
         problems.append('missing server %s/%s' % key)
     for svc in c.compute.services(binary='nova-compute'):
@@ -404,6 +533,28 @@ def verify(c, hosts):
         if m.status in ('error', 'failed'):
             problems.append('migration %s of %s is %s' % (m.id, m.server_id, m.status))
     return problems
+
+
+def _verify_guest(server, w):
+    from . import guestctl
+    ip = guest_ip(server)
+    if ip is None:
+        return ['%s: no address on %s' % (server.name, NETWORK)]
+    try:
+        guestctl.echo(ip, timeout=5)
+        held = guestctl.svc_list(ip, timeout=5)
+    except guestctl.GuestTimeout as e:
+        return ['%s: the guest %s does not answer from the machine: %s' % (server.name, ip, e)]
+    svc = w[5].get('vnf_service_ip')
+    if svc and (svc in held) != (w[5].get('escalator_role') == 'active'):
+        return ['%s (%s): service address %s %s' % (
+            server.name, w[5].get('escalator_role'), svc, 'held' if svc in held else 'not held')]
+    if svc and svc in held:
+        try:
+            guestctl.echo(svc, timeout=5)
+        except guestctl.GuestTimeout:
+            return ['%s: its service address %s does not answer UDP 7' % (server.name, svc)]
+    return []
 
 
 # --- status data ---------------------------------------------------------------------------

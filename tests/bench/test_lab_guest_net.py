@@ -362,3 +362,34 @@ def test_guest_program_obeys_only_the_controller(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+# --- seeding: what differs with real guests ---------------------------------------------------------
+HOSTS4 = ['compute1', 'compute2', 'compute3', 'compute4']
+
+
+def test_real_seed_plan_carries_service_addresses():
+    from escalator_lab import cloud
+    fake, real = cloud.plan(HOSTS4), cloud.plan(HOSTS4, 'real')
+    assert [w[:5] + (w[6],) for w in fake] == [w[:5] + (w[6],) for w in real]   # same layout
+    assert all('vnf_service_ip' not in w[5] for w in fake)
+    svc = {w[0]: w[5].get('vnf_service_ip') for w in real}
+    assert svc == {'vnf-a-active': '10.218.0.201', 'vnf-a-standby': '10.218.0.201',
+                   'vnf-b-active': '10.218.0.202', 'vnf-b-standby': '10.218.0.202',
+                   'tenant-web-1': None, 'tenant-db-1': None, 'tenant-batch-1': None,
+                   'tenant-stopped': None}
+    assert cloud.SEED_SERVERS[0][5] == {'escalator_role': 'active', 'vnf': 'vnf-a'}   # not mutated
+    assert set(cloud.FLAVORS_REAL) == set(cloud.FLAVORS)
+    assert cloud.flavors_for('real')['m1.tiny'] == (1, 128, 1)
+    assert cloud.flavors_for('real')['m1.small'] == (1, 192, 1)
+    assert cloud.flavors_for('fake') == cloud.FLAVORS
+
+
+def test_guest_ip_and_mode_mismatch():
+    from types import SimpleNamespace
+    from escalator_lab import cloud
+    real = SimpleNamespace(addresses={'lab-vnf-net': [{'addr': '10.218.0.12', 'version': 4}]})
+    fake = SimpleNamespace(addresses={})
+    assert cloud.guest_ip(real) == '10.218.0.12' and cloud.guest_ip(fake) is None
+    assert not cloud._network_mismatch(real, 'real') and not cloud._network_mismatch(fake, 'fake')
+    assert cloud._network_mismatch(fake, 'real') and cloud._network_mismatch(real, 'fake')
