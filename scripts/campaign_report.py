@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Print a campaign's status table and its figures: duration, migrations per instance (from Nova's
-migration records), and outage per VNF (from the lab probe's summary).
+migration records), and outage per VNF (from the lab probe's summary; with the packet probe also the guests'
+outage per cause, each live migration's downtime and the guests lost).
 
 usage: campaign_report.py --campaign-id ID --since ISO8601 [--state-dir DIR] [--probe summary.json] [--json FILE]
 """
@@ -39,6 +40,21 @@ def status_table(campaign_id, state_dir):
     return text
 
 
+def probe_figures(probe):
+    """The figures of the lab probe's summary.json: outage per VNF; in packet mode (real guests) also outage
+    seconds per cause (VNFs, guests), live-migration downtime (count, median, p95, max) and lost guests."""
+    figures = {'outage_seconds_per_vnf': {vnf: data.get('outage_seconds') for vnf, data in probe.get('vnfs', {}).items()}}
+    if probe.get('mode') == 'packets':
+        by_cause = probe.get('outage_seconds_by_cause') or {}
+        figures.update({
+            'vnf_outage_seconds_by_cause': {c: s for c, s in (by_cause.get('vnf') or {}).items() if s},
+            'guest_outage_seconds_by_cause': {c: s for c, s in (by_cause.get('guest') or {}).items() if s},
+            'live_migration_downtime_s': probe.get('live_migration_downtime'),
+            'lost_guests': probe.get('lost_guests'),
+        })
+    return figures
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--campaign-id', required=True)
@@ -66,7 +82,7 @@ def main():
     if args.probe and os.path.exists(args.probe):
         with open(args.probe, encoding='utf-8') as handle:
             probe = json.load(handle)
-        figures['outage_seconds_per_vnf'] = {vnf: data.get('outage_seconds') for vnf, data in probe.get('vnfs', {}).items()}
+        figures.update(probe_figures(probe))
     print('\nFigures')
     for key, value in figures.items():
         print('  %-32s %s' % (key, value))

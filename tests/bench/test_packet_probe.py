@@ -355,3 +355,47 @@ def test_the_mode_follows_the_lab_guests_setting(tmp_path):
                              capture_output=True, text=True, check=True)
         answers[guests_setting] = out.stdout.split()
     assert answers == {'real': ['packets', 'api'], 'fake': ['api', 'api'], None: ['api', 'api']}
+
+
+def test_against_the_guest_program_itself(tmp_path):
+    """lab/guest/udpecho.c (dry mode, 127.0.0.1): its replies match, a pause (SIGSTOP, as a migration's
+    stop-and-copy) is an outage with the same boot id, a restart is a new boot id."""
+    import shutil
+    import signal
+    if not shutil.which('gcc'):
+        pytest.skip('no gcc')
+    exe = str(tmp_path / 'udpecho')
+    subprocess.run(['gcc', '-O2', '-o', exe, os.path.join(os.path.dirname(PROBE_DIR), 'guest', 'udpecho.c')],
+                   check=True)
+    echo_port, control_port = free_port(), free_port()
+
+    def start():
+        proc = subprocess.Popen([exe, '127.0.0.1', str(echo_port), str(control_port)], stdout=subprocess.PIPE,
+                                env=dict(os.environ, LABGUEST_DRY='1'))
+        assert proc.stdout.readline().startswith(b'udpecho: ready boot=')
+        return proc
+
+    builder = Builder(INTERVAL, min_lost=3)
+    pinger = pinger_for(builder, echo_port, timeout=0.1)
+    proc = start()
+    try:
+        pinger.set_targets({'g': '127.0.0.1'})
+        pinger.start()
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.4)
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.3)
+        proc.kill()
+        proc.wait()
+        proc = start()
+        time.sleep(0.4)
+    finally:
+        pinger.stop()
+        proc.kill()
+        proc.wait()
+    snap = builder.snapshot('g')
+    assert len(snap['boots']) == 1 and snap['boot'] == snap['boots'][0]['after'], snap['boots']
+    paused = snap['outages'][0]
+    assert paused['boot_before'] == paused['boot_after'] and 0.2 <= paused['end'] - paused['start'] <= 0.5, paused
+    assert snap['answered'] > 50 and snap['last_ok'] is True
