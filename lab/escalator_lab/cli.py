@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 
-from . import common, containers, controlplane, guests, hosts, install
+from . import common, containers, controlplane, guests, hosts, install, vnet
 from .common import (CLOUD, CLOUDS_YAML, CONFIG, DATA, INVENTORY, LAB_SRC, LOGS, MAX_HOSTS,
                      REPO_INVENTORY_DIR, RUN, SSH_KEY, STATE, VENV, LabError, host_index,
                      host_ip, host_name, log, save_json, settings)
@@ -160,6 +160,7 @@ def cmd_up(args):
                 since = time.time()
         save_json(CONFIG, cfg)
         write_inventory(n)
+        ensure_segment(range(1, n + 1))
         cloud_call('wait_computes', host_names(n), 300, since)
         cloud_call('discover_hosts')
         log('nova: %d nova-compute services up%s', n,
@@ -214,6 +215,7 @@ def cmd_down(args):
     common.require_root()
     with common.lock():
         t0 = time.monotonic()
+        vnet.remove_all()
         hosts.down_all()
         controlplane.stop()
         controlplane.purge_runtime()
@@ -271,6 +273,7 @@ def _gather_status():
             'servers': sorted(s['name'] for s in data['servers'] if s['host'] == h)})
     data['configured_hosts'] = cfg['hosts']
     data['guests'] = common.guests_mode()
+    data['segment'] = vnet.status() if data['guests'] == 'real' else None
     return data
 
 
@@ -293,6 +296,12 @@ def cmd_status(args):
         print(fmt % (s['service'], s['pid'] or '-', health, s['listen'] + extra))
     if data['api_error']:
         print('  API: %s' % data['api_error'])
+    if data['segment'] is not None:
+        seg = data['segment']
+        print('  guest segment %s/24 (VNI %d): machine %s, hosts %s' % (
+            vnet.SEGMENT_PREFIX + '.0', vnet.VNI, vnet.MACHINE_VTEP if seg['machine'] else 'MISSING',
+            ' '.join('%s=%s' % (ns.split('-', 1)[1], 'ok' if ok else 'MISSING')
+                     for ns, ok in sorted(seg['hosts'].items()))))
     print('\nHOSTS')
     fmt = '  %-9s %-12s %-7s %-5s %-4s %-16s %-15s %-7s %-6s %s'
     print(fmt % ('HOST', 'IP', 'POWER', 'LINK', 'SSH', 'NOVA-COMPUTE', 'AGENT pkg/run',
@@ -389,6 +398,7 @@ def cmd_reset(args):
             _guests_switch_hosts(other, mode)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             changed = any(pool.map(reset_host, idx)) or bool(converted) or bool(other)
+        ensure_segment(idx)
         # heartbeats newer than now: a nova-compute restarted by a downgrade is really back
         cloud_call('wait_computes', host_names(n), 180, time.time() if changed else None)
         summary = cloud_call('reset', host_names(n), quiet=True)
@@ -468,6 +478,14 @@ def cmd_containers(args):
     return 0
 
 
+def ensure_segment(idx):
+    """The guests' L2 segment (vnet.py) across exactly these hosts in real mode, none in fake."""
+    if common.guests_mode() == 'real':
+        vnet.ensure(idx)
+    elif vnet.status()['machine'] or any(vnet.status()['hosts'].values()):
+        vnet.remove_all()
+
+
 def _guests_switch_hosts(idx, mode):
     """Hosts `idx` onto guest mode `mode`: their servers deleted while the old driver still runs
     (the new one would not know them), roots switched (a power cycle each, in parallel), then
@@ -498,6 +516,7 @@ def cmd_guests(args):
         save_json(CONFIG, dict(settings(), guests=args.mode))
         changed = _guests_switch_hosts([i for i in idx if guests.host_guests(i) != args.mode],
                                        args.mode)
+        ensure_segment(idx)
         if changed:
             cloud_call('reset', host_names(len(idx)))      # reseed for the new mode
             common.write(SEEDED, 'ok\n')
