@@ -10,6 +10,7 @@ Packages come only through apt with the machine's own source configuration, insi
 over the lab's pristine debootstrap root (`apt-get download`: nothing is installed anywhere).
 The .debs stay in the cache, so a change of the guest sources rebuilds without the network.
 """
+import fcntl
 import glob
 import hashlib
 import json
@@ -60,10 +61,16 @@ def info():
 
 
 def ensure():
-    """Build the guest files unless the cache matches the sources.  True if it built."""
+    """Build the guest files unless the cache matches the sources.  True if it built.
+    Serialised (`lab up`, `lab reset` and a hand-run build may all ask at once)."""
     if ready():
         return False
-    build()
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, '.guest-image.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready():
+            return False
+        build()
     return True
 
 
