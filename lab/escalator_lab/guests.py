@@ -410,16 +410,17 @@ def write_host_files(i, mode):
 
 def clean_upper(upper):
     """Remove from an (unmounted) upper layer what the real-guest profile put there and the fake
-    one does not have (libvirt's state and config, the lab key)."""
+    one does not have (libvirt's state and config, the lab key); the instances path is left as a
+    fake host has it: an empty directory of its own."""
     for rel in UPPER_LEFTOVERS:
         p = os.path.join(upper, rel)
-        if os.path.lexists(p) and not os.path.lexists(os.path.join(BASE, rel)):
+        if os.path.lexists(p) and (rel == INSTANCES.lstrip('/') or
+                                   not os.path.lexists(os.path.join(BASE, rel))):
             if os.path.isdir(p) and not os.path.islink(p):
                 shutil.rmtree(p)
             else:
                 os.unlink(p)
-        elif os.path.isdir(p) and not os.path.islink(p) and rel == INSTANCES.lstrip('/'):
-            shutil.rmtree(p)    # the bind mount's mount point copied up: the base has it empty
+    os.makedirs(os.path.join(upper, INSTANCES.lstrip('/')), exist_ok=True)
 
 
 def _remount(i, mode):
@@ -472,5 +473,7 @@ def switch(idx, mode):
     """Hosts onto `mode` in parallel; returns the hosts changed."""
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         changed = list(pool.map(lambda i: host_switch(i, mode), idx))
+    if mode == 'fake' and not any(host_guests(i) == 'real' for i in hosts.existing_indexes()):
+        shutil.rmtree(SHARED_INSTANCES, ignore_errors=True)   # no host binds it any more
     return [i for i, c in zip(idx, changed) if c]
 

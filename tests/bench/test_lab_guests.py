@@ -178,4 +178,6 @@ def test_clean_upper_removes_only_what_the_profile_added(tmp_path, monkeypatch):
     guests.clean_upper(str(upper))
     left = sorted(str(p.relative_to(upper)) for p in upper.rglob('*') if p.is_file())
     assert left == ['etc/nova/nova.conf', 'root/.ssh/authorized_keys', 'var/lib/nova/compute_id']
-    assert not (upper / 'etc/libvirt').exists() and (upper / 'var/lib/nova').is_dir()
+    assert not (upper / 'etc/libvirt').exists()
+    assert (upper / 'var/lib/nova/instances').is_dir()      # a fake host's own, empty
+    assert not list((upper / 'var/lib/nova/instances').iterdir())
