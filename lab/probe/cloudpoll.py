@@ -20,8 +20,10 @@ import time
 from probe import parse_time
 
 
-def iso(epoch):
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
+def changes_since(epoch):
+    """Nova's changes-since value (UTC, milliseconds, Z: the form the lab's benchmarks send)."""
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return moment.strftime('%Y-%m-%dT%H:%M:%S.') + '%03dZ' % (moment.microsecond // 1000)
 
 
 def reachable(addresses, port, timeout):
@@ -85,7 +87,7 @@ class Poller:
         servers = list(self.conn.compute.servers(details=True, all_projects=True))
         services = {s.host: s for s in self.conn.compute.services(binary='nova-compute')}
         try:
-            migrations = list(self.conn.compute.migrations(changes_since=iso(self.since)))
+            migrations = list(self.conn.compute.migrations(changes_since=changes_since(self.since)))
             self.migrations_error = None
         except Exception as exc:  # noqa: BLE001 - causes get poorer, service is still measured
             migrations, self.migrations_error = [], str(exc)[:300]

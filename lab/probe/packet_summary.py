@@ -10,17 +10,14 @@
 * ``outage_seconds_by_cause`` per kind, ``lost_guests`` (guests whose boot id changed).
 """
 
-import datetime
-
 import causes
+import probe
 
 DONE = ('completed', 'finished', 'confirmed', 'done')
 
 
 def iso(epoch):
-    if epoch is None:
-        return None
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec='milliseconds')
+    return None if epoch is None else probe.iso(epoch)
 
 
 def percentile(values, fraction):

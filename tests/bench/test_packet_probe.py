@@ -399,3 +399,22 @@ def test_against_the_guest_program_itself(tmp_path):
     paused = snap['outages'][0]
     assert paused['boot_before'] == paused['boot_after'] and 0.2 <= paused['end'] - paused['start'] <= 0.5, paused
     assert snap['answered'] > 50 and snap['last_ok'] is True
+
+
+def test_hosts_are_checked_at_once_and_guest_addresses_found():
+    import cloudpoll
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(('127.0.0.1', 0))
+        listening.listen(4)
+        closed.bind(('127.0.0.1', 0))                                  # bound, not listening: refused
+        port = listening.getsockname()[1]
+        answers = cloudpoll.reachable({'up': '127.0.0.1', 'refused': '127.0.0.1'}, port, 0.5)
+        assert answers['up'] is None
+        refused = cloudpoll.reachable({'refused': '127.0.0.1'}, closed.getsockname()[1], 0.5)['refused']
+        assert refused.startswith('host unreachable (127.0.0.1:') and 'refused' in refused
+    addresses = {'mgmt': [dict(addr='fe80::1', version=6), dict(addr='192.0.2.5', version=4)],
+                 'lab-vnf-net': [dict(addr='10.218.0.12', version=4)]}
+    assert cloudpoll.first_ipv4(addresses, 'lab-vnf-net') == '10.218.0.12'
+    assert cloudpoll.first_ipv4(addresses) == '10.218.0.12'           # networks in name order
+    assert cloudpoll.first_ipv4({}) is None
+    assert cloudpoll.changes_since(0.5) == '1970-01-01T00:00:00.500Z'
