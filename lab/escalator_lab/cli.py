@@ -128,6 +128,7 @@ def cmd_up(args):
             return 0
         t0 = time.monotonic()
         install.ensure_apt_packages()
+        refresh_neutron_stub()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             f_img = pool.submit(_host_image)
             install.ensure_venv()
@@ -388,6 +389,7 @@ def cmd_reset(args):
         t0 = time.monotonic()
         n = _n()
         idx = list(range(1, n + 1))
+        refresh_neutron_stub()
         ensure_hosts_running(idx)
         # every host back on the package profile (the containerised one is opt-in, per test)
         converted = containers.switch([i for i in idx if hosts.profile(i) == 'containers'], False)
@@ -478,6 +480,21 @@ def cmd_containers(args):
     return 0
 
 
+def refresh_neutron_stub():
+    """Restart the running Neutron stand-in when its source changed (it answers by mode, so a
+    checkout that brought the real-guest stand-in must not keep talking to the old one)."""
+    src = os.path.join(common.FILES, 'neutron_stub.py')
+    installed = os.path.join(controlplane.WSGI_DIR, 'neutron_stub.py')
+    if not common.recorded('neutron-stub') or common.read(src) == common.read(installed):
+        return False
+    controlplane.write_configs()
+    common.stop_recorded(['neutron-stub'])
+    controlplane._start('neutron-stub')
+    common.wait_for('neutron-stub', lambda: controlplane.healthy('neutron-stub'), 60, 0.2)
+    log('control plane: neutron-stub restarted (%s changed)', src)
+    return True
+
+
 def ensure_segment(idx):
     """The guests' L2 segment (vnet.py) across exactly these hosts in real mode, none in fake."""
     if common.guests_mode() == 'real':
@@ -514,6 +531,7 @@ def cmd_guests(args):
             guests.ensure_machine()
             _containers_switch([i for i in idx if hosts.profile(i) == 'containers'], False)
         save_json(CONFIG, dict(settings(), guests=args.mode))
+        refresh_neutron_stub()
         changed = _guests_switch_hosts([i for i in idx if guests.host_guests(i) != args.mode],
                                        args.mode)
         ensure_segment(idx)
