@@ -25,7 +25,7 @@ description:
     next to the manifest and before it, in the same call - per container its unit, image reference, running image ID,
     repository digest and full C(inspect), what a rollback recreates it from. It is never rewritten once the manifest
     exists; a complete backup without it is refused (C(E_INVALID_INPUT)), as is a container the host does not have
-    (C(E_CONTAINER_NOT_FOUND)). The same record as M(opnfv.escalator.compute_containers) O(operation=backup) writes.
+    (C(E_CONTAINER_NOT_FOUND)). The same record as M(opnfv.escalator.compute_containers) writes with C(operation=backup).
 author:
   - Escalator developers (@opnfv)
 attributes:
