@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 
-from bench import costs, cpu, labkit
+from bench import costs, cpu, labkit, packets as packet_probe
 from bench.common import REPO, VENV_BIN, BenchError, covered, iso, merge_intervals, parse_ts, spread, utcnow
 
 PLAYBOOKS = os.path.join(REPO, 'playbooks')
@@ -218,6 +218,7 @@ def run_once(method, index, env, conn, work_dir, log=print, max_batch_size='auto
         shutil.rmtree(control_dir, ignore_errors=True)
     outage, unknown = helpers.outage()
     records = [r for r in labkit.migrations_since(conn, since) if (r['created'] or 0) >= start - 1]
+    packets = packet_probe.packet_figures(helpers.summary(), records)
     instance_ids = [s.id for s in conn.compute.servers(all_projects=True)]
     status = None
     if method == 'escalator':
@@ -235,6 +236,11 @@ def run_once(method, index, env, conn, work_dir, log=print, max_batch_size='auto
                      status=status)
     problems = check_upgraded() if rc == 0 else ['playbook rc %d (see %s)' % (rc, run_dir)]
     result.update(run_id=run_id, run_dir=run_dir, problems=problems, ok=not problems)
+    if packets:
+        result['packets'] = packets
+        log('campaign %s #%d on real guests: live-migration downtime %s, migration %s s, VNF outage %s, lost guests '
+            '%d' % (method, index, packets['downtime'], packets['migration_s'], packets['vnf_outage_s'],
+                    packets['lost_guests']))
     cost = result['costs']
     log('campaign %s #%d: %s in %.0fs (lower bound %s s), %d migrations (%d live, %d cold), max %d/instance, '
         'outage %s, disabled %.0f host-s, overhead %.0fs, %s CPU-s/host, %s tasks/host%s' % (

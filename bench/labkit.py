@@ -183,13 +183,17 @@ class Helpers:
         if self.vnfm:
             self._run([VNFM, 'stop', '--pid-file', os.path.join(self.run_dir, 'vnfm.pid')], check=False)
 
-    def outage(self):
-        """{vnf: outage seconds} and the probe's unknown seconds, from its summary."""
+    def summary(self):
+        """The probe's summary.json (lab/probe: API states with fake guests, packets with real ones)."""
         path = os.path.join(self.run_dir, 'probe', 'summary.json')
         try:
             with open(path, encoding='utf-8') as handle:
-                summary = json.load(handle)
+                return json.load(handle)
         except (OSError, ValueError) as exc:
             raise BenchError('no probe summary at %s: %s' % (path, exc)) from exc
+
+    def outage(self):
+        """{vnf: outage seconds} and the probe's unknown seconds, from its summary."""
+        summary = self.summary()
         return ({vnf: data.get('outage_seconds') for vnf, data in sorted(summary.get('vnfs', {}).items())},
                 summary.get('unknown_seconds'))

@@ -82,6 +82,44 @@ def campaign_table(campaign):
     return _table([title, esc['label'], base['label'], 'ratio'], rows)
 
 
+def _dist(stat):
+    """'median / p95 / max (count)' of bench.packets.percentiles, or '-'."""
+    if not stat:
+        return '-'
+    return '%s / %s / %s (%d)' % (_fmt(stat['median'], 3), _fmt(stat['p95'], 3), _fmt(stat['max'], 3), stat['count'])
+
+
+def real_guests_table(real, fake=None):
+    """The campaigns on real guests beside the same campaign on the fake driver (4 hosts): per-migration downtime and
+    duration, per-VNF outage over the campaign, lost guests (bench/real_guests.py)."""
+    methods = [m for m in ('escalator', 'baseline') if m in real['summary'] and real['summary'][m].get('runs')]
+    fake_esc = ((fake or {}).get('summary') or {}).get('escalator') or _empty_summary()
+    header = ['real guests, 4 hosts'] + ['%s, real guests' % real['summary'][m]['label'] for m in methods] + [
+        '%s, fake driver' % fake_esc['label']]
+    packets = real.get('packets', {})
+    rows = []
+
+    def row(label, real_value, fake_value='-'):
+        rows.append([label] + [real_value(m) for m in methods] + [fake_value])
+    row('wall time (s)', lambda m: med(real['summary'][m].get('wall_s')), med(fake_esc.get('wall_s')))
+    row('live migrations', lambda m: med(real['summary'][m].get('migrations_live'), 0),
+        med(fake_esc.get('migrations_live'), 0))
+    row('live migration, Nova record (s): median / p95 / max (n)',
+        lambda m: _dist((packets.get(m) or {}).get('migration_s')))
+    row('downtime per live migration, from packets (s): median / p95 / max (n)',
+        lambda m: _dist((packets.get(m) or {}).get('downtime')), 'no packets (fake driver)')
+    for vnf in sorted({v for m in methods for v in (packets.get(m) or {}).get('vnf_outage_s', {})}):
+        row('VNF outage %s over the campaign, from packets (s), worst run' % vnf,
+            lambda m, vnf=vnf: _fmt((packets.get(m) or {}).get('vnf_outage_s', {}).get(vnf), 3),
+            '%s (API states)' % med((fake_esc.get('outage_per_pair_s') or {}).get(vnf)))
+    row('guests that restarted (lost their state)', lambda m: _fmt((packets.get(m) or {}).get('lost_guests'), 0))
+    row('controller CPU per host (CPU-s)', lambda m: med(real['summary'][m].get('cpu_per_host_s'), 2),
+        med(fake_esc.get('cpu_per_host_s'), 2))
+    row('successful runs', lambda m: '%d/%d' % (real['summary'][m]['ok_runs'], real['summary'][m]['runs']),
+        '%d/%d' % (fake_esc['ok_runs'], fake_esc['runs']))
+    return _table(header, rows)
+
+
 def scale_table(campaign):
     """One line per lab size: how each method's time grows with the hosts (the baseline's with hosts, Escalator's
     with batches)."""
@@ -144,6 +182,11 @@ def render(results):
         for _size, one in sorted(sizes.items()):
             parts += ['', 'Campaign on the lab (%d repetitions each, interleaved; every run from `lab reset`)'
                       % one['repeat'], campaign_table(one)]
+    if results.get('real_guests'):
+        from bench.campaign_bench import by_size  # pylint: disable=import-outside-toplevel
+        parts += ['', 'Campaign on real guests (libvirt + QEMU in pure emulation, real live migration; the probe '
+                  'measures packets every 10 ms), beside the fake driver', real_guests_table(
+                      results['real_guests'], by_size(results.get('campaign')).get(4))]
     if results.get('planner'):
         parts += ['', 'Planner at scale (synthetic clouds, 20 instances per host; median (min–max) of %d seeds)'
                   % results['planner'][0]['repeat'], planner_table(results['planner'])]
