@@ -25,7 +25,8 @@ import time
 
 from . import containers, controlplane, hosts
 from .common import (BASE, BASE_LV, FILES, HOST_MOUNT_VENV, HOSTS_DIR, LOGS, SSH_KEY, LabError,
-                     host_ip, host_name, log, read, run, settings, wait_for, write)
+                     host_ip, host_name, ledger_add, ledger_remove, log, read, run, settings,
+                     wait_for, write)
 
 BASE_LV_VERSION = '1'       # bump when the base-libvirt customisation changes
 SUITE = 'bookworm'
@@ -41,6 +42,7 @@ ENSLAVER_SRC = os.path.join(FILES, 'lab_tap_enslaver.py')
 WANTS = 'etc/systemd/system/multi-user.target.wants'
 NOVA_DROPIN = 'etc/systemd/system/nova-compute.service.d/50-escalator-lab-libvirt.conf'
 PRIVSEP_CONTEXTS = ('nova_sys_admin', 'privsep_osbrick')
+SYSFS_NET = ('class/net', 'devices/virtual/net')    # the netns-tagged parts of sysfs
 MASKED = ('libvirt-guests.service',)   # Nova owns the guests' lifecycle; it hung power-off ≥30 s
 # what the real-guest profile leaves in a host's own layer; removed when it goes back to fake
 UPPER_LEFTOVERS = ['etc/libvirt', 'var/lib/libvirt', 'var/log/libvirt', 'var/cache/libvirt',
@@ -108,12 +110,18 @@ def misc_minor(proc_misc, name='userfaultfd'):
     return None
 
 
-def nspawn_args(uffd_node, shared_instances):
-    """What a real-guest host's systemd-nspawn needs beyond the lab's argv."""
+def nspawn_args(uffd_node, shared_instances, sysfs=None):
+    """What a real-guest host's systemd-nspawn needs beyond the lab's argv. `sysfs`: a sysfs
+    mounted from inside the host's netns; nspawn 252 with --network-namespace-path shows the
+    MACHINE's links in /sys/class/net, and Nova decides whether a tap exists from there
+    (nova.privsep.linux_net.device_exists): with the machine's view it re-creates an existing
+    tap at every nova-compute start, `ip tuntap add` fails, and nova-compute dies."""
     args = ['--capability=CAP_NET_ADMIN', '--system-call-filter=@memlock',
             '--bind=%s:%s' % (shared_instances, INSTANCES)]
     if uffd_node:
         args.append('--bind=%s:/dev/userfaultfd' % uffd_node)
+    if sysfs:
+        args += ['--bind-ro=%s/%s:/sys/%s' % (sysfs, d, d) for d in SYSFS_NET]
     return args
 
 
@@ -358,6 +366,29 @@ def prepare_new_host(i, mode):
     ensure_uffd_node(i)
 
 
+def sysfs_dir(i):
+    return os.path.join(hosts.host_dir(i), 'sys')
+
+
+def ensure_sysfs(i):
+    """A sysfs mounted from inside the host's netns (its links, not the machine's), for the
+    host's /sys/class/net; in the ledger, so `lab down` unmounts it."""
+    d = sysfs_dir(i)
+    if not os.path.ismount(d):
+        os.makedirs(d, exist_ok=True)
+        run(['nsenter', '--net=/run/netns/' + hosts.netns(i), 'mount', '-t', 'sysfs', '-o',
+             'ro,nosuid,nodev,noexec', 'esclab-sys-' + host_name(i), d])
+        ledger_add('mounts', d)
+    return d
+
+
+def remove_sysfs(i):
+    d = sysfs_dir(i)
+    if os.path.ismount(d):
+        run(['umount', d])
+    ledger_remove('mounts', d)
+
+
 def uffd_node(i):
     return os.path.join(hosts.host_dir(i), 'userfaultfd')
 
@@ -440,6 +471,7 @@ def _remount(i, mode):
         ensure_uffd_node(i)
     else:
         clean_upper(upper)
+        remove_sysfs(i)
         if os.path.exists(guests_file(i)):
             os.unlink(guests_file(i))
         if os.path.lexists(uffd_node(i)):

@@ -119,6 +119,9 @@ def ensure_netns(i):
     run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up'])
     # default route to an address nobody owns: Ansible sees a default IPv4, nothing can leak
     run(['ip', '-n', ns, 'route', 'replace', 'default', 'via', GW_NOBODY, 'dev', 'eth0'])
+    from . import guests
+    if guests.host_guests(i) == 'real':
+        guests.ensure_sysfs(i)      # the host's own /sys/class/net (needs its netns)
 
 
 def link_state(i):
@@ -175,6 +178,8 @@ def ensure_root(i, capacity):
 
 
 def remove_root(i):
+    from . import guests
+    guests.remove_sysfs(i)
     r = root(i)
     if os.path.ismount(r):
         run(['umount', r])
@@ -262,8 +267,9 @@ def guest_args(i):
     from . import guests
     if guests.host_guests(i) != 'real':
         return []
-    node = guests.uffd_node(i)
-    return guests.nspawn_args(node if os.path.exists(node) else None, guests.SHARED_INSTANCES)
+    node, sysfs = guests.uffd_node(i), guests.sysfs_dir(i)
+    return guests.nspawn_args(node if os.path.exists(node) else None, guests.SHARED_INSTANCES,
+                              sysfs if os.path.ismount(sysfs) else None)
 
 
 def supervise(name):

@@ -67,6 +67,14 @@ def test_nspawn_args_bind_a_private_uffd_node_and_the_shared_instances():
     assert '--bind=/state/hosts/instances:/var/lib/nova/instances' in args
     assert not any('/dev/userfaultfd:' in a for a in args)      # never the machine's own node
     assert not any('userfaultfd' in a for a in guests.nspawn_args(None, '/x'))
+    assert not any(a.startswith('--bind-ro=') for a in args)
+
+
+def test_nspawn_args_give_the_host_its_own_sys_class_net():
+    args = guests.nspawn_args(None, '/x', '/state/hosts/compute1/sys')
+    assert '--bind-ro=/state/hosts/compute1/sys/class/net:/sys/class/net' in args
+    # class/net's entries are relative links into devices/virtual/net: that part too
+    assert '--bind-ro=/state/hosts/compute1/sys/devices/virtual/net:/sys/devices/virtual/net' in args
 
 
 def test_guest_args_only_for_a_real_guest_host(tmp_path, monkeypatch):
