@@ -125,6 +125,18 @@ def nspawn_args(uffd_node, shared_instances, sysfs=None):
     return args
 
 
+def tap_names(ip_link_text):
+    """Names of the tap* links in `ip -o link show` output."""
+    out = []
+    for line in (ip_link_text or '').splitlines():
+        parts = line.split()
+        if len(parts) > 1 and parts[0].rstrip(':').isdigit():
+            name = parts[1].rstrip(':').split('@', 1)[0]
+            if name.startswith('tap'):
+                out.append(name)
+    return out
+
+
 def allocation_ratios(capacity, machine):
     """Nova allocation ratios that make a host offer about the lab's configured capacity:
     libvirt reports the machine's own CPUs, memory and disk in every host."""
@@ -389,6 +401,15 @@ def remove_sysfs(i):
     ledger_remove('mounts', d)
 
 
+def remove_taps(i):
+    """The taps of guests that died with their host (the netns outlives it): gone in fake mode."""
+    ns = hosts.netns(i)
+    if not os.path.exists('/run/netns/' + ns):
+        return
+    for name in tap_names(run(['ip', '-n', ns, '-o', 'link', 'show'], capture=True)):
+        run(['ip', '-n', ns, 'link', 'del', name], check=False, capture=True)
+
+
 def uffd_node(i):
     return os.path.join(hosts.host_dir(i), 'userfaultfd')
 
@@ -472,6 +493,7 @@ def _remount(i, mode):
     else:
         clean_upper(upper)
         remove_sysfs(i)
+        remove_taps(i)
         if os.path.exists(guests_file(i)):
             os.unlink(guests_file(i))
         if os.path.lexists(uffd_node(i)):

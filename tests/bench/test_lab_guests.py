@@ -173,6 +173,16 @@ def test_tap_enslaver_picks_new_taps_outside_the_bridge(line, name):
     assert lab_tap_enslaver.tap_to_enslave(line) == name
 
 
+def test_tap_names():
+    text = ('1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\\    link/loopback 00:00:00:00:00:00\n'
+            '2: eth0@if63: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n'
+            '5: brvnf: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450\n'
+            '9: tap16bba445-86: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 master brvnf\n'
+            '10: tapf215bb68-86: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450\n')
+    assert guests.tap_names(text) == ['tap16bba445-86', 'tapf215bb68-86']
+    assert guests.tap_names('') == []
+
+
 def test_clean_upper_removes_only_what_the_profile_added(tmp_path, monkeypatch):
     base, upper = tmp_path / 'base', tmp_path / 'upper'
     for d in ('etc/nova', 'var/lib/nova/instances', 'root/.ssh'):
