@@ -492,13 +492,15 @@ def _guests_answer_and_hold_services(c, want):
         except guestctl.GuestTimeout as e:
             raise LabError('guest %s (%s on %s) does not answer UDP 7 after %ds: %s' % (
                 s.name, ip, s.compute_host, GUEST_BOOT_TIMEOUT, e)) from e
-        svc = w[5].get('vnf_service_ip')
-        if svc:
-            guestctl.send_svc(ip, 'add' if w[5].get('escalator_role') == 'active' else 'del', svc,
-                              timeout=10)
-        return s.name
+        return ip
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(wait, active))
+        ips = list(pool.map(wait, active))
+    # standbys drop the address first, then the actives take it: their gratuitous ARPs come last,
+    # so the machine's neighbour entry ends on the active (a VNFM may have swapped them)
+    for role, action in (('standby', 'del'), ('active', 'add')):
+        for (w, s), ip in zip(active, ips):
+            if w[5].get('vnf_service_ip') and w[5].get('escalator_role') == role:
+                guestctl.send_svc(ip, action, w[5]['vnf_service_ip'], timeout=10)
     log('reset: %d real guests answer, service addresses held by the actives (%.1fs)',
         len(active), time.monotonic() - t0)
 
