@@ -130,13 +130,11 @@ def cmd_up(args):
         install.ensure_apt_packages()
         refresh_neutron_stub()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            f_img = pool.submit(_host_image)
+            f_img = pool.submit(_host_image, cfg['guests'])
             install.ensure_venv()
             hosts.ensure_bridge()        # the control plane binds the bridge address
             controlplane.start(after_keystone=_after_keystone)
             f_img.result()
-        if cfg['guests'] == 'real':
-            guests.ensure_machine()
         have = current_hosts()
         extra = [i for i in have if i > n]
         if extra:
@@ -184,7 +182,7 @@ def _after_keystone(first):
         log('control plane: keystone catalog ready')
 
 
-def _host_image():
+def _host_image(mode='fake'):
     install.ensure_debootstrap()
     stamp = install.ensure_repo()
     if not install.base_ready(stamp):
@@ -193,6 +191,8 @@ def _host_image():
                 '`lab down && lab up` rebuilds it')
         else:
             install.build_base(stamp)
+    if mode == 'real':
+        guests.ensure_machine()         # base-libvirt is built on the base
 
 
 def _write_clouds():
