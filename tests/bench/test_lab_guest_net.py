@@ -117,10 +117,17 @@ def test_port_life_cycle_with_legacy_migration(stub):
     assert (p2['fixed_ips'][0]['ip_address'], p2['mac_address']) == ('10.218.0.11', 'fa:16:3e:00:00:0b')
     listed = call(stub, 'GET', '/v2.0/ports', device_id=['vm-1', 'vm-2'], fields=['id'])[1]['ports']
     assert [x['id'] for x in listed] == [p['id'], p2['id']]
-    # live migration, legacy flow: the destination's PUT of binding:host_id
-    body = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {'binding:host_id': 'compute2'}})[1]
+    # live migration, Nova's legacy flow as the lab's Nova sends it: the source marks the profile,
+    # the destination's PUT moves binding:host_id and clears it
+    body = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {
+        'binding:profile': {'migrating_to': 'compute2'}}})[1]
+    assert body['port']['binding:profile'] == {'migrating_to': 'compute2'}
+    assert body['port']['binding:host_id'] == 'compute1'
+    body = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {
+        'binding:host_id': 'compute2', 'binding:profile': {}, 'device_owner': 'compute:nova'}})[1]
     got = call(stub, 'GET', '/v2.0/ports/' + p['id'])[1]['port']
     assert got == body['port'] and got['binding:host_id'] == 'compute2'
+    assert got['binding:profile'] == {} and got['binding:vif_type'] == 'tap'
     assert got['fixed_ips'][0]['ip_address'] == '10.218.0.10' and got['device_id'] == 'vm-1'
     # unbinding (Nova sends None)
     got = call(stub, 'PUT', '/v2.0/ports/' + p['id'], {'port': {
