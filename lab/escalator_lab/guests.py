@@ -28,7 +28,7 @@ from .common import (BASE, BASE_LV, FILES, HOST_MOUNT_VENV, HOSTS_DIR, LOGS, SSH
                      host_ip, host_name, ledger_add, ledger_remove, log, read, run, settings,
                      wait_for, write)
 
-BASE_LV_VERSION = '1'       # bump when the base-libvirt customisation changes
+BASE_LV_VERSION = '2'       # bump when the base-libvirt customisation changes
 SUITE = 'bookworm'
 BACKPORTS = SUITE + '-backports'
 HOST_PACKAGES = ['libvirt-daemon-system', 'libvirt-clients', 'qemu-system-x86', 'qemu-utils',
@@ -300,9 +300,10 @@ def ensure_base_lv():
     if saved_resolv is not None:
         write(resolv, saved_resolv)
     os.unlink(j('usr/sbin/policy-rc.d'))
-    lists = j('var/lib/apt/lists')
+    # the build's package lists go; the lab repo's stays (a host upgrades without apt-get update)
+    lists, keep = j('var/lib/apt/lists'), set(os.listdir(os.path.join(BASE, 'var/lib/apt/lists')))
     for name in os.listdir(lists):
-        if os.path.isfile(os.path.join(lists, name)) and name != 'lock':
+        if os.path.isfile(os.path.join(lists, name)) and name not in keep:
             os.unlink(os.path.join(lists, name))
     _customise(tmp)
     write(j('.escalator-lab-stamp'), base_lv_stamp() + '\n')
