@@ -28,7 +28,7 @@ from .common import (BASE, BASE_LV, FILES, HOST_MOUNT_VENV, HOSTS_DIR, LOGS, SSH
                      host_ip, host_name, ledger_add, ledger_remove, log, read, run, settings,
                      wait_for, write)
 
-BASE_LV_VERSION = '2'       # bump when the base-libvirt customisation changes
+BASE_LV_VERSION = '3'       # bump when the base-libvirt customisation changes
 SUITE = 'bookworm'
 BACKPORTS = SUITE + '-backports'
 HOST_PACKAGES = ['libvirt-daemon-system', 'libvirt-clients', 'qemu-system-x86', 'qemu-utils',
@@ -300,11 +300,15 @@ def ensure_base_lv():
     if saved_resolv is not None:
         write(resolv, saved_resolv)
     os.unlink(j('usr/sbin/policy-rc.d'))
-    # the build's package lists go; the lab repo's stays (a host upgrades without apt-get update)
-    lists, keep = j('var/lib/apt/lists'), set(os.listdir(os.path.join(BASE, 'var/lib/apt/lists')))
+    # the build's package lists go; the base's (the lab repo's) come back: apt-get update dropped
+    # them, and a host upgrades lab packages without one
+    lists, base_lists = j('var/lib/apt/lists'), os.path.join(BASE, 'var/lib/apt/lists')
     for name in os.listdir(lists):
-        if os.path.isfile(os.path.join(lists, name)) and name not in keep:
+        if os.path.isfile(os.path.join(lists, name)) and name != 'lock':
             os.unlink(os.path.join(lists, name))
+    for name in os.listdir(base_lists):
+        if os.path.isfile(os.path.join(base_lists, name)) and name != 'lock':
+            shutil.copy2(os.path.join(base_lists, name), os.path.join(lists, name))
     _customise(tmp)
     write(j('.escalator-lab-stamp'), base_lv_stamp() + '\n')
     shutil.rmtree(BASE_LV, ignore_errors=True)
