@@ -288,6 +288,13 @@ def application(environ, start_response):
         answer = real(environ, start_response, method, path)
         if answer is not None:
             return answer
+    elif method == 'DELETE' and os.path.exists(PORTS_FILE):
+        # the lab switched back to fake guests while real servers were deleted: drop their ports
+        # too (the answer stays the fake one), so a later switch to real starts with free addresses
+        m = re.match(r'^/v2\.0/ports/([^/]+)$', path)
+        if m:
+            with port_store(write=True) as ports:
+                ports.pop(m.group(1), None)
     if method == 'GET':
         m = re.match(r'^/v2\.0/quotas/([^/]+)(/details)?$', path)
         if m:

@@ -400,3 +400,16 @@ def test_guest_ip_and_mode_mismatch():
     assert cloud.guest_ip(real) == '10.218.0.12' and cloud.guest_ip(fake) is None
     assert not cloud._network_mismatch(real, 'real') and not cloud._network_mismatch(fake, 'fake')
     assert cloud._network_mismatch(fake, 'real') and cloud._network_mismatch(real, 'fake')
+
+
+def test_ports_deleted_after_a_switch_to_fake(tmp_path):
+    """Switching the lab to fake deletes the real servers after the mode changed: their ports go."""
+    stub = load_stub(tmp_path, 'real')
+    p1 = create_port(stub, 'vm-1')[1]['port']
+    p2 = create_port(stub, 'vm-2')[1]['port']
+    (tmp_path / 'config.json').write_text(json.dumps({'guests': 'fake'}))
+    assert call(stub, 'DELETE', '/v2.0/ports/' + p1['id']) == (204, None)
+    assert call(stub, 'GET', '/v2.0/ports', device_id='vm-2') == (200, {'ports': []})   # fake answers
+    (tmp_path / 'config.json').write_text(json.dumps({'guests': 'real'}))
+    assert [p['id'] for p in call(stub, 'GET', '/v2.0/ports')[1]['ports']] == [p2['id']]
+    assert create_port(stub, 'vm-3')[1]['port']['fixed_ips'][0]['ip_address'] == '10.218.0.10'
