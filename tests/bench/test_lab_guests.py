@@ -199,3 +199,14 @@ def test_clean_upper_removes_only_what_the_profile_added(tmp_path, monkeypatch):
     assert not (upper / 'etc/libvirt').exists()
     assert (upper / 'var/lib/nova/instances').is_dir()      # a fake host's own, empty
     assert not list((upper / 'var/lib/nova/instances').iterdir())
+
+
+def test_cli_guests_commands():
+    from escalator_lab import cli
+    p = cli.build_parser()
+    a = p.parse_args(['guests', 'real'])
+    assert a.fn is cli.cmd_guests and a.mode == 'real'
+    assert p.parse_args(['up', '--guests', 'fake']).guests == 'fake'
+    assert p.parse_args(['up']).guests is None          # as before
+    with pytest.raises(SystemExit):
+        p.parse_args(['guests', 'kvm'])
