@@ -10,7 +10,9 @@ short_description: Upgrade, roll back, verify and back up the agent containers o
 version_added: 0.1.0
 description:
   - Runs ON the compute host (no OpenStack API), over the C(podman) or C(docker) command and C(systemctl). The
-    roles C(upgrade), C(rollback), C(verify), C(backup) and C(precheck) call it for C(escalator_upgrade_method=containers).
+    roles C(upgrade) and C(rollback) call it for C(escalator_upgrade_method=containers); C(precheck), C(backup) and
+    C(verify) do its pull, backup and verify inside the calls they make anyway (M(opnfv.escalator.compute_host_facts)
+    and M(opnfv.escalator.compute_backup) option C(containers)), with the same codes, messages and hints.
   - Each operation looks before it acts - containers inspected, images pulled or found, every recreate command
     built - so an unknown container (C(E_CONTAINER_NOT_FOUND)), an unknown image or tag (C(E_IMAGE_NOT_FOUND)), a
     registry that does not answer (C(E_REGISTRY)), a digest mismatch (C(E_IMAGE_DIGEST)) or a container that
