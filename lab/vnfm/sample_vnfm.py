@@ -19,7 +19,8 @@ On a notification (HTTP POST /maintenance, oslo envelope or AODH event alarm):
   LIVE_MIGRATE, ``--action``) to ``reply_url``.
   With real guests (the members carry server metadata ``vnf_service_ip``), the switchover also moves the
   VNF's service address: ``svc add <ip>`` to the new active first (it announces itself with gratuitous
-  ARPs), then the roles, then ``svc del <ip>`` to the old one, over the guests' control port (UDP 9). When
+  ARPs), a wait until the address answers from the new active (make before break, ``--svc-confirm-timeout``),
+  then the roles, then ``svc del <ip>`` to the old one, over the guests' control port (UDP 9). When
   the new active does not confirm, the roles stay as they are (the active is then live-migrated).
 * ``MAINTENANCE_COMPLETE`` (project) or ``maintenance.host`` ``MAINTENANCE_COMPLETE``
   (admin): records that the host is back and, for the project one, ACKs.
@@ -78,6 +79,14 @@ def send_svc(guest_ip, op, svc_ip, timeout, port):
         sys.path.append(LAB_SRC)
     from escalator_lab import guestctl
     return guestctl.send_svc(guest_ip, op, svc_ip, timeout=timeout, port=port)
+
+
+def guest_echo(address, timeout, port):
+    """One echo round trip to a real guest's address (guestctl.echo: {'reply', 'n', 'boot', 'seconds'})."""
+    if LAB_SRC not in sys.path:
+        sys.path.append(LAB_SRC)
+    from escalator_lab import guestctl
+    return guestctl.echo(address, timeout=timeout, port=port)
 
 
 def guest_ip(server):
@@ -234,6 +243,11 @@ class VNFM:
                     service_ip = active.metadata.get('vnf_service_ip')
                     if service_ip and not self.move_service(name, service_ip, new, 'add'):
                         continue                    # the old active keeps the address and the role
+                    if service_ip:
+                        # make before break: the old active keeps the address until the new one answers on it (its
+                        # gratuitous ARP reached the network); measured on the lab, dropping it at once after the add
+                        # cost the VNF up to a second when the new guest was slow to announce itself
+                        self.confirm_service(name, service_ip, new)
                     # the standby takes over first: there is always an active
                     conn.compute.set_server_metadata(new, escalator_role='active')
                     conn.compute.set_server_metadata(active, escalator_role='standby')
@@ -242,6 +256,35 @@ class VNFM:
                     self.record('switchover', vnf=name, project_id=project_id, old_active=active.id,
                                 new_active=new.id, started=started, seconds=round(time.time() - started, 3),
                                 **({'service_ip': service_ip} if service_ip else {}))
+
+    def confirm_service(self, vnf, service_ip, server):
+        """Wait (up to --svc-confirm-timeout) until the service address answers with the new active's boot id;
+        recorded either way, never fatal: the switchover goes on after the timeout."""
+        timeout = self.args.svc_confirm_timeout
+        if timeout <= 0:
+            return True
+        started = time.monotonic()
+        deadline = started + timeout
+        try:
+            boot = guest_echo(guest_ip(server), min(2.0, timeout), self.args.echo_port)['boot']
+            while time.monotonic() < deadline:
+                try:
+                    answer = guest_echo(service_ip, max(0.05, min(0.3, deadline - time.monotonic())),
+                                        self.args.echo_port)
+                except Exception:  # noqa: BLE001 - no answer yet: ask again until the deadline
+                    continue
+                if answer['boot'] == boot:
+                    self.record('service_address_confirmed', vnf=vnf, server=server.id, service_ip=service_ip,
+                                seconds=round(time.monotonic() - started, 3))
+                    return True
+                time.sleep(0.02)
+        except Exception as exc:  # noqa: BLE001 - the new active's own address did not answer
+            self.record('service_address_unconfirmed', vnf=vnf, server=server.id, service_ip=service_ip,
+                        error=str(exc)[:300] or type(exc).__name__)
+            return False
+        self.record('service_address_unconfirmed', vnf=vnf, server=server.id, service_ip=service_ip,
+                    error='still answered by another guest after %.1fs' % timeout)
+        return False
 
     def move_service(self, vnf, service_ip, server, op):
         """Tell a member's guest to add or drop the service address; True when it confirmed."""
@@ -479,6 +522,10 @@ def parser():
                    help='real guests\' control port (UDP) that moves a VNF\'s service address (default 9)')
     p.add_argument('--svc-timeout', type=float, default=2.0,
                    help='seconds a guest has to confirm svc add/del (default 2)')
+    p.add_argument('--svc-confirm-timeout', type=float, default=5.0,
+                   help='seconds to wait, after svc add, until the service address answers from the new active, '
+                        'before the old one drops it (make before break; 0: do not wait; default 5)')
+    p.add_argument('--echo-port', type=int, default=7, help="real guests' UDP echo port (default 7)")
     p.add_argument('--refuse-complete', action='store_true',
                    help='answer every MAINTENANCE_COMPLETE notification with HTTP 503 (a VNFM gone once the host is back)')
     p.add_argument('--state-dir', default=DEFAULT_STATE_DIR)

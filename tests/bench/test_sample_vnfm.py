@@ -50,7 +50,8 @@ def pair():
         started.extend(EchoGuest(a, port, control=True, log=log) for a in ('127.0.0.31', '127.0.0.32'))
         servers = [server('id-a', 'a', 'active', '127.0.0.31', service),
                    server('id-b', 'b', 'standby', '127.0.0.32', service)]
-        args = sample_vnfm.parser().parse_args(['run', '--svc-port', str(port), '--svc-timeout', '1'])
+        args = sample_vnfm.parser().parse_args(['run', '--svc-port', str(port), '--svc-timeout', '1',
+                                                '--svc-confirm-timeout', '0'])
         vnfm = sample_vnfm.VNFM(args)
         vnfm.clouds['p1'] = ('escalator-lab-vnf-a', types.SimpleNamespace(compute=FakeCompute(servers, log)))
         return vnfm, servers, started
@@ -89,3 +90,23 @@ def test_without_service_address_the_switchover_sends_nothing(pair):
     vnfm.switch_over('p1', ['id-a'])
     assert pair.log == [('meta', 'b', 'active'), ('meta', 'a', 'standby')]
     assert kinds(vnfm) == ['switchover'] and 'service_ip' not in vnfm.events[0]
+
+
+@pytest.mark.parametrize('service_boot, confirmed', [('b-new', True), ('b-old', False)])
+def test_the_old_active_keeps_the_address_until_the_new_one_answers_on_it(pair, service_boot, confirmed):
+    """Make before break: after svc add the VNFM echoes the service address until the new active's boot id answers
+    (here a stand-in echo at the service address), then moves the roles and tells the old one svc del; a service
+    address still answered by another guest is waited for up to --svc-confirm-timeout, recorded, and the switchover
+    goes on."""
+    vnfm, servers, guests = pair()
+    echo_port = free_port()
+    service = '127.0.0.33'
+    for member in servers:
+        member.metadata['vnf_service_ip'] = service
+    guests.extend([EchoGuest('127.0.0.32', echo_port, boot='b-new'), EchoGuest(service, echo_port, boot=service_boot)])
+    vnfm.args.svc_confirm_timeout, vnfm.args.echo_port = 0.6, echo_port
+    vnfm.switch_over('p1', ['id-a'])
+    assert kinds(vnfm) == ['service_address', 'service_address_confirmed' if confirmed else
+                           'service_address_unconfirmed', 'service_address', 'switchover']
+    assert pair.log == [('127.0.0.32', 'svc add %s' % service), ('meta', 'b', 'active'), ('meta', 'a', 'standby'),
+                        ('127.0.0.31', 'svc del %s' % service)]
