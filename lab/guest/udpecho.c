@@ -7,6 +7,9 @@
  *                   the machine learn the new holder at once); "ok add <ip>"
  *   "svc del <ip>"  ip addr del <ip>/32 dev eth0; "ok del <ip>"
  *   "svc list"      "ok <ip> <ip> ..." (the service addresses this program added)
+ *   "mem busy on|off"  a child process writes a changing non-zero word into every page of a 48 MiB buffer, again
+ *                   and again (off: it is killed), so a pre-copy live migration never converges (zero pages
+ *                   would be cheap for QEMU); "ok mem busy on|off"
  *   anything else   "err <reason>"
  * Usage: udpecho [controller-ip [echo-port control-port]]; LABGUEST_DRY=1 only records the
  * addresses (no ip/arping: unit tests run it on 127.0.0.1).
@@ -18,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_SVC 16
@@ -45,10 +50,39 @@ static int find(const char *ip) {
     return -1;
 }
 
+#define BUSY_BYTES (48u << 20)
+static pid_t busy;                 /* the memory-dirtying child, 0 when off */
+static int busy_dry;               /* dry mode: only the state */
+
+static void mem_busy(int on) {
+    if (on && !busy && !busy_dry) {
+        busy = fork();
+        if (busy == 0) {           /* the child: dirty every page, forever, at a low priority */
+            volatile unsigned long *m = malloc(BUSY_BYTES);
+            unsigned long v = 1;
+            if (!m) _exit(1);
+            if (nice(10) < 0) { /* keep going at the default priority */ }
+            for (;;)
+                for (size_t i = 0; i < BUSY_BYTES / sizeof *m; i += 4096 / sizeof *m) m[i] = v++ | 1;
+        }
+        if (busy < 0) busy = 0;
+    } else if (!on && busy) {
+        kill(busy, SIGKILL); waitpid(busy, NULL, 0); busy = 0;
+    }
+    if (busy_dry) busy_dry = on ? 2 : 1;
+}
+
 /* one control request -> reply text */
 static void control(char *req, char *out, size_t outl) {
     char verb[8] = "", ip[64] = "", extra[8] = "";
     struct in_addr a;
+    if (!strcmp(req, "mem busy on") || !strcmp(req, "mem busy off")) {
+        int on = !strcmp(req, "mem busy on");
+        mem_busy(on);
+        if (!on || busy || busy_dry) snprintf(out, outl, "ok %s", req);
+        else snprintf(out, outl, "err mem busy: no child");
+        return;
+    }
     int n = sscanf(req, "svc %7s %63s %7s", verb, ip, extra);
     if (n == 1 && !strcmp(verb, "list")) {
         size_t l = snprintf(out, outl, "ok");
@@ -85,6 +119,7 @@ int main(int argc, char **argv) {
     struct in_addr ctl;
     if (inet_pton(AF_INET, ctl_ip, &ctl) != 1) { fprintf(stderr, "udpecho: bad controller %s\n", ctl_ip); return 1; }
     dry = getenv("LABGUEST_DRY") != NULL;
+    busy_dry = dry;
     unsigned int boot = 0; int fd = open("/dev/urandom", O_RDONLY);
     if (fd >= 0) { if (read(fd, &boot, sizeof boot) < 0) boot = getpid(); close(fd); }
     int se = udp_socket(echo_port), sc = udp_socket(ctl_port);
