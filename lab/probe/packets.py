@@ -23,6 +23,8 @@ import threading
 import time
 
 MAX_DATAGRAM = 512
+SEND_BUFFER = 4 << 20
+SO_SNDBUFFORCE = getattr(socket, 'SO_SNDBUFFORCE', 32)   # Linux's value; not in every Python
 COUNTERS = ('sent', 'unsent', 'replies', 'late', 'duplicates', 'unknown_target', 'garbage', 'stalls')
 
 
@@ -68,6 +70,14 @@ class Pinger:
         self.numbers = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        # a datagram to a guest whose address does not resolve (a stopped guest: ARP INCOMPLETE) waits in the
+        # neighbour queue charged to this socket; with the default send buffer two such guests filled it and every
+        # sendto failed with EAGAIN, to the healthy guests too (measured on the lab: 29 % of a campaign's probes)
+        # (SO_SNDBUFFORCE, root: past net.core.wmem_max, which is 208 KiB on a stock Debian 12)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SEND_BUFFER)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self.sock.bind((bind, 0))
         self.sock.setblocking(False)
         self.buffer = bytearray(MAX_DATAGRAM)
