@@ -38,6 +38,14 @@ SSH_OPTS = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/nul
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'lab: needs the lab (real OpenStack control plane and compute hosts)')
+    config.addinivalue_line(
+        'markers', 'real_guests: switches the lab to real guests (libvirt + QEMU hosts, `lab guests real`); runs last')
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+    """The real-guest tests run after every other test: switching the lab's hosts to libvirt and back costs minutes,
+    so a session switches once (and the fixtures of the other tests switch back only when a lab was left that way)."""
+    items.sort(key=lambda item: item.get_closest_marker('real_guests') is not None)
 
 
 def _utc_ts(value):
@@ -107,6 +115,15 @@ class Lab:
 
     def reset(self):
         self.run('reset')
+
+    def guests(self):
+        """The lab's guests: 'fake' (Nova's fake driver, the default) or 'real' (libvirt + QEMU guests)."""
+        return self.status().get('guests', 'fake')
+
+    def ensure_guests(self, mode):
+        """Switch the lab's hosts to ``mode`` guests unless they are so already (`lab guests MODE`: minutes)."""
+        if self.guests() != mode:
+            self.run('guests', mode, timeout=1800)
 
     # -- faults ---------------------------------------------------------------------------
     def fault(self, host, action, wait=False):
@@ -215,7 +232,11 @@ def lab():
             fh.close()
         if p.returncode != 0:
             pytest.fail('lab up failed (rc=%d):\n%s\n%s' % (p.returncode, p.stdout[-4000:], p.stderr[-4000:]))
-    return Lab()
+    lab = Lab()
+    with lab.exclusive():
+        # a session left on real guests (a local run's last test): the tests that take the lab as it is need fake ones
+        lab.ensure_guests('fake')
+    return lab
 
 
 @pytest.fixture(scope='session')
@@ -232,6 +253,17 @@ def exclusive_lab(lab):
 @pytest.fixture
 def seeded_lab(lab):
     with lab.exclusive():
+        lab.ensure_guests('fake')
+        lab.reset()
+        yield lab
+
+
+@pytest.fixture
+def real_guests_lab(lab):
+    """seeded_lab on real guests: every host runs libvirt + QEMU and nova-compute's libvirt driver, the seeded servers
+    are real guests on one L2 segment (docs/lab.md "Real guests"). Left so: the next seeded_lab switches back."""
+    with lab.exclusive():
+        lab.ensure_guests('real')
         lab.reset()
         yield lab
 

@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,10 +74,12 @@ class Campaign:
         with open(os.path.join(self.state_dir, self.id, 'status.json'), encoding='utf-8') as handle:
             return json.load(handle)
 
-    def outage(self):
+    def probe_summary(self):
         with open(self.run_dir / 'probe' / 'summary.json', encoding='utf-8') as handle:
-            summary = json.load(handle)
-        return {vnf: data['outage_seconds'] for vnf, data in summary['vnfs'].items()}
+            return json.load(handle)
+
+    def outage(self):
+        return {vnf: data['outage_seconds'] for vnf, data in self.probe_summary()['vnfs'].items()}
 
 
 def servers_snapshot(conn):
@@ -171,14 +174,92 @@ def rollback_command(campaign, *extra):
             '-e', 'escalator_campaign_id=%s' % campaign.id] + list(extra)
 
 
-def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tmp_path):
-    """A whole campaign; then (combined, issue 11 item 2) rollback_compute.yml on a host that holds instances:
-    refused without named hosts; with one, the host is emptied first (VNF managers told, budgets kept) and only
-    then restored; its instances are all ACTIVE after, elsewhere, and no VNF sees an outage. Combined (issue 16):
-    two servers tagged escalator:action cold and stop are handled per their tag (check_the_tagged_servers)."""
-    lab, conn = seeded_lab, seeded_lab.conn
+# A forced slow migration (issue 17 point 6) on real guests: this standalone guest dirties its memory without end
+# (the guest's `mem busy on`), so its pre-copy live migration never converges; its metadata gives it a short timeout
+# and force-complete, which Nova carries out by switching the migration to post-copy (live_migration_permit_post_copy).
+SLOW = 'tenant-batch-1'
+SLOW_TAGS = {'escalator:on_slow_migration': 'force_complete', 'escalator:migration_timeout': '8'}
+
+
+def guest_address(server):
+    """A real guest's own address on the lab's segment (Nova's addresses, from the lab's Neutron stand-in)."""
+    return next(a['addr'] for addresses in (server.addresses or {}).values() for a in addresses)
+
+
+def guest_control(address, command, timeout=10.0):
+    """One command to a real guest's control port (UDP 9, docs/lab.md "Guest protocol"); returns its reply."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            sock.sendto(command.encode(), (address, 9))
+            try:
+                reply = sock.recv(2048).decode(errors='replace')
+            except socket.timeout:
+                continue
+            if reply.startswith(('ok', 'err')):
+                assert reply.startswith('ok'), (address, command, reply)
+                return reply
+    raise AssertionError('%s did not answer %r in %ss' % (address, command, timeout))
+
+
+def make_a_migration_slow(conn):
+    server = next(s for s in conn.compute.servers(all_projects=True, details=True) if s.name == SLOW)
+    conn.compute.set_server_metadata(server, **SLOW_TAGS)
+    guest_control(guest_address(server), 'mem busy on')
+    return server
+
+
+def end_the_slow_migration(conn, server):
+    conn.compute.delete_server_metadata(server, list(SLOW_TAGS))
+    guest_control(guest_address(conn.compute.get_server(server.id)), 'mem busy off')
+
+
+def check_the_slow_migration(campaign, server):
+    """The campaign's events say how the slow guest moved: live, force-completed after its own timeout (the server's
+    metadata, not the option), and moved."""
+    moves = [entry for event in events(campaign) if (event.get('data') or {}).get('module', '').endswith(
+        'compute_evacuate') for entry in (event['data'].get('instances') or []) if entry['id'] == server.id]
+    assert moves, 'the slow guest was never evacuated'
+    slow = moves[0].get('slow_migration') or {}
+    assert moves[0]['method'] == 'live' and moves[0]['result'] == 'moved', moves[0]
+    assert slow.get('policy') == 'force_complete' and slow.get('timeout_from') == 'server', slow
+    assert [sent['action'] for sent in slow.get('sent', [])] == ['force_complete'], slow
+    return moves[0]
+
+
+def check_the_packets(summary, not_running):
+    """From the packet probe (lab/probe, mode packets): each VNF's service address answered throughout, every guest
+    answers again after each move, and none lost its state; ``not_running``: the servers left out, those stopped before
+    the campaign or by their tag, and the one its tag moves cold (a cold move restarts its guest by design)."""
+    assert summary['mode'] == 'packets', summary.get('mode')
+    for name, vnf in summary['vnfs'].items():
+        assert vnf['outage_seconds'] == 0, (name, vnf['outages'])
+        assert vnf['healthy_now'], (name, vnf)
+    for guest in summary['guests'].values():
+        if guest['id'] in not_running:
+            continue
+        assert not guest['lost'], ('a guest restarted: it lost its state', guest['name'], guest['restarts'])
+        assert all(outage['end'] for outage in guest['outages']), (guest['name'], guest['outages'])
+        assert guest['healthy_now'], (guest['name'], guest)
+    moved = [m for m in summary['live_migrations'] if m['status'] in ('completed', 'finished', 'confirmed', 'done')]
+    assert moved and all(m['downtime_seconds'] is not None for m in moved), summary['live_migrations']
+    print('live migrations on real guests: %s; per-cause outage: %s' % (
+        summary['live_migration_downtime'], summary['outage_seconds_by_cause']))
+
+
+@pytest.mark.real_guests
+def test_full_campaign_on_real_guests_upgrades_every_host_without_loss_or_outage(real_guests_lab, tmp_path):
+    """A whole campaign on real guests (issue 17: libvirt + QEMU hosts, real live migration, the packet probe);
+    then (combined, issue 11 item 2) rollback_compute.yml on a host that holds instances: refused without named
+    hosts; with one, the host is emptied first (VNF managers told, budgets kept) and only then restored; its
+    instances are all ACTIVE after, elsewhere, and no VNF sees an outage. Combined (issue 16): two servers tagged
+    escalator:action cold and stop are handled per their tag (check_the_tagged_servers). Combined (issue 17 point 6):
+    one guest's migration never converges and is force-completed per its metadata (check_the_slow_migration)."""
+    lab, conn = real_guests_lab, real_guests_lab.conn
     make_a_spare_host(lab, conn)
     tagged = tag_servers(lab, conn)
+    slow = make_a_migration_slow(conn)
     before = servers_snapshot(conn)
     campaign = Campaign(lab, tmp_path, 'e2e-full')
     campaign.start_helpers()
@@ -207,7 +288,11 @@ def test_full_campaign_upgrades_every_host_without_loss_or_outage(seeded_lab, tm
     finally:
         campaign.stop_helpers()
         untag_servers(conn, tagged)
+        end_the_slow_migration(conn, slow)
     assert rc == 0, log[-6000:]
+    check_the_slow_migration(campaign, slow)
+    check_the_packets(campaign.probe_summary(), {tagged[name].id for name in TAGS} | {
+        sid for sid, (_name, state) in before.items() if state != 'ACTIVE'})
     assert versions == {host: '2.0' for host in lab.hosts}
     assert status['campaign']['state'] == 'done'
     check_the_compact_view(log, lab.hosts)
