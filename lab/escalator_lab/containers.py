@@ -183,14 +183,14 @@ def _package(stanza):
 
 
 def rebase_dpkg_status(upper, lower):
-    """A host's own dpkg status (its upper layer's copy) put on another lower layer: the packages
-    the new lower has and the host lacks are added (podman when going containerised), those
-    the new lower lacks are dropped (podman going back), the lab's own packages stay as the
-    host has them."""
+    """A host's own dpkg status (its upper layer's copy) put on another lower layer: every package
+    as the new lower has it (podman added when going containerised and dropped going back; the
+    real-guest base's backports versions, e.g. systemd 254, replaced by the base's 252 going back,
+    since the files are the lower's), but the lab's own packages, which stay as the host has them."""
     have = {_package(s): s for s in _stanzas(upper)}
     new = {_package(s): s for s in _stanzas(lower)}
-    keep = [s for p, s in have.items() if p in new or (p or '').startswith('lab-')]
-    keep += [s for p, s in new.items() if p not in have]
+    keep = [s for p, s in new.items() if not (p or '').startswith('lab-') or p not in have]
+    keep += [s for p, s in have.items() if (p or '').startswith('lab-')]
     keep.sort(key=lambda s: _package(s) or '')
     return ''.join('\n'.join(s) + '\n\n' for s in keep)
 

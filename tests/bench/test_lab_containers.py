@@ -117,3 +117,14 @@ def test_clean_upper_removes_only_what_the_profile_added(tmp_path):
     (upper / 'etc/systemd/system/own.service').write_text('')
     containers.clean_upper(str(upper), str(base))
     assert (upper / 'etc/systemd/system/own.service').exists()
+
+
+def test_rebase_dpkg_status_takes_the_lower_s_versions_but_the_lab_s_packages():
+    """Back from the real-guest base (backports: systemd 254) to the lab's base (systemd 252): the host's status must
+    say 252, what its files now are; a kept 254 broke every later apt run (Unmet dependencies: systemd-dev)."""
+    base = stanza('systemd', '252.39') + stanza('lab-kernel', '1.0')
+    libvirt = stanza('libvirt0', '11.3') + stanza('systemd', '254.26~bpo12') + stanza('lab-kernel', '1.0')
+    host = stanza('systemd', '254.26~bpo12') + stanza('libvirt0', '11.3') + stanza('lab-kernel', '2.0')
+    assert packages(containers.rebase_dpkg_status(host, base)) == {'systemd': '252.39', 'lab-kernel': '2.0'}
+    assert packages(containers.rebase_dpkg_status(base, libvirt)) == {'libvirt0': '11.3', 'systemd': '254.26~bpo12',
+                                                                      'lab-kernel': '1.0'}
