@@ -129,7 +129,9 @@ def failed_tasks(output):
     return '\n\n'.join(found)
 
 
-@pytest.mark.parametrize('scenario', ['precheck', 'backup', 'verify', 'upgrade', 'rollback'])
+# `upgrade` is left out: `rollback`'s prepare upgrades the same way (with its reboot), reads upgrade.json and upgrades
+# again to see nothing change, so the suite pays for one package upgrade and reboot instead of two
+@pytest.mark.parametrize('scenario', ['precheck', 'backup', 'verify', 'rollback'])
 def test_molecule_scenario(lab, host, scenario):
     """`molecule test -s SCENARIO` from the repo root (the scenarios put the host back)."""
     t0 = time.monotonic()
