@@ -148,6 +148,10 @@ def download_debs():
 
 def build():
     t0 = time.monotonic()
+    # the guest program is built statically: the machine's gcc and C library (installed here when missing, from
+    # the machine's own apt configuration, as the lab's other packages; a plain Debian 12 has neither)
+    from . import install  # pylint: disable=import-outside-toplevel
+    install.ensure_apt_packages(['gcc', 'libc6-dev'])
     if not shutil.which('gcc'):
         raise LabError('real guests need gcc on this machine (the guest program is built '
                        'statically): apt-get install gcc libc6-dev')
