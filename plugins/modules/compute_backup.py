@@ -185,6 +185,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_backup, host_facts
 from ansible_collections.opnfv.escalator.plugins.module_utils.containers import host_calls
+from ansible_collections.opnfv.escalator.plugins.module_utils.containers import spec as containers_spec
 from ansible_collections.opnfv.escalator.plugins.module_utils.errors import EscalatorError
 
 TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin']
@@ -203,14 +204,8 @@ def main():
             optional_services=dict(type='list', elements='str', default=[]),
             keep=dict(type='int', default=0),
             containers=dict(type='dict', options=dict(
-                engine=dict(type='str', default='podman', choices=['podman', 'docker']),
-                targets=dict(type='list', elements='dict', required=True, options=dict(
-                    name=dict(type='str', required=True),
-                    image=dict(type='str', required=True),
-                    tag=dict(type='str'),
-                    digest=dict(type='str'),
-                    unit=dict(type='str'),
-                )),
+                engine=containers_spec.engine_option(),
+                targets=dict(type='list', elements='dict', required=True, options=containers_spec.target_options()),
             )),
         ),
         supports_check_mode=True,

@@ -199,14 +199,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             operation=dict(type='str', required=True, choices=['pull', 'upgrade', 'rollback', 'verify', 'backup']),
-            containers=dict(type='list', elements='dict', default=[], options=dict(
-                name=dict(type='str', required=True),
-                image=dict(type='str', required=True),
-                tag=dict(type='str'),
-                digest=dict(type='str'),
-                unit=dict(type='str'),
-            )),
-            engine=dict(type='str', default='podman', choices=['podman', 'docker']),
+            containers=dict(type='list', elements='dict', default=[], options=spec.target_options()),
+            engine=spec.engine_option(),
             backup_dir=dict(type='path'),
             campaign_id=dict(type='str'),
             run_id=dict(type='str'),

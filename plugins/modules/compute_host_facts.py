@@ -370,6 +370,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opnfv.escalator.plugins.module_utils import host_facts
 from ansible_collections.opnfv.escalator.plugins.module_utils.containers import host_calls
+from ansible_collections.opnfv.escalator.plugins.module_utils.containers import spec as containers_spec
 
 # where the tools live on the hosts the roles support (sbin is not on every remote user's PATH)
 TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin']
@@ -396,14 +397,8 @@ def main():
             backup_root=dict(type='path'),
             containers=dict(type='dict', options=dict(
                 operation=dict(type='str', required=True, choices=['pull', 'verify']),
-                engine=dict(type='str', default='podman', choices=['podman', 'docker']),
-                targets=dict(type='list', elements='dict', required=True, options=dict(
-                    name=dict(type='str', required=True),
-                    image=dict(type='str', required=True),
-                    tag=dict(type='str'),
-                    digest=dict(type='str'),
-                    unit=dict(type='str'),
-                )),
+                engine=containers_spec.engine_option(),
+                targets=dict(type='list', elements='dict', required=True, options=containers_spec.target_options()),
                 health_timeout=dict(type='int', default=120),
             )),
         ),

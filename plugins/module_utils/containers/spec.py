@@ -22,6 +22,23 @@ IMAGE = re.compile(r'^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]
 UNIT = re.compile(r'^[A-Za-z0-9:_.@\\-]+$')
 
 
+def target_options():
+    """The argument spec of one target (name, image, tag, digest, unit), the one home of it for every module that takes
+    the containers: compute_containers, and compute_host_facts and compute_backup with their option ``containers``."""
+    return dict(
+        name=dict(type='str', required=True),
+        image=dict(type='str', required=True),
+        tag=dict(type='str'),
+        digest=dict(type='str'),
+        unit=dict(type='str'),
+    )
+
+
+def engine_option():
+    """The argument spec of the engine option (podman or docker)."""
+    return dict(type='str', default='podman', choices=list(ENGINES))
+
+
 class Target(object):
     """One container and the image it must run: ``pull_ref`` is what is pulled (image:tag, else image@digest)."""
 
